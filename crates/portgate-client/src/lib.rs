@@ -1,0 +1,1 @@
+//! portgate-client (being written).

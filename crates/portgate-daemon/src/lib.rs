@@ -1,0 +1,1 @@
+//! portgate-daemon (being written).

@@ -1,0 +1,1 @@
+//! Network-namespace lab for portgate's end-to-end tests (being written).

@@ -1,0 +1,1 @@
+//! portgate-nft (being written).

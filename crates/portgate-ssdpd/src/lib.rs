@@ -1,0 +1,1 @@
+//! portgate-ssdpd (being written).
