@@ -1,1 +1,167 @@
-//! portgate-nft (being written).
+//! nftables over netlink: the firewall backend of the portgate gateway daemon.
+//!
+//! The daemon programs port mappings through the [`Firewall`] trait. Two implementations:
+//! [`NftFirewall`] talks to the kernel's nf_tables subsystem over a `NETLINK_NETFILTER`
+//! socket (no `nft` process, no C library), and [`MemoryFirewall`] keeps everything in
+//! memory with a virtual clock, for unit tests of the daemon.
+//!
+//! # Kernel layout
+//!
+//! One table of our own, family `inet` (default name `portgate`), never touching other
+//! tables. Equivalent `nft` syntax (`eth0` stands for the configured WAN interface):
+//!
+//! ```text
+//! table inet portgate {
+//!   map fwd4  { type inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; counter; }
+//!   map fwd4r { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; counter; }
+//!   set pin6  { type ipv6_addr . inet_proto . inet_service; flags timeout; counter; }
+//!   set pin6r { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags timeout; counter; }
+//!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
+//!     iifname "eth0" meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @fwd4r
+//!     iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @fwd4
+//!   }
+//!   chain forward { type filter hook forward priority filter; policy accept;
+//!     iifname "eth0" ct state established,related accept
+//!     iifname "eth0" ct status dnat accept
+//!     iifname "eth0" ip6 daddr . meta l4proto . th dport @pin6 accept
+//!     iifname "eth0" ip6 saddr . ip6 daddr . meta l4proto . th dport @pin6r accept
+//!     iifname "eth0" drop            # standalone mode only
+//!   }
+//! }
+//! ```
+//!
+//! Mappings restricted to one remote host live in `fwd4r`, looked up first; the others in
+//! `fwd4`. A mapping is one map element whose timeout is the lease (none = permanent), so
+//! the kernel expires leases even if the daemon dies, and whose counter gives per-mapping
+//! packets/bytes. Adding, refreshing or deleting a mapping is one netlink transaction
+//! touching one element: O(1) whatever the number of mappings, never a listing.
+//!
+//! nftables drops a packet if *any* base chain drops it: the accept in our forward chain
+//! cannot override a drop in another table (an admin's own firewall must let DNATed
+//! traffic through, e.g. with `ct status dnat accept`). With `standalone = false` our
+//! forward chain only accepts and never drops.
+//!
+//! # Why hand-written netlink
+//!
+//! Evaluated: `rustables` (pure Rust nftables) has no support we could rely on for maps
+//! with concatenated keys, per-element timeouts and set-level counter expressions, and
+//! `nftnl`/`mnl` bind the C libraries. The nf_tables message set we need is small
+//! (tables, chains, sets, rules with nine expression kinds, set elements), so this crate
+//! encodes it directly after `linux/netfilter/nf_tables.h`, over a socket opened with
+//! `rustix` (which also provides `setns`), with no `unsafe` code at all.
+//!
+//! Kernel requirement: Linux 6.3 or later (`NFT_MSG_DESTROYSETELEM`, used so that a
+//! replace or a delete never fails on an element the kernel already expired).
+
+mod memory;
+mod netlink;
+mod nft;
+mod types;
+
+pub use memory::MemoryFirewall;
+pub use nft::{NftConfig, NftFirewall};
+pub use types::{
+    Change, L4Proto, Mapping, MappingEntry, MappingKey, Pinhole, PinholeEntry, PinholeKey,
+    ReconcileReport,
+};
+
+use std::time::Duration;
+
+/// Largest number of changes sent in one netlink transaction by [`Firewall::reconcile`];
+/// keeps a batch (about 150 bytes per change) well inside the socket buffers.
+pub const MAX_BATCH_CHANGES: usize = 1024;
+
+/// Errors of the firewall backends.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FirewallError {
+    /// Our table, one of its maps or chains is missing (removed by someone else, or
+    /// [`Firewall::init`] not called): call `init` again.
+    #[error("nftables table {0:?} or one of its objects is missing")]
+    TableMissing(String),
+    /// The kernel refused for lack of privilege (CAP_NET_ADMIN is needed).
+    #[error("permission denied by the kernel (CAP_NET_ADMIN needed)")]
+    PermissionDenied,
+    /// An object exists with incompatible properties (e.g. a map of another type left by
+    /// an older version).
+    #[error("conflicting nftables object while doing {op}")]
+    Conflict {
+        /// What the refused message did.
+        op: &'static str,
+    },
+    /// The kernel refused a message for another reason.
+    #[error("kernel refused {op}: {source}")]
+    Kernel {
+        /// What the refused message did.
+        op: &'static str,
+        /// The errno the kernel returned.
+        source: std::io::Error,
+    },
+    /// The kernel did not answer in time.
+    #[error("no answer from the kernel within {0:?}")]
+    Timeout(Duration),
+    /// A socket operation failed.
+    #[error("netlink socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The kernel's answer could not be decoded.
+    #[error("malformed netlink reply: {0}")]
+    Decode(&'static str),
+    /// The configuration cannot be used (bad table or interface name).
+    #[error("invalid firewall configuration: {0}")]
+    InvalidConfig(String),
+    /// Entering the named network namespace failed.
+    #[error("cannot enter network namespace {name:?}: {source}")]
+    Namespace {
+        /// The namespace name or path given.
+        name: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// What the daemon needs from a firewall: a table of port mappings (and IPv6 pinholes)
+/// with kernel-enforced timeouts and per-entry counters.
+///
+/// Every method that changes state is one transaction: it fully happens or not at all.
+pub trait Firewall {
+    /// Creates our table, maps and chains, or brings an existing table back to the
+    /// expected layout (rules rebuilt, elements kept). Idempotent.
+    fn init(&mut self) -> Result<(), FirewallError>;
+
+    /// Applies `changes` in one transaction (all or nothing). A `Put` replaces any element
+    /// with the same key (counters restart); a `Remove` of an absent key is not an error.
+    fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError>;
+
+    /// Adds or replaces one mapping.
+    fn put(&mut self, mapping: &Mapping) -> Result<(), FirewallError> {
+        self.apply(&[Change::Put(*mapping)])
+    }
+
+    /// Deletes one mapping (absent is fine).
+    fn remove(&mut self, key: &MappingKey) -> Result<(), FirewallError> {
+        self.apply(&[Change::Remove(*key)])
+    }
+
+    /// Lists current mappings with counters and remaining time. This walks the whole
+    /// table: for start-up reconciliation and idle cleaning, not per request.
+    fn list(&mut self) -> Result<Vec<MappingEntry>, FirewallError>;
+
+    /// Lists current IPv6 pinholes.
+    fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError>;
+
+    /// Removes our table, or keeps it (and so the mappings, which still expire on their
+    /// own) when `keep` is true.
+    fn shutdown(&mut self, keep: bool) -> Result<(), FirewallError>;
+
+    /// Makes the mappings equal to `wanted` (e.g. the lease file at start-up): entries
+    /// not wanted (or pointing elsewhere) are deleted, wanted ones put with their
+    /// timeout. Sent in transactions of at most [`MAX_BATCH_CHANGES`] changes.
+    fn reconcile(&mut self, wanted: &[Mapping]) -> Result<ReconcileReport, FirewallError> {
+        let current = self.list()?;
+        let plan = types::reconcile_plan(&current, wanted);
+        for chunk in plan.changes.chunks(MAX_BATCH_CHANGES) {
+            self.apply(chunk)?;
+        }
+        Ok(plan.report)
+    }
+}
