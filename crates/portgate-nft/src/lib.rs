@@ -59,7 +59,7 @@ mod nft;
 mod types;
 
 pub use memory::MemoryFirewall;
-pub use nft::{NftConfig, NftFirewall};
+pub use nft::{NftConfig, NftFirewall, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN};
 pub use types::{
     Change, L4Proto, Mapping, MappingEntry, MappingKey, Pinhole, PinholeEntry, PinholeKey,
     ReconcileReport,
