@@ -43,12 +43,14 @@
 //!
 //! # Why hand-written netlink
 //!
-//! Evaluated: `rustables` (pure Rust nftables) has no support we could rely on for maps
-//! with concatenated keys, per-element timeouts and set-level counter expressions, and
-//! `nftnl`/`mnl` bind the C libraries. The nf_tables message set we need is small
-//! (tables, chains, sets, rules with nine expression kinds, set elements), so this crate
-//! encodes it directly after `linux/netfilter/nf_tables.h`, over a socket opened with
-//! `rustix` (which also provides `setns`), with no `unsafe` code at all.
+//! Evaluated: `rustables` 0.8 (pure Rust nftables) is licensed GPL-3.0-or-later, which
+//! our MIT OR Apache-2.0 crates cannot take, and generates its kernel bindings with
+//! `bindgen` at build time (libclang on the build machine); the `netlink-packet-*` crates
+//! frame netlink but have no nf_tables messages; `nftnl`/`mnl` bind the C libraries. The
+//! nf_tables message set we need is small (tables, chains, sets, rules with nine
+//! expression kinds, set elements), so this crate encodes it directly after
+//! `linux/netfilter/nf_tables.h`, over a socket opened with `rustix` (which also provides
+//! `setns`), with no `unsafe` code at all.
 //!
 //! Kernel requirement: Linux 6.3 or later (`NFT_MSG_DESTROYSETELEM`, used so that a
 //! replace or a delete never fails on an element the kernel already expired).
