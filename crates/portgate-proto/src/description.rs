@@ -18,7 +18,9 @@ pub mod portlist;
 pub mod scpd;
 
 pub use igd::{IgdConfig, IgdVersion};
-pub use parse::{resolve_url, Device, DeviceDescription, Service, WanService, WanServiceKind};
+pub use parse::{
+    resolve_url, Device, DeviceDescription, HttpUrl, Service, WanService, WanServiceKind,
+};
 pub use portlist::{PortMappingEntry, PortMappingList};
 
 #[cfg(test)]

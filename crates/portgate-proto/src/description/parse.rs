@@ -161,6 +161,68 @@ pub fn resolve_url(base: &str, reference: &str) -> String {
     format!("{scheme}://{authority}{dir}{r}")
 }
 
+/// The parts of an absolute `http://` URL a control point needs to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// Host: a name, an IPv4 address, or an IPv6 address without brackets and with
+    /// its zone decoded (`fe80::1%eth0` from `[fe80::1%25eth0]`).
+    pub host: String,
+    /// Port (80 when absent).
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub path: String,
+}
+
+impl HttpUrl {
+    /// Splits an absolute `http://` URL (scheme case-insensitive). Returns `None` for
+    /// other schemes, userinfo, an empty host, a bad port or an unclosed `[`.
+    pub fn parse(url: &str) -> Option<HttpUrl> {
+        let url = url.trim();
+        let scheme = url.get(..7)?;
+        if !scheme.eq_ignore_ascii_case("http://") {
+            return None;
+        }
+        let rest = url.get(7..)?;
+        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(auth_end);
+        if authority.contains('@') {
+            return None;
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6.split_once(']')?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':')?),
+            };
+            let host = match h.split_once("%25") {
+                Some((a, zone)) => format!("{a}%{zone}"),
+                None => h.to_string(),
+            };
+            (host, port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let port = match port {
+            None | Some("") => 80,
+            Some(p) if p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+        };
+        let path = tail.split('#').next().unwrap_or("");
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        Some(HttpUrl { host, port, path })
+    }
+}
+
 struct Ctx<'a> {
     base: &'a str,
     devices: usize,

@@ -213,6 +213,34 @@ fn url_resolution() {
     }
 }
 
+#[test]
+fn http_url_split() {
+    let u = HttpUrl::parse("http://[fe80::1%25eth0]:5000/rootDesc.xml").unwrap();
+    assert_eq!(u.host, "fe80::1%eth0");
+    assert_eq!(u.port, 5000);
+    assert_eq!(u.path, "/rootDesc.xml");
+    let u = HttpUrl::parse("HTTP://192.168.1.1?x=1#frag").unwrap();
+    assert_eq!(
+        (u.host.as_str(), u.port, u.path.as_str()),
+        ("192.168.1.1", 80, "/?x=1")
+    );
+    let u = HttpUrl::parse("http://[2001:db8::1]/a/b").unwrap();
+    assert_eq!((u.host.as_str(), u.port), ("2001:db8::1", 80));
+    for bad in [
+        "https://h/",
+        "http://",
+        "http://:80/",
+        "http://h:99999/",
+        "http://h:8o/",
+        "http://[fe80::1/",
+        "http://[::1]x/",
+        "http://u@h/",
+        "ftp://h/",
+    ] {
+        assert_eq!(HttpUrl::parse(bad), None, "{bad}");
+    }
+}
+
 /// Constructed to mimic the UDA 1.0-era layout many consumer routers send (as
 /// described in UDA 1.0 §2.1: URLBase with a trailing slash, service URLs relative
 /// without a leading '/', `urn:schemas-upnp-org:device-1-0` default namespace, extra
