@@ -1,1 +1,480 @@
-//! (being written)
+//! The lease file, in miniupnpd 2.x's format.
+//!
+//! One mapping per line: `PROTO:EPORT:IADDR:IPORT:EXPIRY:DESC`, where
+//! `PROTO` is `TCP` or `UDP`, `EXPIRY` is an absolute unix time in seconds
+//! (`0` = permanent; miniupnpd 2.x writes absolute times unless built with
+//! LEASEFILE_USE_REMAINING_TIME) and `DESC` is the rest of the line (it may
+//! contain `:`; miniupnpd trims blanks at both ends).
+//!
+//! Compatibility with miniupnpd, both ways:
+//! - miniupnpd reads lines with a 128-byte buffer, so every line we write is
+//!   at most [`LEASE_LINE_MAX`] bytes including the newline (the description
+//!   is cut to fit); a longer line would be split and its tail misread.
+//! - The remote host restriction has no field in this format. We write it as
+//!   an extra line *before* the entry, `#portgate-rhost PROTO EPORT ADDR`,
+//!   which holds no `:` so miniupnpd skips it (logging "unrecognized data")
+//!   and reads the entry that follows unchanged.
+//!
+//! The core here is sans-IO (`now` passed in); [`write_atomic`] and
+//! [`read_file`] are the only functions touching the file system. IPv6
+//! pinholes (`lease_file6`) will get their own entry type beside
+//! [`LeaseEntry`].
+
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use crate::table::{sanitize_description, Mapping, Protocol};
+
+/// Longest line we write, bytes including `\n`: miniupnpd's reader uses a
+/// 128-byte buffer (127 characters plus the NUL).
+pub const LEASE_LINE_MAX: usize = 127;
+/// Longest line we read, bytes; longer lines are skipped as garbage.
+pub const LEASE_LINE_READ_MAX: usize = 4096;
+/// Largest lease file we read, bytes (~100 000 lines of ours).
+pub const LEASE_FILE_MAX: u64 = 16 << 20;
+
+const RHOST_TAG: &str = "#portgate-rhost";
+
+/// One persisted mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseEntry {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// External port (1..=65535).
+    pub external_port: u16,
+    /// LAN host.
+    pub internal_client: Ipv4Addr,
+    /// Port on the LAN host.
+    pub internal_port: u16,
+    /// Absolute unix expiry (`None`: permanent, written `0`).
+    pub expiry: Option<u64>,
+    /// Description (sanitized and cut to fit when written).
+    pub description: String,
+    /// Remote host restriction (written on a `#portgate-rhost` line).
+    pub remote_host: Option<Ipv4Addr>,
+}
+
+impl From<&Mapping> for LeaseEntry {
+    fn from(m: &Mapping) -> Self {
+        LeaseEntry {
+            protocol: m.protocol,
+            external_port: m.external_port,
+            internal_client: m.internal_client,
+            internal_port: m.internal_port,
+            expiry: m.expiry,
+            description: m.description.clone(),
+            remote_host: m.remote_host,
+        }
+    }
+}
+
+/// Why a lease line was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseLineError {
+    /// Fewer than six `:`-separated fields.
+    #[error("missing fields")]
+    MissingFields,
+    /// Protocol other than TCP/UDP.
+    #[error("unknown protocol '{0}'")]
+    BadProtocol(String),
+    /// A port is not 1..=65535 in decimal.
+    #[error("bad port '{0}'")]
+    BadPort(String),
+    /// The internal address is not a dotted IPv4 address.
+    #[error("bad internal address '{0}'")]
+    BadAddress(String),
+    /// The expiry is not a decimal number.
+    #[error("bad expiry '{0}'")]
+    BadExpiry(String),
+    /// The line is longer than [`LEASE_LINE_READ_MAX`].
+    #[error("line too long")]
+    TooLong,
+    /// A `#portgate-rhost` line that does not parse.
+    #[error("bad remote host line")]
+    BadRemoteHost,
+}
+
+/// A skipped line and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why.
+    pub error: LeaseLineError,
+}
+
+/// What [`parse`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseFile {
+    /// Valid, unexpired entries in file order (later duplicates of a key win
+    /// when fed to the table, as with miniupnpd's reload).
+    pub entries: Vec<LeaseEntry>,
+    /// Lines skipped as bad (log each as a warning).
+    pub skipped: Vec<SkippedLine>,
+    /// Number of valid entries dropped because their lease ran out.
+    pub expired: usize,
+}
+
+fn port(s: &str) -> Result<u16, LeaseLineError> {
+    let bad = || LeaseLineError::BadPort(s.to_owned());
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match s.parse::<u16>() {
+        Ok(0) | Err(_) => Err(bad()),
+        Ok(p) => Ok(p),
+    }
+}
+
+/// Parse one entry line (without its newline). The remote host is `None`.
+pub fn parse_line(line: &str) -> Result<LeaseEntry, LeaseLineError> {
+    if line.len() > LEASE_LINE_READ_MAX {
+        return Err(LeaseLineError::TooLong);
+    }
+    let mut f = line.splitn(6, ':');
+    let mut field = || f.next().ok_or(LeaseLineError::MissingFields);
+    let (proto, eport, iaddr, iport, expiry) = (field()?, field()?, field()?, field()?, field()?);
+    let desc = field()?;
+    let protocol =
+        Protocol::parse(proto).ok_or_else(|| LeaseLineError::BadProtocol(proto.to_owned()))?;
+    let external_port = port(eport)?;
+    let internal_client: Ipv4Addr = iaddr
+        .parse()
+        .map_err(|_| LeaseLineError::BadAddress(iaddr.to_owned()))?;
+    let internal_port = port(iport)?;
+    if expiry.is_empty() || expiry.len() > 20 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LeaseLineError::BadExpiry(expiry.to_owned()));
+    }
+    let expiry: u64 = expiry
+        .parse()
+        .map_err(|_| LeaseLineError::BadExpiry(expiry.to_owned()))?;
+    Ok(LeaseEntry {
+        protocol,
+        external_port,
+        internal_client,
+        internal_port,
+        expiry: (expiry != 0).then_some(expiry),
+        description: sanitize_description(desc),
+        remote_host: None,
+    })
+}
+
+fn parse_rhost(line: &str) -> Option<(Protocol, u16, Ipv4Addr)> {
+    let mut w = line.strip_prefix(RHOST_TAG)?.split_whitespace();
+    let p = Protocol::parse(w.next()?)?;
+    let e = port(w.next()?).ok()?;
+    let a = w.next()?.parse().ok()?;
+    w.next().is_none().then_some((p, e, a))
+}
+
+/// Parse a whole lease file. Bad lines are skipped (listed in
+/// [`LeaseFile::skipped`]), entries whose expiry is `<= now` are dropped,
+/// good ones kept; never fails.
+pub fn parse(text: &str, now: u64) -> LeaseFile {
+    let mut out = LeaseFile::default();
+    let mut pending: Option<(Protocol, u16, Ipv4Addr)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim_end_matches('\r');
+        if line.starts_with(RHOST_TAG) {
+            pending = parse_rhost(line);
+            if pending.is_none() {
+                out.skipped.push(SkippedLine {
+                    line: line_no,
+                    error: LeaseLineError::BadRemoteHost,
+                });
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(mut e) => {
+                if let Some((p, port, a)) = pending.take() {
+                    if p == e.protocol && port == e.external_port {
+                        e.remote_host = Some(a);
+                    }
+                }
+                if e.expiry.is_some_and(|t| t <= now) {
+                    out.expired += 1;
+                } else {
+                    out.entries.push(e);
+                }
+            }
+            Err(error) => {
+                pending = None;
+                tracing::debug!(line = line_no, %error, "lease line skipped");
+                out.skipped.push(SkippedLine {
+                    line: line_no,
+                    error,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Format one entry as its line(s), newline-terminated: the optional
+/// remote-host line, then the entry line cut to [`LEASE_LINE_MAX`] bytes.
+pub fn format_entry(e: &LeaseEntry) -> String {
+    let mut out = String::new();
+    if let Some(rh) = e.remote_host {
+        let _ = writeln!(out, "{RHOST_TAG} {} {} {rh}", e.protocol, e.external_port);
+    }
+    let head = format!(
+        "{}:{}:{}:{}:{}:",
+        e.protocol,
+        e.external_port,
+        e.internal_client,
+        e.internal_port,
+        e.expiry.unwrap_or(0)
+    );
+    let room = LEASE_LINE_MAX.saturating_sub(head.len() + 1);
+    let desc = sanitize_description(&e.description);
+    let mut cut = desc.len().min(room);
+    while !desc.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.push_str(&head);
+    out.push_str(desc.get(..cut).unwrap_or("").trim_end());
+    out.push('\n');
+    out
+}
+
+/// Format a whole file.
+pub fn format<'a>(entries: impl IntoIterator<Item = &'a LeaseEntry>) -> String {
+    entries.into_iter().map(format_entry).collect()
+}
+
+/// Write `contents` to `path` atomically: a temporary file in the same
+/// directory, fsync, rename over `path`, fsync of the directory. A crash
+/// leaves either the old or the new file, never a mix.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "lease path has no file name")
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Read and parse a lease file; a missing file is an empty one.
+pub fn read_file(path: &Path, now: u64) -> io::Result<LeaseFile> {
+    use std::io::Read as _;
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LeaseFile::default()),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    f.take(LEASE_FILE_MAX).read_to_end(&mut bytes)?;
+    Ok(parse(&String::from_utf8_lossy(&bytes), now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry() -> LeaseEntry {
+        LeaseEntry {
+            protocol: Protocol::Tcp,
+            external_port: 8080,
+            internal_client: Ipv4Addr::new(192, 168, 1, 10),
+            internal_port: 80,
+            expiry: Some(1_700_000_000),
+            description: "web: server".into(),
+            remote_host: None,
+        }
+    }
+
+    #[test]
+    fn miniupnpd_line_shape() {
+        // The shape miniupnpd 2.x writes: "%s:%hu:%s:%hu:%u:%s\n".
+        let e = entry();
+        assert_eq!(
+            format_entry(&e),
+            "TCP:8080:192.168.1.10:80:1700000000:web: server\n"
+        );
+        let permanent = LeaseEntry {
+            expiry: None,
+            ..entry()
+        };
+        assert_eq!(
+            format_entry(&permanent),
+            "TCP:8080:192.168.1.10:80:0:web: server\n"
+        );
+        assert_eq!(parse_line("UDP:1:10.0.0.1:2:0:").unwrap().expiry, None);
+        assert_eq!(
+            parse_line("udp:1:10.0.0.1:2:5:a:b:c").unwrap().description,
+            "a:b:c"
+        );
+    }
+
+    #[test]
+    fn parse_keeps_good_skips_bad_drops_expired() {
+        let text = "TCP:8080:192.168.1.10:80:2000:ok\n\
+                    garbage\n\
+                    \n\
+                    SCTP:1:10.0.0.1:1:0:x\n\
+                    TCP:0:10.0.0.1:1:0:x\n\
+                    TCP:65536:10.0.0.1:1:0:x\n\
+                    TCP:80abc:10.0.0.1:1:0:x\n\
+                    TCP:1:nas.lan:1:0:x\n\
+                    TCP:1:10.0.0.1:1:-5:x\n\
+                    TCP:1:10.0.0.1:1\n\
+                    UDP:9:10.0.0.2:9:999:old\n\
+                    UDP:10:10.0.0.2:10:0:forever\r\n\
+                    TCP:1:10.0.0.1:1:99999999999999999999999:x\n\
+                    #portgate-rhost nonsense\n\
+                    TCP:8";
+        let f = parse(text, 1000);
+        assert_eq!(f.entries.len(), 2);
+        assert_eq!(f.entries[0].description, "ok");
+        assert_eq!(f.entries[1].description, "forever");
+        assert_eq!(f.expired, 1);
+        let errs: Vec<(usize, LeaseLineError)> = f
+            .skipped
+            .iter()
+            .map(|s| (s.line, s.error.clone()))
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                (2, LeaseLineError::MissingFields),
+                (4, LeaseLineError::BadProtocol("SCTP".into())),
+                (5, LeaseLineError::BadPort("0".into())),
+                (6, LeaseLineError::BadPort("65536".into())),
+                (7, LeaseLineError::BadPort("80abc".into())),
+                (8, LeaseLineError::BadAddress("nas.lan".into())),
+                (9, LeaseLineError::BadExpiry("-5".into())),
+                (10, LeaseLineError::MissingFields),
+                (
+                    13,
+                    LeaseLineError::BadExpiry("99999999999999999999999".into())
+                ),
+                (14, LeaseLineError::BadRemoteHost),
+                (15, LeaseLineError::MissingFields),
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_lines() {
+        let long = format!("TCP:1:10.0.0.1:1:0:{}", "x".repeat(LEASE_LINE_READ_MAX));
+        assert_eq!(parse_line(&long), Err(LeaseLineError::TooLong));
+        let e = parse_line("TCP:1:10.0.0.1:1:0:\u{1b}[31mred\u{7}").unwrap();
+        assert_eq!(e.description, "[31mred");
+        let f = parse("\0\0\0\n::::::\n\u{feff}TCP:1:10.0.0.1:1:0:x\n", 0);
+        assert!(f.entries.is_empty());
+        assert_eq!(f.skipped.len(), 3);
+    }
+
+    #[test]
+    fn long_descriptions_fit_miniupnpds_buffer() {
+        let e = LeaseEntry {
+            protocol: Protocol::Udp,
+            external_port: 65535,
+            internal_client: Ipv4Addr::new(255, 255, 255, 254),
+            internal_port: 65535,
+            expiry: Some(u64::from(u32::MAX)),
+            description: format!("{}\nsecond line", "é".repeat(200)),
+            remote_host: None,
+        };
+        let line = format_entry(&e);
+        assert!(line.len() <= LEASE_LINE_MAX, "{}", line.len());
+        assert_eq!(line.matches('\n').count(), 1);
+        let back = parse_line(line.trim_end_matches('\n')).unwrap();
+        assert!(back.description.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn remote_host_line_round_trips_and_has_no_colon() {
+        let e = LeaseEntry {
+            remote_host: Some(Ipv4Addr::new(203, 0, 113, 9)),
+            ..entry()
+        };
+        let text = format_entry(&e);
+        let first = text.lines().next().unwrap();
+        assert_eq!(first, "#portgate-rhost TCP 8080 203.0.113.9");
+        assert!(!first.contains(':'));
+        assert_eq!(parse(&text, 0).entries, vec![e]);
+        // A remote-host line for another key does not stick.
+        let text = "#portgate-rhost UDP 1 203.0.113.9\nTCP:8080:192.168.1.10:80:0:x\n";
+        assert_eq!(parse(text, 0).entries[0].remote_host, None);
+    }
+
+    #[test]
+    fn atomic_write_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upnp.leases");
+        assert_eq!(read_file(&path, 0).unwrap(), LeaseFile::default());
+        let entries = vec![
+            entry(),
+            LeaseEntry {
+                external_port: 9,
+                expiry: None,
+                ..entry()
+            },
+        ];
+        write_atomic(&path, format(&entries).as_bytes()).unwrap();
+        write_atomic(&path, format(&entries).as_bytes()).unwrap();
+        assert_eq!(read_file(&path, 0).unwrap().entries, entries);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left behind");
+        assert_eq!(read_file(&path, 1_700_000_000).unwrap().entries.len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn line_round_trip(
+            udp in any::<bool>(), eport in 1u16.., addr in any::<u32>(), iport in 1u16..,
+            expiry in proptest::option::of(1u64..=u64::from(u32::MAX)),
+            desc in "[ -~]{0,60}", rh in proptest::option::of(any::<u32>()),
+        ) {
+            let e = LeaseEntry {
+                protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
+                external_port: eport,
+                internal_client: Ipv4Addr::from(addr),
+                internal_port: iport,
+                expiry,
+                description: desc.trim().to_owned(),
+                remote_host: rh.map(Ipv4Addr::from),
+            };
+            let text = format_entry(&e);
+            prop_assert!(text.lines().all(|l| l.len() < LEASE_LINE_MAX));
+            let f = parse(&text, 0);
+            prop_assert_eq!(f.entries, vec![e]);
+        }
+
+        #[test]
+        fn garbage_never_panics(text in "(?s).{0,300}") {
+            let f = parse(&text, 0);
+            prop_assert!(f.entries.len() + f.skipped.len() <= text.lines().count());
+        }
+    }
+}
