@@ -169,7 +169,7 @@ pub struct Config {
     pub model_description: String,
     /// `model_url` (default the project's URL).
     pub model_url: String,
-    /// `presentation_url`: `None` = http://<lan address>/, `Some("")` = omit.
+    /// `presentation_url`: `None` = `http://<lan address>/`, `Some("")` = omit.
     pub presentation_url: Option<String>,
     /// `bitrate_up`, bits/s (`None` = read from the interface).
     pub bitrate_up: Option<u64>,

@@ -241,18 +241,18 @@ impl Default for TableLimits {
 /// codes (RFC 6886 section 3.5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TableError {
-    /// External port 0 [716 WildCardNotPermittedInExtPort].
+    /// External port 0 (UPnP 716 WildCardNotPermittedInExtPort).
     #[error("external port 0 is not allowed")]
     ZeroExternalPort,
     /// The key is held by another client or another remote host
-    /// [718 ConflictInMappingEntry; PCP CANNOT_PROVIDE_EXTERNAL].
+    /// (UPnP 718 ConflictInMappingEntry; PCP CANNOT_PROVIDE_EXTERNAL).
     #[error("port already mapped to {holder}")]
     Conflict {
         /// Internal client holding the port.
         holder: Ipv4Addr,
     },
     /// Secure mode: the requester is not the internal client / owner
-    /// [606 on IGD:2; 718 (add) or 714 (delete) on IGD:1; PCP NOT_AUTHORIZED].
+    /// (UPnP 606 on IGD:2; 718 (add) or 714 (delete) on IGD:1; PCP NOT_AUTHORIZED).
     #[error("secure mode: requester {requester} is not the internal client {client}")]
     NotAuthorized {
         /// Who asked.
@@ -260,16 +260,16 @@ pub enum TableError {
         /// Whose mapping it is (or would be).
         client: Ipv4Addr,
     },
-    /// A permission rule denies it [606; PCP NOT_AUTHORIZED; NAT-PMP 2].
+    /// A permission rule denies it (UPnP 606; PCP NOT_AUTHORIZED; NAT-PMP 2).
     #[error("denied by a permission rule")]
     Denied,
     /// PCP renew/delete with another nonce [PCP NOT_AUTHORIZED].
     #[error("nonce does not match the mapping's")]
     NonceMismatch,
-    /// No such mapping [714 NoSuchEntryInArray].
+    /// No such mapping (UPnP 714 NoSuchEntryInArray).
     #[error("no such mapping")]
     NotFound,
-    /// The internal client holds its quota [728; PCP USER_EX_QUOTA; NAT-PMP 4].
+    /// The internal client holds its quota (UPnP 728; PCP USER_EX_QUOTA; NAT-PMP 4).
     #[error("client {client} holds its quota of {limit} mappings")]
     QuotaExceeded {
         /// The client.
@@ -277,13 +277,13 @@ pub enum TableError {
         /// Its quota.
         limit: u32,
     },
-    /// The table is full [728; PCP NO_RESOURCES; NAT-PMP 4].
+    /// The table is full (UPnP 728; PCP NO_RESOURCES; NAT-PMP 4).
     #[error("mapping table full ({limit} entries)")]
     TableFull {
         /// The cap.
         limit: u32,
     },
-    /// AddAnyPortMapping found no free allowed port [728 NoPortMapsAvailable].
+    /// AddAnyPortMapping found no free allowed port (UPnP 728 NoPortMapsAvailable).
     #[error("no free external port allowed")]
     NoPortAvailable,
 }
@@ -867,22 +867,22 @@ pub fn expiry_at(now: u64, lifetime: Option<u32>) -> Option<u64> {
 /// Why an internal client address is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientAddrError {
-    /// Not a dotted IPv4 address (host names are never resolved) [402].
+    /// Not a dotted IPv4 address (host names are never resolved) (UPnP 402).
     #[error("not an IPv4 address (host names are not resolved)")]
     NotAnAddress,
-    /// 0.0.0.0 [402].
+    /// 0.0.0.0 (UPnP 402).
     #[error("unspecified address")]
     Unspecified,
-    /// 255.255.255.255 [402].
+    /// 255.255.255.255 (UPnP 402).
     #[error("broadcast address")]
     Broadcast,
-    /// 127.0.0.0/8 [402].
+    /// 127.0.0.0/8 (UPnP 402).
     #[error("loopback address")]
     Loopback,
-    /// 224.0.0.0/4 [402].
+    /// 224.0.0.0/4 (UPnP 402).
     #[error("multicast address")]
     Multicast,
-    /// One of the gateway's own addresses [606].
+    /// One of the gateway's own addresses (UPnP 606).
     #[error("the gateway's own address")]
     Gateway,
 }
