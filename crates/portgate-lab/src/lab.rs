@@ -59,9 +59,9 @@ pub enum Host {
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Host::Gateway => f.write_str("gw"),
-            Host::Lan(i) => write!(f, "l{i}"),
-            Host::Wan => f.write_str("wan"),
+            Host::Gateway => f.pad("gw"),
+            Host::Lan(i) => f.pad(&format!("l{i}")),
+            Host::Wan => f.pad("wan"),
         }
     }
 }
@@ -132,6 +132,34 @@ fn host_in6(net: Ipv6Addr, last: u16) -> Ipv6Addr {
     let mut s = net.segments();
     s[7] = last;
     Ipv6Addr::from(s)
+}
+
+/// How long [`LabBuilder::build`] waits for every link's carrier.
+const LINK_UP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Wait until every interface of `ns` but loopback reports operstate UP (the kernel applies
+/// carrier changes asynchronously; traffic sent before is dropped).
+fn wait_links_up(ns: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + LINK_UP_TIMEOUT;
+    loop {
+        let out = process::run(ns, &["ip", "-o", "link", "show"], None, LINK_UP_TIMEOUT)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let down: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("LOOPBACK") && !l.contains("state UP"))
+            .collect();
+        if out.status.success() && down.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(LabError::Timeout {
+                what: format!("links of {ns} to come up"),
+                after: LINK_UP_TIMEOUT,
+                output: text.into_owned(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 impl LabBuilder {
@@ -306,21 +334,10 @@ impl Lab {
             netns::ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
 
-        // Links, created directly inside their namespaces.
-        netns::ip(&[
-            "link",
-            "add",
-            GATEWAY_WAN_IF,
-            "netns",
-            &gw,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            HOST_IF,
-            "netns",
-            &wan,
-        ])?;
+        // Links, created directly inside their namespaces. Order matters: the kernel delays
+        // the carrier of a veth whose peer has the same ifindex (in its own namespace) by up
+        // to a second, so the gateway's interfaces are created after the bridge to get
+        // indexes 3.. while every host's eth0 is 2.
         netns::ip(&[
             "-n",
             &gw,
@@ -359,6 +376,21 @@ impl Lab {
                 "up",
             ])?;
         }
+
+        netns::ip(&[
+            "link",
+            "add",
+            GATEWAY_WAN_IF,
+            "netns",
+            &gw,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            HOST_IF,
+            "netns",
+            &wan,
+        ])?;
 
         // Addresses and routes.
         let g = self.gateway.clone();
@@ -416,6 +448,10 @@ impl Lab {
                 "via",
                 &gw_wan6.to_string(),
             ])?;
+        }
+
+        for ns in &all {
+            wait_links_up(ns)?;
         }
 
         // Forwarding and NAT in the gateway.

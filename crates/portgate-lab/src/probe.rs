@@ -38,6 +38,39 @@ fn unspecified(like: SocketAddr, port: u16) -> SocketAddr {
     }
 }
 
+/// How long a probe retries binding a port that is still in use: another thread of the test
+/// process may have forked while the previous probe's socket was open, and the child holds
+/// the descriptor until it execs.
+const BIND_RETRY: Duration = Duration::from_secs(2);
+
+fn retry_in_use<T>(mut bind: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let deadline = Instant::now() + BIND_RETRY;
+    loop {
+        match bind() {
+            Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(POLL);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A listening socket that leaves the LISTEN state (`shutdown(2)`) when dropped.
+struct StopOnDrop(TcpListener);
+
+impl std::ops::Deref for StopOnDrop {
+    type Target = TcpListener;
+    fn deref(&self) -> &TcpListener {
+        &self.0
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = rustix::net::shutdown(&self.0, rustix::net::Shutdown::Read);
+    }
+}
+
 impl Lab {
     /// Whether a TCP connection from `from` to `to` delivers `payload` to a listener on
     /// `listener = (host, port)`; bounded by `timeout` (a refused connection returns `false`
@@ -68,8 +101,11 @@ impl Lab {
     ) -> Result<ProbeReport> {
         let bind = unspecified(to, listener.1);
         let sock = self
-            .in_netns(listener.0, move || TcpListener::bind(bind))?
+            .in_netns(listener.0, move || retry_in_use(|| TcpListener::bind(bind)))?
             .map_err(|e| LabError::io(format!("bind TCP {bind} in {}", listener.0), e))?;
+        // Stop listening when the probe ends even if a concurrently forked child still holds
+        // a copy of the descriptor (until its exec), so the next probe can bind the port.
+        let sock = StopOnDrop(sock);
         sock.set_nonblocking(true)
             .map_err(|e| LabError::io("set listener non-blocking", e))?;
         let deadline = Instant::now() + timeout;
@@ -161,7 +197,7 @@ impl Lab {
     ) -> Result<ProbeReport> {
         let bind = unspecified(to, listener.1);
         let sock = self
-            .in_netns(listener.0, move || UdpSocket::bind(bind))?
+            .in_netns(listener.0, move || retry_in_use(|| UdpSocket::bind(bind)))?
             .map_err(|e| LabError::io(format!("bind UDP {bind} in {}", listener.0), e))?;
         let src = unspecified(to, 0);
         let sender = self

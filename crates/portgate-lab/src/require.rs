@@ -1,5 +1,6 @@
 //! Deciding whether lab tests can run here, and failing loudly in CI when they cannot.
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -64,6 +65,10 @@ pub fn require() -> bool {
              CI=true makes this a failure, not a skip"
         );
     }
-    eprintln!("SKIPPED: needs root and network namespaces ({reason}); run as root, or see scripts/test.sh");
+    // Written to the real stderr, past libtest's output capture, so the skip is visible.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: needs root and network namespaces ({reason}); run as root (scripts/test.sh)"
+    );
     false
 }

@@ -192,7 +192,7 @@ fn spawn_daemon_waits_for_its_ready_line() -> anyhow::Result<()> {
         &[
             "sh",
             "-c",
-            "echo starting; echo 'listening on 10.77.0.1:5000' >&2; exec sleep 60",
+            "echo starting >&2; echo 'listening on 10.77.0.1:5000' >&2; exec sleep 60",
         ],
         "listening on",
         LONG,
@@ -322,5 +322,53 @@ fn parallel_labs_do_not_collide() -> anyhow::Result<()> {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    Ok(())
+}
+
+#[test]
+fn ssdp_multicast_reaches_the_gateway_and_other_lan_hosts() -> anyhow::Result<()> {
+    use std::net::{Ipv4Addr, UdpSocket};
+    let Some(lab) = Lab::builder().lan_hosts(2).build_or_skip()? else {
+        return Ok(());
+    };
+    let group = Ipv4Addr::new(239, 255, 255, 250);
+    let listen = |host: Host| -> anyhow::Result<UdpSocket> {
+        let iface = lab.ipv4(host);
+        let sock = lab.in_netns(host, move || -> std::io::Result<UdpSocket> {
+            let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 1900))?;
+            s.join_multicast_v4(&group, &iface)?;
+            s.set_read_timeout(Some(LONG))?;
+            Ok(s)
+        })??;
+        Ok(sock)
+    };
+    let at_gateway = listen(Host::Gateway)?;
+    let at_l1 = listen(Host::Lan(1))?;
+    let sender = lab.in_netns(Host::Lan(0), || UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)))??;
+    let msearch = b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n";
+    sender.send_to(msearch, (group, 1900))?;
+    for sock in [&at_gateway, &at_l1] {
+        let mut buf = [0u8; 512];
+        let (n, peer) = sock.recv_from(&mut buf)?;
+        assert_eq!(&buf[..n], msearch);
+        assert_eq!(peer.ip(), std::net::IpAddr::from(lab.ipv4(Host::Lan(0))));
+    }
+    Ok(())
+}
+
+#[test]
+fn miniupnpd_skeleton_loads() -> anyhow::Result<()> {
+    let Some(lab) = Lab::builder().wan_unreserved().build_or_skip()? else {
+        return Ok(());
+    };
+    lab.install_miniupnpd_skeleton()?;
+    let rules = lab.nft_ruleset()?;
+    for chain in ["miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"] {
+        assert!(rules.contains(&format!("chain {chain} {{")), "{rules}");
+    }
+    // Forward policy drop: an unsolicited WAN->LAN packet is now dropped, not refused.
+    let to: SocketAddr = (lab.ipv4(Host::Lan(0)), 4300).into();
+    let r = lab.tcp_probe_report(Host::Wan, to, (Host::Lan(0), 4300), b"x", SHORT)?;
+    assert!(!r.delivered, "{r:?}");
     Ok(())
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Install everything portgate's build, tests and demo need on a Debian machine.
+# Idempotent and quiet: prints one line per action taken, one line when nothing was needed.
+set -euo pipefail
+
+# nftables, iproute2: the lab (namespaces, veth, NAT rules checked with `nft`).
+# miniupnpc (upnpc), natpmp-utils (natpmpc): third-party clients the e2e tests drive.
+# miniupnpd-nftables: the reference daemon (only run inside lab namespaces).
+# netcat-openbsd, iputils-ping: manual checks and the demo's ping; hyperfine: benchmarks.
+PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
+          iputils-ping hyperfine)
+
+log() { echo "install-deps: $*"; }
+did_something=0
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        log "need root to run: $*" >&2
+        exit 1
+    fi
+}
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+    for p in "${PACKAGES[@]}"; do
+        installed "$p" || missing+=("$p")
+    done
+else
+    log "not a Debian system (no dpkg-query): install ${PACKAGES[*]} by hand"
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    did_something=1
+    # Keep package scripts from starting services (miniupnpd would grab ports on this host):
+    # a policy-rc.d that denies every start, removed again afterwards.
+    policy=/usr/sbin/policy-rc.d
+    added_policy=0
+    if [ ! -e "$policy" ]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+        added_policy=1
+    fi
+    cleanup_policy() { if [ "$added_policy" = 1 ]; then as_root rm -f "$policy"; fi; }
+    trap cleanup_policy EXIT
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    log "apt-get install ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null
+    cleanup_policy
+    trap - EXIT
+fi
+
+# Whatever installed it, the reference daemon must not run as a host service.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    if systemctl is-active --quiet miniupnpd 2>/dev/null; then
+        log "stopping the miniupnpd service"
+        as_root systemctl stop miniupnpd
+        did_something=1
+    fi
+    if systemctl is-enabled --quiet miniupnpd 2>/dev/null; then
+        log "disabling the miniupnpd service"
+        as_root systemctl disable --quiet miniupnpd
+        did_something=1
+    fi
+elif [ -x /etc/init.d/miniupnpd ] && /etc/init.d/miniupnpd status >/dev/null 2>&1; then
+    log "stopping the miniupnpd service"
+    as_root /etc/init.d/miniupnpd stop >/dev/null
+    did_something=1
+fi
+
+# Cargo tools.
+if ! command -v cargo >/dev/null 2>&1; then
+    log "cargo not found: install a Rust toolchain (rustup) first" >&2
+    exit 1
+fi
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        log "rustup component add $component"
+        rustup component add "$component" >/dev/null 2>&1
+        did_something=1
+    fi
+done
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "cargo install --locked cargo-fuzz"
+    cargo install --quiet --locked cargo-fuzz
+    did_something=1
+fi
+
+if [ "$did_something" = 0 ]; then
+    log "all ${#PACKAGES[@]} Debian packages and cargo tools present"
+fi

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# THE test command (CI runs it through .ci/run): install dependencies, then format check,
+# clippy, every test of the workspace (network-namespace lab e2e tests included: they need
+# root; with CI=true a missing root is a failure, not a skip), rustdoc, fuzz smoke runs.
+# Stops at the first failing step.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+total_start=$SECONDS
+current_step=""
+step_start=$SECONDS
+test_log=$(mktemp)
+trap 'rc=$?; rm -f "$test_log"; if [ $rc -ne 0 ] && [ -n "$current_step" ]; then
+        echo "!!! step \"$current_step\" FAILED (exit $rc) after $((SECONDS - step_start))s"; fi' EXIT
+
+begin() {
+    current_step=$1
+    step_start=$SECONDS
+    echo
+    echo "==> $1"
+}
+end() {
+    echo "<== $current_step: ok ($((SECONDS - step_start))s)"
+    current_step=""
+}
+
+begin "install dependencies"
+bash scripts/install-deps.sh
+end
+
+begin "cargo fmt --check"
+cargo fmt --all -- --check
+end
+
+begin "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+end
+
+begin "tests (workspace, lab e2e included)"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "note: not root: lab e2e tests will print SKIPPED (CI=true makes them fail instead)"
+fi
+if [ "${PORTGATE_TEST_RUNNER:-}" != cargo ] && cargo nextest --version >/dev/null 2>&1; then
+    runner=nextest
+    cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$test_log"
+    # nextest does not run doctests.
+    cargo test --workspace --doc 2>&1 | tee -a "$test_log"
+else
+    runner=cargo
+    cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
+fi
+end
+
+begin "cargo doc (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+end
+
+if [ -f scripts/fuzz-smoke.sh ]; then
+    begin "fuzz smoke"
+    bash scripts/fuzz-smoke.sh
+    end
+fi
+
+# The test runner's own summary, repeated so it closes the output.
+echo
+echo "==> test summary ($runner)"
+passed=0 failed=0 skipped=0
+while IFS= read -r line; do
+    echo "$line"
+    p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    s=$(grep -oE '[0-9]+ (ignored|skipped)' <<<"$line" | grep -oE '[0-9]+' | head -n1 || echo 0)
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done < <(grep -E '^test result:|^ *Summary \[' "$test_log" || true)
+skips=$(grep -c '^SKIPPED: ' "$test_log" || true)
+if [ "$skips" -gt 0 ]; then
+    echo "warning: $skips lab test(s) printed SKIPPED (not root?)"
+fi
+echo "all steps ok in $((SECONDS - total_start))s"
+echo "summary: $passed passed, $failed failed, $skipped skipped"
