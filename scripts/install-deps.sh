@@ -49,11 +49,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     cleanup_policy() { if [ "$added_policy" = 1 ]; then as_root rm -f "$policy"; fi; }
     trap cleanup_policy EXIT
+    apt_log=$(mktemp)
+    quietly() {
+        if ! "$@" >"$apt_log" 2>&1; then
+            cat "$apt_log" >&2
+            log "failed: $*" >&2
+            exit 1
+        fi
+    }
     log "apt-get update"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     log "apt-get install ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends "${missing[@]}" >/dev/null
+    quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}"
+    rm -f "$apt_log"
     cleanup_policy
     trap - EXIT
 fi
