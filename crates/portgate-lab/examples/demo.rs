@@ -127,11 +127,12 @@ fn daemon_binaries() -> Result<Binaries, String> {
             .output()
             .map_err(|e| format!("{}: {e}", bin.display()))?;
         if !out.status.success() {
-            return Err(format!(
-                "{} --version: {}",
-                bin.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            let name = bin.file_name().unwrap_or_default().to_string_lossy();
+            let said = String::from_utf8_lossy(&out.stderr);
+            let said = said.lines().next().unwrap_or_default().to_owned();
+            return Err(format!("`{name} --version` failed ({}) {said}", out.status)
+                .trim_end()
+                .to_owned());
         }
     }
     Ok(Binaries { daemon, cli })
