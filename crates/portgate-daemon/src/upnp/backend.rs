@@ -1,0 +1,282 @@
+//! What the UPnP device needs from the gateway core: the [`UpnpBackend`] trait, and
+//! [`GatewayBackend`], its implementation over the shared [`Gateway`].
+//!
+//! Each mutating call is one complete change (table, firewall and lease file) or an
+//! error. Reads return owned values so an implementation may borrow its state only
+//! for the duration of the call.
+
+use std::net::Ipv4Addr;
+
+use crate::gateway::{GatewayError, SharedGateway};
+use crate::table::{AddOutcome, Mapping, MappingKey, NewMapping, Protocol, Requester, TableError};
+
+#[cfg(doc)]
+use crate::gateway::Gateway;
+
+/// Why the gateway refused or failed a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The mapping table refused it (mapped to a UPnP error code by [`super::soap`]).
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// Forwarding is impossible now (no usable external address) [501].
+    #[error("forwarding unavailable: {0}")]
+    Unavailable(String),
+    /// The firewall (or the lease file) failed [501].
+    #[error("action failed: {0}")]
+    Failed(String),
+}
+
+impl From<GatewayError> for BackendError {
+    fn from(e: GatewayError) -> Self {
+        match e {
+            GatewayError::Table(t) => BackendError::Table(t),
+            GatewayError::ForwardingDisabled => BackendError::Unavailable(e.to_string()),
+            GatewayError::Firewall(f) => BackendError::Failed(f.to_string()),
+        }
+    }
+}
+
+/// Counters of the WAN interface (WANCommonInterfaceConfig:1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WanCounters {
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Packets received.
+    pub packets_received: u64,
+}
+
+/// Connection state for GetStatusInfo / GetCommonLinkProperties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionInfo {
+    /// Whether mappings can be made (a usable external address is known).
+    pub connected: bool,
+    /// Whether the WAN link (carrier) is up.
+    pub link_up: bool,
+    /// Seconds since the connection came up.
+    pub uptime: u64,
+    /// Upstream bit rate (bitrate_up), 0 when unknown.
+    pub bitrate_up: u64,
+    /// Downstream bit rate (bitrate_down), 0 when unknown.
+    pub bitrate_down: u64,
+}
+
+/// The gateway operations UPnP uses. See the module docs.
+pub trait UpnpBackend {
+    /// Current time in the table's clock (unix seconds in the daemon).
+    fn now(&self) -> u64;
+    /// Number of mappings.
+    fn mapping_count(&self) -> usize;
+    /// The `index`-th mapping (GetGenericPortMappingEntry order).
+    fn mapping_by_index(&self, index: usize) -> Option<Mapping>;
+    /// The mapping at `key` (`remote_host`, when given, must match).
+    fn mapping_specific(&self, key: MappingKey, remote_host: Option<Ipv4Addr>) -> Option<Mapping>;
+    /// Mappings of `protocol` with external port in `start..=end`, at most `max`.
+    fn mappings_in_range(
+        &self,
+        protocol: Protocol,
+        start: u16,
+        end: u16,
+        max: usize,
+    ) -> Vec<Mapping>;
+    /// The external IPv4 address, when known.
+    fn external_ipv4(&self) -> Option<Ipv4Addr>;
+    /// Link state, uptime and bit rates.
+    fn connection_info(&self) -> ConnectionInfo;
+    /// WAN interface counters (read now).
+    fn wan_counters(&self) -> WanCounters;
+    /// The gateway's own addresses (never valid internal clients).
+    fn own_addresses(&self) -> Vec<Ipv4Addr>;
+    /// AddPortMapping (`any == false`) or AddAnyPortMapping (`any == true`).
+    fn add_mapping(
+        &mut self,
+        req: NewMapping,
+        by: Requester,
+        any: bool,
+    ) -> Result<AddOutcome, BackendError>;
+    /// DeletePortMapping.
+    fn delete_mapping(
+        &mut self,
+        key: MappingKey,
+        remote_host: Option<Ipv4Addr>,
+        by: Requester,
+    ) -> Result<Mapping, BackendError>;
+    /// DeletePortMappingRange: the removed mappings.
+    fn delete_range(
+        &mut self,
+        protocol: Protocol,
+        start: u16,
+        end: u16,
+        by: Requester,
+    ) -> Result<Vec<Mapping>, BackendError>;
+}
+
+/// Unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Reads the counters of `ifname` from `/sys/class/net/<if>/statistics` (zeros when
+/// unreadable).
+pub fn read_sysfs_counters(ifname: &str) -> WanCounters {
+    let read = |name: &str| -> u64 {
+        if ifname.is_empty() || ifname.contains('/') || ifname.starts_with('.') {
+            return 0;
+        }
+        std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{name}"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    WanCounters {
+        bytes_sent: read("tx_bytes"),
+        bytes_received: read("rx_bytes"),
+        packets_sent: read("tx_packets"),
+        packets_received: read("rx_packets"),
+    }
+}
+
+fn link_up(ifname: &str) -> bool {
+    if ifname.is_empty() || ifname.contains('/') || ifname.starts_with('.') {
+        return false;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/operstate"))
+        .map(|s| matches!(s.trim(), "up" | "unknown"))
+        .unwrap_or(false)
+}
+
+/// [`UpnpBackend`] over the shared [`Gateway`] plus the WAN interface facts the
+/// gateway does not hold (name for counters, configured bit rates).
+pub struct GatewayBackend {
+    gw: SharedGateway,
+    wan_ifname: Option<String>,
+    bitrate_up: u64,
+    bitrate_down: u64,
+    started: u64,
+}
+
+impl GatewayBackend {
+    /// Wraps `gw`; counters and link state come from `wan_ifname`'s sysfs entries.
+    pub fn new(
+        gw: SharedGateway,
+        wan_ifname: Option<String>,
+        bitrate_up: u64,
+        bitrate_down: u64,
+    ) -> Self {
+        Self {
+            gw,
+            wan_ifname,
+            bitrate_up,
+            bitrate_down,
+            started: unix_now(),
+        }
+    }
+}
+
+impl UpnpBackend for GatewayBackend {
+    fn now(&self) -> u64 {
+        unix_now()
+    }
+
+    fn mapping_count(&self) -> usize {
+        self.gw.borrow().table().len()
+    }
+
+    fn mapping_by_index(&self, index: usize) -> Option<Mapping> {
+        self.gw.borrow().table().get_by_index(index).cloned()
+    }
+
+    fn mapping_specific(&self, key: MappingKey, remote_host: Option<Ipv4Addr>) -> Option<Mapping> {
+        self.gw
+            .borrow()
+            .table()
+            .get_specific(key, remote_host)
+            .cloned()
+    }
+
+    fn mappings_in_range(
+        &self,
+        protocol: Protocol,
+        start: u16,
+        end: u16,
+        max: usize,
+    ) -> Vec<Mapping> {
+        self.gw
+            .borrow()
+            .table()
+            .list_range(protocol, start, end, max)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    fn external_ipv4(&self) -> Option<Ipv4Addr> {
+        self.gw.borrow().external()
+    }
+
+    fn connection_info(&self) -> ConnectionInfo {
+        let gw = self.gw.borrow();
+        let now = unix_now();
+        ConnectionInfo {
+            connected: gw.forwarding(),
+            link_up: self
+                .wan_ifname
+                .as_deref()
+                .map_or(gw.external().is_some(), link_up),
+            uptime: now.saturating_sub(gw.epoch_start().max(self.started)),
+            bitrate_up: self.bitrate_up,
+            bitrate_down: self.bitrate_down,
+        }
+    }
+
+    fn wan_counters(&self) -> WanCounters {
+        self.wan_ifname
+            .as_deref()
+            .map(read_sysfs_counters)
+            .unwrap_or_default()
+    }
+
+    fn own_addresses(&self) -> Vec<Ipv4Addr> {
+        self.gw.borrow().own_addresses()
+    }
+
+    fn add_mapping(
+        &mut self,
+        req: NewMapping,
+        by: Requester,
+        any: bool,
+    ) -> Result<AddOutcome, BackendError> {
+        Ok(self.gw.borrow_mut().map(req, by, any, unix_now())?)
+    }
+
+    fn delete_mapping(
+        &mut self,
+        key: MappingKey,
+        remote_host: Option<Ipv4Addr>,
+        by: Requester,
+    ) -> Result<Mapping, BackendError> {
+        Ok(self
+            .gw
+            .borrow_mut()
+            .unmap(key, remote_host, by, unix_now())?)
+    }
+
+    fn delete_range(
+        &mut self,
+        protocol: Protocol,
+        start: u16,
+        end: u16,
+        by: Requester,
+    ) -> Result<Vec<Mapping>, BackendError> {
+        Ok(self
+            .gw
+            .borrow_mut()
+            .unmap_range(protocol, start, end, by, unix_now())?)
+    }
+}

@@ -1,0 +1,371 @@
+//! GENA eventing (UDA 1.1 §4): subscriptions, the initial event, change events, and
+//! non-blocking NOTIFY delivery.
+//!
+//! Rules (hostile.md, daemon.md): the CALLBACK host must be the subscriber's own
+//! address (CallStranger, CVE-2020-12695), else 412; at most [`MAX_SUBSCRIPTIONS`]
+//! subscriptions ([`MAX_SUBSCRIPTIONS_PER_CLIENT`] per client), else 503; a TIMEOUT of
+//! at least [`MIN_TIMEOUT`] is honoured (up to [`MAX_TIMEOUT`]), anything shorter,
+//! absent or infinite becomes [`MIN_TIMEOUT`]. Each subscription has a bounded queue
+//! ([`MAX_QUEUED_EVENTS`]) and at most one delivery task, whose connect, write and
+//! read all have deadlines: a subscriber that never reads stalls nothing.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use portgate_proto::description::igd::IgdService;
+use portgate_proto::gena::propertyset::PropertySet;
+use portgate_proto::gena::{GenaRequest, NotifyHead, SubscribeResponse, Timeout};
+use portgate_proto::http::{ResponseHead, UrlHost};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Shared, UpnpEvent};
+
+/// Most subscriptions in total (each costs a little memory and one NOTIFY per event).
+pub const MAX_SUBSCRIPTIONS: usize = 128;
+/// Most subscriptions of one client address: a control point needs one per service.
+pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 16;
+/// Shortest granted subscription, seconds (UDA 1.1 §4.1.2 recommends at least 1800).
+pub const MIN_TIMEOUT: u32 = 1800;
+/// Longest granted subscription, seconds (one week; a longer one is cut to this).
+pub const MAX_TIMEOUT: u32 = 604_800;
+/// Events queued per subscription while one is being delivered; older ones are
+/// dropped past this (only the latest values matter to a subscriber).
+pub const MAX_QUEUED_EVENTS: usize = 4;
+/// Deadline for each step (connect, write, read) of a NOTIFY delivery.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Subscription {
+    sid: String,
+    service: IgdService,
+    peer: IpAddr,
+    callback: SocketAddr,
+    host: String,
+    path: String,
+    expires: Instant,
+    seq: u32,
+    queue: Rc<RefCell<VecDeque<Vec<u8>>>>,
+    sending: Rc<Cell<bool>>,
+}
+
+/// The GENA state of the device.
+pub struct GenaService {
+    shared: Rc<Shared>,
+    subs: RefCell<Vec<Subscription>>,
+    last: RefCell<Vec<(IgdService, Vec<(String, String)>)>>,
+}
+
+/// The evented variables of `service` with their current values.
+fn variables(shared: &Shared, service: IgdService) -> Vec<(String, String)> {
+    let backend = shared.ctx.backend.borrow();
+    let info = backend.connection_info();
+    let v = |n: &str, x: String| (n.to_owned(), x);
+    match service {
+        IgdService::WanIpConnection => vec![
+            v("PossibleConnectionTypes", "IP_Routed".into()),
+            v(
+                "ConnectionStatus",
+                if info.connected {
+                    "Connected"
+                } else {
+                    "Disconnected"
+                }
+                .into(),
+            ),
+            v(
+                "ExternalIPAddress",
+                backend
+                    .external_ipv4()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            ),
+            v(
+                "PortMappingNumberOfEntries",
+                backend.mapping_count().to_string(),
+            ),
+        ],
+        IgdService::WanCommonInterfaceConfig => vec![v(
+            "PhysicalLinkStatus",
+            if info.link_up { "Up" } else { "Down" }.into(),
+        )],
+        IgdService::Layer3Forwarding => vec![v(
+            "DefaultConnectionService",
+            format!(
+                "uuid:{}:WANConnectionDevice:1,urn:upnp-org:serviceId:WANIPConn1",
+                shared.ctx.igd.uuids[2]
+            ),
+        )],
+        IgdService::WanIpv6FirewallControl => Vec::new(),
+    }
+}
+
+fn new_sid() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    format!(
+        "uuid:{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Granted duration for a requested TIMEOUT.
+pub fn granted_timeout(asked: Option<Timeout>) -> u32 {
+    match asked {
+        Some(Timeout::Seconds(n)) => n.clamp(MIN_TIMEOUT, MAX_TIMEOUT),
+        Some(Timeout::Infinite) | None => MIN_TIMEOUT,
+    }
+}
+
+impl GenaService {
+    pub(crate) fn new(shared: Rc<Shared>) -> Rc<Self> {
+        let last = [
+            IgdService::WanIpConnection,
+            IgdService::WanCommonInterfaceConfig,
+            IgdService::Layer3Forwarding,
+        ]
+        .into_iter()
+        .map(|s| (s, variables(&shared, s)))
+        .collect();
+        Rc::new(Self {
+            shared,
+            subs: RefCell::new(Vec::new()),
+            last: RefCell::new(last),
+        })
+    }
+
+    /// Number of live subscriptions.
+    pub fn len(&self) -> usize {
+        self.subs.borrow().len()
+    }
+
+    /// Whether there is no subscription.
+    pub fn is_empty(&self) -> bool {
+        self.subs.borrow().is_empty()
+    }
+
+    fn purge(&self) {
+        let now = Instant::now();
+        self.subs.borrow_mut().retain(|s| s.expires > now);
+    }
+
+    /// Answers SUBSCRIBE / renewal / UNSUBSCRIBE at `service`'s event URL. The second
+    /// value is the SID of a new subscription (its initial event is already queued).
+    pub(crate) fn handle(
+        &self,
+        head: &portgate_proto::http::RequestHead,
+        service: IgdService,
+        peer: IpAddr,
+        local: IpAddr,
+    ) -> (ResponseHead, Option<String>) {
+        self.purge();
+        let req = match GenaRequest::from_head(head) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("gena: refused: {e}");
+                return (ResponseHead::new(e.status()), None);
+            }
+        };
+        match req {
+            GenaRequest::Subscribe(s) => {
+                // CallStranger: every callback must point at the subscriber itself.
+                let Some(first) = s.callbacks.first() else {
+                    return (ResponseHead::new(412), None);
+                };
+                let own = s.callbacks.iter().all(|c| {
+                    c.host_ip().is_some_and(|ip| ip == peer && ip != local)
+                        && matches!(c.url.host, UrlHost::Ip(_))
+                });
+                if !own {
+                    tracing::debug!(%peer, "gena: callback to another host refused (CallStranger)");
+                    return (ResponseHead::new(412), None);
+                }
+                let Some(ip) = first.host_ip() else {
+                    return (ResponseHead::new(412), None);
+                };
+                {
+                    let subs = self.subs.borrow();
+                    let mine = subs.iter().filter(|x| x.peer == peer).count();
+                    if subs.len() >= MAX_SUBSCRIPTIONS || mine >= MAX_SUBSCRIPTIONS_PER_CLIENT {
+                        return (ResponseHead::new(503), None);
+                    }
+                }
+                let secs = granted_timeout(s.timeout);
+                let sid = new_sid();
+                let sub = Subscription {
+                    sid: sid.clone(),
+                    service,
+                    peer,
+                    callback: SocketAddr::new(ip, first.url.port),
+                    host: first.url.authority(),
+                    path: first.url.path.clone(),
+                    expires: Instant::now() + Duration::from_secs(u64::from(secs)),
+                    seq: 0,
+                    queue: Rc::new(RefCell::new(VecDeque::new())),
+                    sending: Rc::new(Cell::new(false)),
+                };
+                self.subs.borrow_mut().push(sub);
+                let vars = variables(&self.shared, service);
+                self.queue_event(&sid, &vars);
+                let resp = SubscribeResponse {
+                    server: None,
+                    sid: sid.clone(),
+                    timeout: Timeout::Seconds(secs),
+                };
+                (resp.to_head(), Some(sid))
+            }
+            GenaRequest::Renew(r) => {
+                let secs = granted_timeout(r.timeout);
+                let mut subs = self.subs.borrow_mut();
+                match subs
+                    .iter_mut()
+                    .find(|x| x.sid == r.sid && x.service == service && x.peer == peer)
+                {
+                    Some(x) => {
+                        x.expires = Instant::now() + Duration::from_secs(u64::from(secs));
+                        let resp = SubscribeResponse {
+                            server: None,
+                            sid: r.sid,
+                            timeout: Timeout::Seconds(secs),
+                        };
+                        (resp.to_head(), None)
+                    }
+                    None => (ResponseHead::new(412), None),
+                }
+            }
+            GenaRequest::Unsubscribe(u) => {
+                let mut subs = self.subs.borrow_mut();
+                let before = subs.len();
+                subs.retain(|x| !(x.sid == u.sid && x.service == service && x.peer == peer));
+                if subs.len() == before {
+                    (ResponseHead::new(412), None)
+                } else {
+                    let mut h = ResponseHead::new(200);
+                    h.headers.push("Content-Length", "0");
+                    (h, None)
+                }
+            }
+        }
+    }
+
+    /// Recomputes the evented variables and notifies subscribers of what changed.
+    pub(crate) fn changed(&self, _why: UpnpEvent) {
+        self.purge();
+        let mut last = self.last.borrow_mut();
+        for (service, old) in last.iter_mut() {
+            let now = variables(&self.shared, *service);
+            let diff: Vec<(String, String)> =
+                now.iter().filter(|nv| !old.contains(nv)).cloned().collect();
+            *old = now;
+            if diff.is_empty() {
+                continue;
+            }
+            let sids: Vec<String> = self
+                .subs
+                .borrow()
+                .iter()
+                .filter(|s| s.service == *service)
+                .map(|s| s.sid.clone())
+                .collect();
+            for sid in sids {
+                self.queue_event(&sid, &diff);
+            }
+        }
+    }
+
+    fn queue_event(&self, sid: &str, vars: &[(String, String)]) {
+        let mut subs = self.subs.borrow_mut();
+        let Some(sub) = subs.iter_mut().find(|s| s.sid == sid) else {
+            return;
+        };
+        let mut body = Vec::new();
+        PropertySet {
+            properties: vars.to_vec(),
+        }
+        .emit(&mut body);
+        let head = NotifyHead {
+            path: sub.path.clone(),
+            host: Some(sub.host.clone()),
+            sid: sub.sid.clone(),
+            seq: sub.seq,
+            content_length: Some(body.len() as u64),
+        };
+        // SEQ wraps to 1, never back to 0 (UDA 1.1 §4.3.1).
+        sub.seq = sub.seq.checked_add(1).unwrap_or(1);
+        let mut msg = Vec::new();
+        let mut h = head.to_head();
+        h.headers.push("Connection", "close");
+        h.emit(&mut msg);
+        msg.extend_from_slice(&body);
+        {
+            let mut q = sub.queue.borrow_mut();
+            if q.len() >= MAX_QUEUED_EVENTS {
+                q.pop_front();
+            }
+            q.push_back(msg);
+        }
+        if !sub.sending.get() {
+            sub.sending.set(true);
+            let queue = sub.queue.clone();
+            let sending = sub.sending.clone();
+            let to = sub.callback;
+            tokio::task::spawn_local(async move {
+                loop {
+                    let next = queue.borrow_mut().pop_front();
+                    let Some(msg) = next else { break };
+                    if let Err(e) = deliver(to, &msg).await {
+                        tracing::debug!(%to, "gena: notify failed: {e}");
+                    }
+                }
+                sending.set(false);
+            });
+        }
+    }
+}
+
+async fn deliver(to: SocketAddr, msg: &[u8]) -> std::io::Result<()> {
+    let timeout =
+        |e: tokio::time::error::Elapsed| std::io::Error::new(std::io::ErrorKind::TimedOut, e);
+    let mut s = tokio::time::timeout(NOTIFY_TIMEOUT, tokio::net::TcpStream::connect(to))
+        .await
+        .map_err(timeout)??;
+    tokio::time::timeout(NOTIFY_TIMEOUT, s.write_all(msg))
+        .await
+        .map_err(timeout)??;
+    let mut buf = [0u8; 512];
+    // Read the status line (or until close); the answer itself does not matter.
+    let _ = tokio::time::timeout(NOTIFY_TIMEOUT, s.read(&mut buf)).await;
+    Ok(())
+}
+
+/// Forwards gateway events to GENA until the sender side is dropped.
+pub(crate) async fn event_pump(gena: Rc<GenaService>, mut rx: mpsc::UnboundedReceiver<UpnpEvent>) {
+    while let Some(ev) = rx.recv().await {
+        gena.changed(ev);
+    }
+}
+
+/// Forwards the gateway's own events (every front end's changes) to GENA.
+pub(crate) async fn gateway_pump(
+    gena: Rc<GenaService>,
+    mut rx: tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>,
+) {
+    use crate::gateway::GatewayEvent;
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match rx.recv().await {
+            Ok(GatewayEvent::ExternalAddressChanged { .. }) => {
+                gena.changed(UpnpEvent::ExternalAddressChanged)
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => gena.changed(UpnpEvent::MappingsChanged),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

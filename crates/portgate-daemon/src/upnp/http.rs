@@ -1,0 +1,466 @@
+//! The HTTP/1.1 server of the device (description, SOAP control, GENA), with the
+//! limits of hostile.md.
+//!
+//! [`Connection`] is the sans-IO part: fed bytes, it yields complete requests (head +
+//! body) or the error response that ends the connection; [`route`] decides what a
+//! request is. The driver ([`spawn_listeners`]) only moves bytes, enforces deadlines
+//! and counts connections.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use portgate_proto::description::igd::IgdService;
+use portgate_proto::http::{Event, Limits, Method, RequestDecoder, RequestHead, ResponseHead};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::desc::Documents;
+use super::gena::GenaService;
+use super::soap::{self, SoapSettings};
+use super::{lan_for, Shared, UpnpEvent};
+
+/// Largest request body, bytes. SOAP envelopes are a few hundred bytes; the cap
+/// follows the SOAP parser's own ([`portgate_proto::soap::MAX_REQUEST_LEN`]) so a
+/// hostile 100 KiB description is still read (then truncated), not refused.
+pub const MAX_REQUEST_BODY: u64 = portgate_proto::soap::MAX_REQUEST_LEN as u64;
+
+/// Time allowed for one whole request (head and body) once its first byte arrived:
+/// real control points send a request in one segment; a byte-a-second (slowloris)
+/// client is cut off after this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an idle keep-alive connection is kept open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time allowed to write one response (a peer that never reads is dropped).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most concurrent connections from one client address: a control point uses one or
+/// two; a cap keeps one host from taking every slot of the total cap.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
+
+/// Content type of every XML answer (UDA 1.1 §2.1, §3.2.1).
+pub const CONTENT_TYPE_XML: &str = "text/xml; charset=\"utf-8\"";
+
+/// A complete request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The head.
+    pub head: RequestHead,
+    /// The (de-chunked) body.
+    pub body: Vec<u8>,
+    /// Whether the connection stays open afterwards.
+    pub keep_alive: bool,
+}
+
+/// What [`Connection::poll`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled {
+    /// More bytes are needed.
+    NeedMore,
+    /// A request to route.
+    Request(Request),
+    /// The connection must be answered with this status and closed (framing error).
+    Fail(u16),
+    /// The peer closed cleanly between requests.
+    Closed,
+}
+
+/// Per-connection framing state (sans-IO).
+#[derive(Debug)]
+pub struct Connection {
+    decoder: RequestDecoder,
+    head: Option<RequestHead>,
+    body: Vec<u8>,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Connection {
+    /// A new connection with the server's caps.
+    pub fn new() -> Self {
+        Self {
+            decoder: RequestDecoder::new(Limits {
+                max_body_len: MAX_REQUEST_BODY,
+                ..Limits::default()
+            }),
+            head: None,
+            body: Vec::new(),
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.decoder.feed(bytes);
+    }
+
+    /// Records that the peer closed its side.
+    pub fn feed_eof(&mut self) {
+        self.decoder.feed_eof();
+    }
+
+    /// Whether nothing of a next request has arrived.
+    pub fn is_idle(&self) -> bool {
+        self.head.is_none() && self.decoder.is_idle()
+    }
+
+    /// Decodes as far as possible.
+    pub fn poll(&mut self) -> Polled {
+        loop {
+            match self.decoder.poll() {
+                Err(e) => {
+                    tracing::debug!("http: framing error: {e}");
+                    return Polled::Fail(e.status());
+                }
+                Ok(Event::NeedMore) => return Polled::NeedMore,
+                Ok(Event::End) => return Polled::Closed,
+                Ok(Event::Head(h)) => {
+                    self.head = Some(h);
+                    self.body.clear();
+                }
+                Ok(Event::Body(b)) => self.body.extend_from_slice(b),
+                Ok(Event::Complete { keep_alive }) => {
+                    let Some(head) = self.head.take() else {
+                        return Polled::Fail(400);
+                    };
+                    return Polled::Request(Request {
+                        head,
+                        body: std::mem::take(&mut self.body),
+                        keep_alive,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// GET/HEAD of a description document at this path.
+    Document,
+    /// SOAP POST to a service's control URL.
+    Control(IgdService),
+    /// SUBSCRIBE/UNSUBSCRIBE at a service's event URL.
+    Event(IgdService),
+    /// An error status to answer.
+    Error(u16),
+}
+
+/// Routes a request: Host must be the IP literal the connection arrived on (else 400,
+/// the DNS-rebinding defence), unknown method 501, wrong method for the path 405,
+/// unknown path 404.
+pub fn route(head: &RequestHead, local: IpAddr, docs: &Documents, ipv6: bool) -> Route {
+    if let Err(e) = head.check_host(Some(local)) {
+        tracing::debug!("http: host refused: {e}");
+        return Route::Error(e.status());
+    }
+    let path = head.target.split('?').next().unwrap_or("");
+    let service =
+        IgdService::from_path(path).filter(|s| ipv6 || *s != IgdService::WanIpv6FirewallControl);
+    let is_doc = docs.get(path).is_some();
+    let is_control = service.is_some_and(|s| s.paths().control == path);
+    let is_event = service.is_some_and(|s| s.paths().event == path);
+    let known = is_doc || is_control || is_event;
+    match &head.method {
+        Method::Get | Method::Head if is_doc => Route::Document,
+        Method::Post if is_control => service.map_or(Route::Error(404), Route::Control),
+        Method::Subscribe | Method::Unsubscribe if is_event => {
+            service.map_or(Route::Error(404), Route::Event)
+        }
+        Method::Get | Method::Head | Method::Post | Method::Subscribe | Method::Unsubscribe
+            if known =>
+        {
+            Route::Error(405)
+        }
+        Method::Get | Method::Head | Method::Post | Method::Subscribe | Method::Unsubscribe => {
+            Route::Error(404)
+        }
+        _ => Route::Error(501),
+    }
+}
+
+/// An error response with a tiny body; `close` adds `Connection: close`.
+pub fn error_response(status: u16, close: bool, server: &str) -> Vec<u8> {
+    let mut head = ResponseHead::new(status).with_header("SERVER", server);
+    if status == 405 {
+        head.headers
+            .push("Allow", "GET, HEAD, POST, SUBSCRIBE, UNSUBSCRIBE");
+    }
+    if close {
+        head.headers.push("Connection", "close");
+    }
+    let mut out = Vec::new();
+    head.emit_with_body(b"", &mut out);
+    out
+}
+
+fn xml_response(status: u16, body: &[u8], close: bool, server: &str, head_only: bool) -> Vec<u8> {
+    let mut head = ResponseHead::new(status)
+        .with_header("Content-Type", CONTENT_TYPE_XML)
+        .with_header("SERVER", server)
+        .with_header("EXT", "");
+    if close {
+        head.headers.push("Connection", "close");
+    }
+    let mut out = Vec::new();
+    if head_only {
+        head.headers.set("Content-Length", body.len().to_string());
+        head.emit(&mut out);
+    } else {
+        head.emit_with_body(body, &mut out);
+    }
+    out
+}
+
+/// Connection counts (total and per client) for the caps.
+#[derive(Debug, Default)]
+pub struct ConnCounter {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+impl ConnCounter {
+    /// Takes a slot for `peer` unless a cap is reached (the newest is refused).
+    pub fn try_acquire(&mut self, peer: IpAddr, max_total: usize) -> bool {
+        let mine = self.per_client.get(&peer).copied().unwrap_or(0);
+        if self.total >= max_total || mine >= MAX_CONNECTIONS_PER_CLIENT {
+            return false;
+        }
+        self.total += 1;
+        self.per_client.insert(peer, mine + 1);
+        true
+    }
+
+    /// Releases a slot taken by [`ConnCounter::try_acquire`].
+    pub fn release(&mut self, peer: IpAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.per_client.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_client.remove(&peer);
+            }
+        }
+    }
+
+    /// Open connections.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
+struct Server {
+    shared: Rc<Shared>,
+    gena: Rc<GenaService>,
+    docs: Documents,
+    conns: RefCell<ConnCounter>,
+}
+
+/// Binds one listener per LAN address and spawns their accept loops. Returns the
+/// bound addresses.
+pub(crate) async fn spawn_listeners(
+    shared: Rc<Shared>,
+    gena: Rc<GenaService>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<Vec<SocketAddr>> {
+    let server = Rc::new(Server {
+        docs: Documents::new(&shared.ctx.igd),
+        shared: shared.clone(),
+        gena,
+        conns: RefCell::new(ConnCounter::default()),
+    });
+    let mut port = shared.ctx.http_port;
+    let mut addrs = Vec::new();
+    for lan in &shared.ctx.lan {
+        let listener = bind_listener(SocketAddr::from((lan.addr, port)))?;
+        let local = listener.local_addr()?;
+        port = local.port();
+        tracing::info!("upnp: listening on http://{local}/rootDesc.xml");
+        addrs.push(local);
+        tasks.push(tokio::task::spawn_local(accept_loop(
+            server.clone(),
+            listener,
+        )));
+    }
+    Ok(addrs)
+}
+
+fn bind_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())
+        .map_err(|e| anyhow::anyhow!("upnp: cannot bind http {addr}: {e}"))?;
+    sock.listen(128)?;
+    Ok(TcpListener::from_std(sock.into())?)
+}
+
+async fn accept_loop(server: Rc<Server>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!("http: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let peer_ip = peer.ip();
+        if lan_for(&server.shared.ctx.lan, peer_ip).is_none() {
+            tracing::debug!(%peer, "http: connection from outside the LAN dropped");
+            continue;
+        }
+        let max = server.shared.ctx.http_max_connections.max(1);
+        if !server.conns.borrow_mut().try_acquire(peer_ip, max) {
+            tracing::debug!(%peer, "http: connection cap reached, refused");
+            let _ = stream.try_write(&error_response(503, true, &server.shared.server));
+            continue;
+        }
+        let s = server.clone();
+        tokio::task::spawn_local(async move {
+            serve(&s, stream, peer).await;
+            s.conns.borrow_mut().release(peer_ip);
+        });
+    }
+}
+
+async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let mut conn = Connection::new();
+    let mut buf = vec![0u8; 4096];
+    let mut deadline = Instant::now() + IDLE_TIMEOUT;
+    let mut idle = true;
+    loop {
+        loop {
+            match conn.poll() {
+                Polled::NeedMore => break,
+                Polled::Closed => return,
+                Polled::Fail(status) => {
+                    let _ = write_all(
+                        &mut stream,
+                        &error_response(status, true, &server.shared.server),
+                    )
+                    .await;
+                    return;
+                }
+                Polled::Request(req) => {
+                    let (bytes, close) = server.answer(&req, local.ip(), peer.ip());
+                    if !write_all(&mut stream, &bytes).await || close || !req.keep_alive {
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
+                    deadline = Instant::now() + IDLE_TIMEOUT;
+                    idle = true;
+                }
+            }
+        }
+        if idle && !conn.is_idle() {
+            idle = false;
+            deadline = Instant::now() + REQUEST_TIMEOUT;
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => {
+                tracing::debug!(%peer, idle, "http: deadline passed, closing");
+                if !idle {
+                    let _ = write_all(
+                        &mut stream,
+                        &error_response(408, true, &server.shared.server),
+                    )
+                    .await;
+                }
+                return;
+            }
+            Ok(Err(_)) => return,
+            Ok(Ok(0)) => conn.feed_eof(),
+            Ok(Ok(n)) => {
+                conn.feed(buf.get(..n).unwrap_or_default());
+                if idle {
+                    idle = false;
+                    deadline = Instant::now() + REQUEST_TIMEOUT;
+                }
+            }
+        }
+    }
+}
+
+impl Server {
+    /// The response bytes and whether to close afterwards.
+    fn answer(&self, req: &Request, local: IpAddr, peer: IpAddr) -> (Vec<u8>, bool) {
+        let ctx = &self.shared.ctx;
+        let server = self.shared.server.as_str();
+        let close = !req.keep_alive;
+        match route(&req.head, local, &self.docs, ctx.igd.ipv6_firewall) {
+            Route::Error(status) => (
+                error_response(status, status == 400 || close, server),
+                status == 400 || close,
+            ),
+            Route::Document => {
+                let path = req.head.target.split('?').next().unwrap_or("");
+                let doc = self.docs.get(path).unwrap_or_default();
+                (
+                    xml_response(200, doc, close, server, req.head.method == Method::Head),
+                    close,
+                )
+            }
+            Route::Control(service) => {
+                let requester = match peer {
+                    IpAddr::V4(a) => a,
+                    IpAddr::V6(a) => a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+                };
+                let outcome = {
+                    let mut backend = self.shared.ctx.backend.borrow_mut();
+                    soap::handle(
+                        service,
+                        req.head.headers.get("SOAPAction"),
+                        &req.body,
+                        requester,
+                        SoapSettings {
+                            secure_mode: ctx.secure_mode,
+                            list_max_entries: ctx.list_max_entries,
+                        },
+                        &ctx.igd.uuids[2],
+                        &mut *backend,
+                    )
+                };
+                if outcome.changed {
+                    self.gena.changed(UpnpEvent::MappingsChanged);
+                }
+                (
+                    xml_response(outcome.status, &outcome.body, close, server, false),
+                    close,
+                )
+            }
+            Route::Event(service) => {
+                let (head, _) = self.gena.handle(&req.head, service, peer, local);
+                let mut head = head.with_header("SERVER", server);
+                if close {
+                    head.headers.push("Connection", "close");
+                }
+                let mut out = Vec::new();
+                head.emit_with_body(b"", &mut out);
+                (out, close)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

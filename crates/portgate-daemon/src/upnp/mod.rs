@@ -1,0 +1,216 @@
+//! The UPnP IGD device: SSDP responder, HTTP server (description, SOAP control,
+//! GENA eventing).
+//!
+//! # Interface to the run loop
+//!
+//! ```text
+//! let handle = upnp::start(UpnpContext { backend, lan, http_port, igd, .. }).await?;
+//! // after every mapping change or external address change:
+//! handle.notify(UpnpEvent::MappingsChanged);
+//! handle.notify(UpnpEvent::ExternalAddressChanged);
+//! // on SIGTERM/SIGINT:
+//! handle.shutdown().await;   // sends ssdp:byebye, stops every task
+//! ```
+//!
+//! [`start`] must be called from inside a tokio `LocalSet` (current-thread runtime):
+//! it binds the SSDP socket (UDP 1900, joined to 239.255.255.250 on each LAN address,
+//! plus one sending socket per LAN address) and one HTTP listener per LAN address
+//! (port [`UpnpContext::http_port`]; 0 picks a free port, shared by every address),
+//! logs `upnp: listening on <addr>` for each HTTP listener and spawns its tasks with
+//! `tokio::task::spawn_local`. If UDP 1900 cannot be bound (an SSDP cache daemon owns
+//! it) the HTTP side still runs and a warning is logged.
+//!
+//! The daemon's state is reached only through [`UpnpBackend`] (implemented by the
+//! gateway core, `crate::gateway::Gateway`, in [`backend`]): every SOAP action is one
+//! synchronous call on it, so the table, the firewall and the lease file change in
+//! one place.
+//!
+//! Submodules are sans-IO state machines with their socket drivers next to them:
+//! [`ssdp`] (NOTIFY schedule and M-SEARCH decisions), [`http`] (per-connection
+//! framing, limits and routing), [`desc`] (description and SCPDs), [`soap`] (action
+//! dispatch and UPnP error codes) and [`gena`] (subscriptions and event delivery).
+
+pub mod backend;
+pub mod desc;
+pub mod gena;
+pub mod http;
+pub mod soap;
+pub mod ssdp;
+
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+
+use portgate_proto::description::IgdConfig;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use backend::{BackendError, ConnectionInfo, GatewayBackend, UpnpBackend, WanCounters};
+
+/// One LAN address the device serves (from `listening_ip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanAddr {
+    /// The gateway's address on that LAN.
+    pub addr: Ipv4Addr,
+    /// The LAN's prefix length: senders outside `addr/prefix` are not answered.
+    pub prefix: u8,
+}
+
+impl LanAddr {
+    /// Whether `ip` lies in this LAN (and is not the gateway's own address).
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix.min(32)))
+            .unwrap_or(0);
+        (u32::from(ip) & mask) == (u32::from(self.addr) & mask)
+    }
+}
+
+/// The LAN address serving `peer`: the first whose subnet holds it.
+pub fn lan_for(lan: &[LanAddr], peer: IpAddr) -> Option<LanAddr> {
+    let v4 = match peer {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(a) => a.to_ipv4_mapped()?,
+    };
+    lan.iter().copied().find(|l| l.contains(v4) && l.addr != v4)
+}
+
+/// Everything the UPnP device needs from the daemon.
+pub struct UpnpContext {
+    /// The gateway core (mapping table, firewall, external address, counters).
+    pub backend: Rc<RefCell<dyn UpnpBackend>>,
+    /// The LAN addresses to serve; nothing is answered to senders outside them.
+    pub lan: Vec<LanAddr>,
+    /// HTTP port (`http_port`, default 5000; 0 = any free port).
+    pub http_port: u16,
+    /// SSDP port (1900; tests may use another).
+    pub ssdp_port: u16,
+    /// Device description fields and the announced IGD version.
+    pub igd: IgdConfig,
+    /// `notify_interval` in seconds (NOTIFY period; max-age is twice this).
+    pub notify_interval: u32,
+    /// BOOTID.UPNP.ORG (UDA 1.1 §1.2.2), e.g. the start time in seconds.
+    pub boot_id: u32,
+    /// Secure mode (`secure_mode`, default on).
+    pub secure_mode: bool,
+    /// Most entries GetListOfPortMappings returns (`list_max_entries`).
+    pub list_max_entries: usize,
+    /// Most concurrent HTTP connections (`http_max_connections`).
+    pub http_max_connections: usize,
+    /// The gateway's event stream (`Gateway::subscribe`), so changes made by NAT-PMP,
+    /// PCP and expiry reach GENA too; `None` when events are pushed with
+    /// [`UpnpHandle::notify`] only.
+    pub gateway_events: Option<tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>>,
+}
+
+/// A change the device must tell its GENA subscribers about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpnpEvent {
+    /// A mapping was added, refreshed with other values, deleted or expired.
+    MappingsChanged,
+    /// The external address (or the connection status) changed.
+    ExternalAddressChanged,
+}
+
+/// A running UPnP device. Dropping it does not stop the tasks: call
+/// [`UpnpHandle::shutdown`].
+pub struct UpnpHandle {
+    events: mpsc::UnboundedSender<UpnpEvent>,
+    http_addrs: Vec<SocketAddr>,
+    ssdp: Option<Rc<ssdp::SsdpDriver>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl UpnpHandle {
+    /// The bound HTTP listener addresses (one per LAN address).
+    pub fn http_addrs(&self) -> &[SocketAddr] {
+        &self.http_addrs
+    }
+
+    /// Queues an event for GENA subscribers (never blocks).
+    pub fn notify(&self, event: UpnpEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Sends `ssdp:byebye` for every announced type (clean shutdown, UDA 1.1 §1.2.3).
+    pub async fn byebye(&self) {
+        if let Some(s) = &self.ssdp {
+            s.byebye().await;
+        }
+    }
+
+    /// Sends byebye and stops every task of the device.
+    pub async fn shutdown(self) {
+        self.byebye().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Binds the sockets and spawns the device's tasks on the current `LocalSet`.
+/// See the module docs.
+pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
+    anyhow::ensure!(!ctx.lan.is_empty(), "upnp: no LAN address to listen on");
+    let gateway_events = ctx.gateway_events.take();
+    let shared = Rc::new(Shared::new(ctx));
+    let mut tasks = Vec::new();
+    let (tx, rx) = mpsc::unbounded_channel();
+
+    let gena = gena::GenaService::new(shared.clone());
+    let http_addrs = http::spawn_listeners(shared.clone(), gena.clone(), &mut tasks).await?;
+    if let Some(ev) = gateway_events {
+        tasks.push(tokio::task::spawn_local(gena::gateway_pump(
+            gena.clone(),
+            ev,
+        )));
+    }
+    tasks.push(tokio::task::spawn_local(gena::event_pump(gena, rx)));
+
+    let ssdp =
+        match ssdp::SsdpDriver::bind(shared.clone(), http_addrs.first().map_or(0, |a| a.port())) {
+            Ok(d) => {
+                let d = Rc::new(d);
+                tasks.push(tokio::task::spawn_local(ssdp::SsdpDriver::run(d.clone())));
+                Some(d)
+            }
+            Err(e) => {
+                tracing::warn!("upnp: ssdp disabled: {e:#}");
+                None
+            }
+        };
+    Ok(UpnpHandle {
+        events: tx,
+        http_addrs,
+        ssdp,
+        tasks,
+    })
+}
+
+/// State shared by the device's tasks (single thread).
+pub(crate) struct Shared {
+    pub(crate) ctx: UpnpContext,
+    pub(crate) server: String,
+}
+
+impl Shared {
+    pub(crate) fn new(ctx: UpnpContext) -> Self {
+        Self {
+            ctx,
+            server: server_string(),
+        }
+    }
+}
+
+/// The SERVER / USER-AGENT value: `<os>/<ver> UPnP/1.1 portgate/<ver>` (UDA 1.1 §1.1.3).
+pub fn server_string() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s.len() < 64 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| "0".to_owned());
+    format!(
+        "Linux/{release} UPnP/1.1 portgate/{}",
+        env!("CARGO_PKG_VERSION")
+    )
+}

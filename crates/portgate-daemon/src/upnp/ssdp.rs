@@ -1,0 +1,429 @@
+//! SSDP (UDA 1.1 §1): the announcement set, M-SEARCH decisions ([`Responder`],
+//! sans-IO) and the socket driver ([`SsdpDriver`]).
+//!
+//! Decisions: only `MAN: "ssdp:discover"` is answered; a multicast search needs a
+//! numeric MX (capped at [`MX_CAP`] seconds, the replies are spread over it); a
+//! unicast search (HOST naming the device, no MX needed) is answered at once;
+//! `ssdp:all` gets one reply per announced NT; a versioned type is answered for any
+//! version up to ours, echoing the requested one; searches are rate-limited per
+//! sender ([`SEARCHES_PER_SECOND`]).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::rc::Rc;
+use std::time::Duration;
+
+use portgate_proto::description::IgdConfig;
+use portgate_proto::ssdp::{
+    MSearch, Notify, SearchResponse, SearchTarget, SsdpMessage, UrnKind, UrnType, Usn, HOST_V4,
+    MX_CAP, OPT_NLS, SSDP_MULTICAST_V4,
+};
+use tokio::net::UdpSocket;
+
+use super::{lan_for, LanAddr, Shared};
+
+/// Most M-SEARCHes answered per sender per second: an `ssdp:all` costs up to a dozen
+/// replies, so a flood from one host is cut to a bounded reply rate.
+pub const SEARCHES_PER_SECOND: u32 = 10;
+
+/// Senders tracked by the rate limiter before its table is reset (bounds memory).
+pub const MAX_TRACKED_SENDERS: usize = 1024;
+
+/// Gap between the two copies of each NOTIFY (UDA 1.1 §1.2.2: sent more than once
+/// because UDP is unreliable).
+pub const NOTIFY_REPEAT_GAP: Duration = Duration::from_millis(300);
+
+/// IP TTL of multicast announcements (UDA 1.1 §1.1.2 default 2... kept at 2).
+pub const MULTICAST_TTL: u32 = 2;
+
+/// One announced notification type and its USN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announced {
+    /// NT.
+    pub nt: SearchTarget,
+    /// USN.
+    pub usn: Usn,
+}
+
+/// What to do with an M-SEARCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Do not answer (the reason is for the debug log).
+    Ignore(&'static str),
+    /// Answer with these (ST, USN) pairs, spread over `window_secs` (0: at once).
+    Reply {
+        /// Reply window in seconds.
+        window_secs: u32,
+        /// (ST to echo, USN) of each reply.
+        replies: Vec<(SearchTarget, Usn)>,
+    },
+}
+
+/// The sans-IO SSDP device: what it announces and how it answers searches.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    announced: Vec<Announced>,
+    /// SERVER value.
+    pub server: String,
+    /// CACHE-CONTROL max-age of announcements and replies.
+    pub max_age: u32,
+    /// BOOTID.UPNP.ORG.
+    pub boot_id: u32,
+    /// CONFIGID.UPNP.ORG.
+    pub config_id: u32,
+    limiter: HashMap<IpAddr, (u64, u32)>,
+}
+
+impl Responder {
+    /// The announcement set of the IGD tree described by `igd`.
+    pub fn new(igd: &IgdConfig, server: String, notify_interval: u32, boot_id: u32) -> Self {
+        let n = igd.version.number();
+        let [root, wan, wcd] = &igd.uuids;
+        let urn = |uuid: &str, kind, name: &str, v| {
+            let nt = SearchTarget::Urn(UrnType::upnp(kind, name, v));
+            Announced {
+                usn: Usn::new(uuid, Some(&nt)),
+                nt,
+            }
+        };
+        let mut announced = vec![
+            Announced {
+                nt: SearchTarget::RootDevice,
+                usn: Usn::new(root, Some(&SearchTarget::RootDevice)),
+            },
+            Announced {
+                nt: SearchTarget::Uuid(root.clone()),
+                usn: Usn::new(root, None),
+            },
+            urn(root, UrnKind::Device, "InternetGatewayDevice", n),
+            urn(root, UrnKind::Service, "Layer3Forwarding", 1),
+            Announced {
+                nt: SearchTarget::Uuid(wan.clone()),
+                usn: Usn::new(wan, None),
+            },
+            urn(wan, UrnKind::Device, "WANDevice", n),
+            urn(wan, UrnKind::Service, "WANCommonInterfaceConfig", 1),
+            Announced {
+                nt: SearchTarget::Uuid(wcd.clone()),
+                usn: Usn::new(wcd, None),
+            },
+            urn(wcd, UrnKind::Device, "WANConnectionDevice", n),
+            urn(wcd, UrnKind::Service, "WANIPConnection", n),
+        ];
+        if igd.ipv6_firewall {
+            announced.push(urn(wcd, UrnKind::Service, "WANIPv6FirewallControl", 1));
+        }
+        Self {
+            announced,
+            server,
+            max_age: notify_interval.saturating_mul(2).max(60),
+            boot_id,
+            config_id: igd.config_id,
+            limiter: HashMap::new(),
+        }
+    }
+
+    /// Everything announced (one NOTIFY each).
+    pub fn announced(&self) -> &[Announced] {
+        &self.announced
+    }
+
+    /// Decides how to answer `search` from `sender` at `now` (seconds). `multicast`
+    /// says whether it was sent to the group (see [`is_multicast_search`]).
+    pub fn decide(
+        &mut self,
+        search: &MSearch,
+        sender: IpAddr,
+        multicast: bool,
+        now: u64,
+    ) -> Decision {
+        if !search.man.is_discover() {
+            return Decision::Ignore("MAN is not ssdp:discover");
+        }
+        let window_secs = match (multicast, search.mx.reply_window_secs()) {
+            (true, None) => return Decision::Ignore("multicast search without a valid MX"),
+            (true, Some(w)) => w.min(MX_CAP),
+            (false, _) => 0,
+        };
+        let replies: Vec<(SearchTarget, Usn)> = match &search.st {
+            SearchTarget::All => self
+                .announced
+                .iter()
+                .map(|a| (a.nt.clone(), a.usn.clone()))
+                .collect(),
+            SearchTarget::RootDevice | SearchTarget::Uuid(_) => self
+                .announced
+                .iter()
+                .filter(|a| a.nt == search.st)
+                .map(|a| (a.nt.clone(), a.usn.clone()))
+                .collect(),
+            SearchTarget::Urn(asked) => self
+                .announced
+                .iter()
+                .filter_map(|a| match &a.nt {
+                    SearchTarget::Urn(ours) if asked.is_answered_by(ours) => {
+                        let uuid = a.usn.uuid().unwrap_or_default();
+                        Some((search.st.clone(), Usn::new(uuid, Some(&search.st))))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            SearchTarget::Other(_) => Vec::new(),
+        };
+        if replies.is_empty() {
+            return Decision::Ignore("not a target of ours");
+        }
+        if !self.allow(sender, now) {
+            return Decision::Ignore("rate limited");
+        }
+        Decision::Reply {
+            window_secs,
+            replies,
+        }
+    }
+
+    fn allow(&mut self, sender: IpAddr, now: u64) -> bool {
+        if self.limiter.len() >= MAX_TRACKED_SENDERS && !self.limiter.contains_key(&sender) {
+            self.limiter.retain(|_, (t, _)| *t == now);
+            if self.limiter.len() >= MAX_TRACKED_SENDERS {
+                self.limiter.clear();
+            }
+        }
+        let e = self.limiter.entry(sender).or_insert((now, 0));
+        if e.0 != now {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1 <= SEARCHES_PER_SECOND
+    }
+
+    /// A search response datagram.
+    pub fn response(&self, st: &SearchTarget, usn: &Usn, location: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        SearchResponse {
+            max_age: Some(self.max_age),
+            date: None,
+            ext: true,
+            location: Some(location.to_owned()),
+            opt: Some(OPT_NLS.to_owned()),
+            nls: Some(self.boot_id.to_string()),
+            server: Some(self.server.clone()),
+            st: st.clone(),
+            usn: usn.clone(),
+            boot_id: Some(self.boot_id),
+            config_id: Some(self.config_id),
+            search_port: None,
+        }
+        .emit(&mut out);
+        out
+    }
+
+    /// The `ssdp:alive` NOTIFY of `a`.
+    pub fn alive(&self, a: &Announced, location: &str) -> Notify {
+        let mut n = Notify::alive(
+            a.nt.clone(),
+            a.usn.clone(),
+            location,
+            self.max_age,
+            &self.server,
+        );
+        n.nls = Some(self.boot_id.to_string());
+        n.boot_id = Some(self.boot_id);
+        n.config_id = Some(self.config_id);
+        n
+    }
+}
+
+/// Whether a search went to the multicast group: its HOST names the group (or is
+/// missing, as some stacks send); a unicast search names the device.
+pub fn is_multicast_search(search: &MSearch) -> bool {
+    match search.host.as_deref() {
+        None => true,
+        Some(h) => {
+            let h = h.trim();
+            h.eq_ignore_ascii_case(HOST_V4)
+                || h.eq_ignore_ascii_case("239.255.255.250")
+                || h.to_ascii_lowercase().starts_with("[ff0")
+        }
+    }
+}
+
+fn emit_notify(n: &Notify) -> Vec<u8> {
+    let mut out = Vec::new();
+    SsdpMessage::Notify(n.clone()).emit(&mut out);
+    out
+}
+
+/// The socket driver: one receiving socket on the SSDP port joined to the group on
+/// each LAN address, one sending socket per LAN address.
+pub struct SsdpDriver {
+    shared: Rc<Shared>,
+    responder: RefCell<Responder>,
+    recv: UdpSocket,
+    send: Vec<(LanAddr, Rc<UdpSocket>)>,
+    http_port: u16,
+}
+
+impl SsdpDriver {
+    /// Binds the sockets (fails when the SSDP port is taken).
+    pub(crate) fn bind(shared: Rc<Shared>, http_port: u16) -> anyhow::Result<Self> {
+        let port = shared.ctx.ssdp_port;
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+        sock.set_reuse_address(true)?;
+        sock.set_nonblocking(true)?;
+        sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
+            .map_err(|e| anyhow::anyhow!("cannot bind udp port {port}: {e}"))?;
+        for lan in &shared.ctx.lan {
+            sock.join_multicast_v4(&SSDP_MULTICAST_V4, &lan.addr)
+                .map_err(|e| anyhow::anyhow!("cannot join ssdp group on {}: {e}", lan.addr))?;
+        }
+        let recv = UdpSocket::from_std(sock.into())?;
+        let mut send = Vec::new();
+        for lan in &shared.ctx.lan {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+            s.set_nonblocking(true)?;
+            s.set_multicast_if_v4(&lan.addr)?;
+            s.set_multicast_ttl_v4(MULTICAST_TTL)?;
+            s.set_multicast_loop_v4(false)?;
+            s.bind(&SocketAddr::from((lan.addr, 0)).into())?;
+            send.push((*lan, Rc::new(UdpSocket::from_std(s.into())?)));
+        }
+        let responder = Responder::new(
+            &shared.ctx.igd,
+            shared.server.clone(),
+            shared.ctx.notify_interval,
+            shared.ctx.boot_id,
+        );
+        tracing::info!("upnp: ssdp listening on 0.0.0.0:{port}");
+        Ok(Self {
+            shared,
+            responder: RefCell::new(responder),
+            recv,
+            send,
+            http_port,
+        })
+    }
+
+    fn location(&self, lan: &LanAddr) -> String {
+        format!("http://{}:{}/rootDesc.xml", lan.addr, self.http_port)
+    }
+
+    fn socket_for(&self, lan: &LanAddr) -> Option<Rc<UdpSocket>> {
+        self.send
+            .iter()
+            .find(|(l, _)| l == lan)
+            .map(|(_, s)| s.clone())
+    }
+
+    async fn send_all(&self, byebye: bool) {
+        let group = SocketAddr::V4(SocketAddrV4::new(
+            SSDP_MULTICAST_V4,
+            self.shared.ctx.ssdp_port,
+        ));
+        let mut packets = Vec::new();
+        for (lan, sock) in &self.send {
+            let loc = self.location(lan);
+            let r = self.responder.borrow();
+            for a in r.announced() {
+                let n = r.alive(a, &loc);
+                let n = if byebye { n.to_byebye() } else { n };
+                packets.push((sock.clone(), emit_notify(&n)));
+            }
+        }
+        for round in 0..2 {
+            if round == 1 {
+                tokio::time::sleep(NOTIFY_REPEAT_GAP).await;
+            }
+            for (sock, p) in &packets {
+                if let Err(e) = sock.send_to(p, group).await {
+                    tracing::debug!("ssdp: notify send failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Sends `ssdp:byebye` for everything announced, on every LAN.
+    pub async fn byebye(&self) {
+        self.send_all(true).await;
+    }
+
+    /// The receive/announce loop.
+    pub(crate) async fn run(this: Rc<Self>) {
+        let interval = u64::from(this.shared.ctx.notify_interval.max(30));
+        let mut next_notify = tokio::time::Instant::now();
+        let mut buf = vec![0u8; portgate_proto::ssdp::MAX_DATAGRAM_LEN + 1];
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_notify) => {
+                    let t = this.clone();
+                    tokio::task::spawn_local(async move { t.send_all(false).await });
+                    // A small random jitter (up to 1/16 of the period) spreads devices.
+                    let jitter = fastrand::u64(0..=interval / 16);
+                    next_notify = tokio::time::Instant::now() + Duration::from_secs(interval - jitter);
+                }
+                r = this.recv.recv_from(&mut buf) => {
+                    let Ok((n, src)) = r else { continue };
+                    this.on_datagram(buf.get(..n).unwrap_or_default(), src);
+                }
+            }
+        }
+    }
+
+    fn on_datagram(self: &Rc<Self>, data: &[u8], src: SocketAddr) {
+        let Some(lan) = lan_for(&self.shared.ctx.lan, src.ip()) else {
+            tracing::debug!(%src, "ssdp: datagram from outside the LAN dropped");
+            return;
+        };
+        let Ok(SsdpMessage::Search(search)) = SsdpMessage::parse(data) else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let multicast = is_multicast_search(&search);
+        let decision = self
+            .responder
+            .borrow_mut()
+            .decide(&search, src.ip(), multicast, now);
+        let Decision::Reply {
+            window_secs,
+            replies,
+        } = decision
+        else {
+            if let Decision::Ignore(why) = decision {
+                tracing::debug!(%src, why, "ssdp: search ignored");
+            }
+            return;
+        };
+        let loc = self.location(&lan);
+        let packets: Vec<Vec<u8>> = {
+            let r = self.responder.borrow();
+            replies
+                .iter()
+                .map(|(st, usn)| r.response(st, usn, &loc))
+                .collect()
+        };
+        let Some(sock) = self.socket_for(&lan) else {
+            return;
+        };
+        let delay = if window_secs == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(fastrand::u64(0..u64::from(window_secs) * 1000))
+        };
+        tokio::task::spawn_local(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            for p in packets {
+                if let Err(e) = sock.send_to(&p, src).await {
+                    tracing::debug!(%src, "ssdp: reply send failed: {e}");
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
