@@ -1,0 +1,1 @@
+//! The auto-renewing mapper (being written).
