@@ -1,0 +1,2 @@
+//! portgate-ssdpd binary (being written).
+fn main() {}
