@@ -16,3 +16,7 @@ pub mod flags;
 pub mod lease;
 pub mod rules;
 pub mod table;
+pub mod extaddr;
+pub mod gateway;
+pub mod pmp;
+pub mod run;

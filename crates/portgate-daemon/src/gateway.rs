@@ -1,0 +1,634 @@
+//! The gateway service: the one place where a mapping request meets the
+//! table, the kernel and the lease file.
+//!
+//! Every front end (UPnP IGD SOAP, NAT-PMP, PCP) calls [`Gateway`]; none
+//! touches the [`MappingTable`], the firewall or the lease file directly, so
+//! the rules live here once:
+//!
+//! - **table first, then one firewall change**: [`Gateway::map`] asks the
+//!   table (conflicts, secure mode, permission rules, quotas), then sends one
+//!   transaction to the firewall. When the firewall refuses, the table change
+//!   is rolled back and [`GatewayError::Firewall`] is returned (UPnP 501,
+//!   PCP NO_RESOURCES, NAT-PMP 3 Network Failure). When the firewall reports
+//!   [`FirewallError::TableMissing`] (an admin deleted our table), the table
+//!   is recreated, the whole mapping table is pushed again
+//!   ([`Firewall::reconcile`]) and the request succeeds if that works.
+//! - **persistence**: every change a client is told about (map, unmap) is
+//!   written to the lease file (atomically: temp + fsync + rename) *before*
+//!   the call returns, so an acknowledged mapping survives `kill -9`.
+//!   Expiries only mark the file dirty: an expired line is harmless (it is
+//!   dropped when read) and is rewritten with the next change or by
+//!   [`Gateway::flush`], which the run loop calls within
+//!   [`PERSIST_DELAY`].
+//! - **forwarding**: a missing external address, or a reserved/private one
+//!   without `ext_allow_private_ipv4`, makes every new mapping fail with
+//!   [`GatewayError::ForwardingDisabled`] (UPnP 501, NAT-PMP 3, PCP
+//!   NETWORK_FAILURE).
+//! - **epoch**: seconds since the mapping table started, reset when the
+//!   external address changes (RFC 6886 §3.6, RFC 6887 §8.5).
+//! - **events**: [`GatewayEvent`]s go out on a broadcast channel
+//!   ([`Gateway::subscribe`]) for GENA and for NAT-PMP/PCP announcements.
+//!
+//! # Threading
+//!
+//! The daemon runs on a tokio `current_thread` runtime and the gateway is
+//! shared as [`SharedGateway`] = `Rc<RefCell<Gateway>>`: every task runs on
+//! the one thread, borrows the gateway for the duration of one synchronous
+//! call and never holds the borrow across an `.await`. That keeps request
+//! handling strictly sequential (no locks, no reordering between a map and
+//! its lease write) and lets the sans-IO handlers take `&mut Gateway`.
+//!
+//! Time (`now`) is unix time in seconds, passed in by the caller.
+
+use std::cell::RefCell;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use portgate_nft::{Change, Firewall, FirewallError, L4Proto};
+use tokio::sync::broadcast;
+
+use crate::lease::{self, LeaseEntry};
+use crate::rules::RuleSet;
+use crate::table::{
+    AddOutcome, Mapping, MappingKey, MappingTable, NewMapping, Nonce, Origin, OriginKind, Protocol,
+    Requester, TableError, TableLimits,
+};
+
+/// The gateway as the run loop shares it between its tasks (see the module
+/// docs: one thread, never borrowed across an `.await`).
+pub type SharedGateway = Rc<RefCell<Gateway>>;
+
+/// Longest time an expiry-only change waits before the lease file is
+/// rewritten by [`Gateway::flush`]; bounds the work after a burst of
+/// expiries while keeping the file close to the truth.
+pub const PERSIST_DELAY: Duration = Duration::from_secs(5);
+
+/// Capacity of the event channel: a subscriber that falls this far behind
+/// gets `RecvError::Lagged` and should resynchronise from the table.
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// Something front ends may want to tell clients about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayEvent {
+    /// A mapping was created or refreshed.
+    MappingAdded(Mapping),
+    /// A mapping was deleted or expired.
+    MappingRemoved(Mapping),
+    /// The external address (or whether forwarding is possible) changed;
+    /// the epoch restarted.
+    ExternalAddressChanged {
+        /// Previous address.
+        old: Option<Ipv4Addr>,
+        /// New address.
+        new: Option<Ipv4Addr>,
+        /// Whether mappings can be made through it.
+        forwarding: bool,
+    },
+}
+
+/// Why the gateway refused or failed a change.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The mapping table refused (conflict, rule, quota, ...).
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The kernel refused the change; the table was rolled back.
+    #[error("firewall: {0}")]
+    Firewall(#[from] FirewallError),
+    /// No usable external address: forwarding is impossible.
+    #[error("no usable external address: port forwarding is impossible")]
+    ForwardingDisabled,
+}
+
+/// A LAN subnet the daemon serves (from `listening_ip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanNet {
+    /// The gateway's own address on it.
+    pub addr: Ipv4Addr,
+    /// Prefix length (0..=32).
+    pub prefix: u8,
+}
+
+impl LanNet {
+    /// Whether `ip` is inside this subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = match self.prefix {
+            0 => 0,
+            p => u32::MAX << (32 - u32::from(p.min(32))),
+        };
+        u32::from(ip) & mask == u32::from(self.addr) & mask
+    }
+}
+
+/// Policy knobs of the gateway (from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// Table limits (secure mode, quotas).
+    pub limits: TableLimits,
+    /// Permission rules.
+    pub rules: RuleSet,
+    /// Accept a reserved/private external address (`ext_allow_private_ipv4`).
+    pub allow_private_external: bool,
+    /// Shortest PCP/NAT-PMP lifetime granted (`min_lifetime`).
+    pub min_lifetime: u32,
+    /// Longest PCP/NAT-PMP lifetime granted (`max_lifetime`).
+    pub max_lifetime: u32,
+    /// PCP THIRD_PARTY accepted (`pcp_allow_thirdparty`, LAN addresses only).
+    pub pcp_allow_thirdparty: bool,
+    /// Lease file (`lease_file`); `None`: not persisted.
+    pub lease_file: Option<PathBuf>,
+    /// LAN subnets served.
+    pub lan: Vec<LanNet>,
+}
+
+impl GatewaySettings {
+    /// Settings from a parsed configuration and the resolved LAN subnets.
+    pub fn from_config(cfg: &crate::config::Config, lan: Vec<LanNet>) -> Self {
+        GatewaySettings {
+            limits: TableLimits {
+                secure_mode: cfg.secure_mode,
+                max_per_client: cfg.max_mappings_per_client,
+                ..TableLimits::default()
+            },
+            rules: cfg.rules.clone(),
+            allow_private_external: cfg.ext_allow_private_ipv4,
+            min_lifetime: cfg.min_lifetime,
+            max_lifetime: cfg.max_lifetime,
+            pcp_allow_thirdparty: cfg.pcp_allow_thirdparty,
+            lease_file: cfg.lease_file.clone(),
+            lan,
+        }
+    }
+}
+
+/// What start-up found in the lease file and the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupReport {
+    /// Mappings restored from the lease file.
+    pub restored: usize,
+    /// Lease lines skipped as malformed or refused by the table.
+    pub skipped: usize,
+    /// Lease entries whose lease had run out.
+    pub expired: usize,
+    /// What reconciling the kernel did.
+    pub reconcile: portgate_nft::ReconcileReport,
+}
+
+/// The gateway service. See the module docs.
+pub struct Gateway {
+    table: MappingTable,
+    firewall: Box<dyn Firewall>,
+    settings: GatewaySettings,
+    external: Option<Ipv4Addr>,
+    epoch_start: u64,
+    events: broadcast::Sender<GatewayEvent>,
+    dirty_since: Option<u64>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("mappings", &self.table.len())
+            .field("external", &self.external)
+            .field("epoch_start", &self.epoch_start)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The firewall element for a table mapping at `now`.
+pub fn firewall_mapping(m: &Mapping, now: u64) -> portgate_nft::Mapping {
+    portgate_nft::Mapping {
+        key: firewall_key(m),
+        internal_addr: m.internal_client,
+        internal_port: m.internal_port,
+        // A lease due now still gets one second: 0 would mean "permanent".
+        timeout: m
+            .expiry
+            .map(|e| Duration::from_secs(e.saturating_sub(now).max(1))),
+    }
+}
+
+/// The firewall key of a table mapping.
+pub fn firewall_key(m: &Mapping) -> portgate_nft::MappingKey {
+    portgate_nft::MappingKey {
+        proto: L4Proto(m.protocol.number()),
+        external_port: m.external_port,
+        remote: m.remote_host,
+    }
+}
+
+fn new_from(m: &Mapping) -> NewMapping {
+    NewMapping {
+        protocol: m.protocol,
+        external_port: m.external_port,
+        remote_host: m.remote_host,
+        internal_client: m.internal_client,
+        internal_port: m.internal_port,
+        description: m.description.clone(),
+        expiry: m.expiry,
+        origin: m.origin,
+    }
+}
+
+impl Gateway {
+    /// Start the gateway: initialise the firewall, load the lease file
+    /// (dropping expired and bad entries), make the kernel agree with it
+    /// ([`Firewall::reconcile`]) and rewrite the file clean. `external` is
+    /// the external address found at start-up; the epoch starts at `now`.
+    pub fn start(
+        settings: GatewaySettings,
+        mut firewall: Box<dyn Firewall>,
+        external: Option<Ipv4Addr>,
+        now: u64,
+    ) -> Result<(Gateway, StartupReport), GatewayError> {
+        firewall.init()?;
+        let mut table = MappingTable::new(settings.limits, settings.rules.clone());
+        let mut report = StartupReport::default();
+        if let Some(path) = &settings.lease_file {
+            match lease::read_file(path, now) {
+                Ok(file) => {
+                    for s in &file.skipped {
+                        tracing::warn!(file = %path.display(), line = s.line, error = %s.error, "skipping lease line");
+                    }
+                    report.skipped += file.skipped.len();
+                    report.expired = file.expired;
+                    for e in file.entries {
+                        let req = NewMapping {
+                            protocol: e.protocol,
+                            external_port: e.external_port,
+                            remote_host: e.remote_host,
+                            internal_client: e.internal_client,
+                            internal_port: e.internal_port,
+                            description: e.description,
+                            expiry: e.expiry,
+                            origin: Origin::Upnp,
+                        };
+                        // Later duplicates of a key win, as with miniupnpd's reload.
+                        let k = MappingKey {
+                            protocol: req.protocol,
+                            external_port: req.external_port,
+                        };
+                        let _ = table.delete(k, None, Requester::Trusted);
+                        match table.add(req, Requester::Trusted, now) {
+                            Ok(_) => report.restored += 1,
+                            Err(err) => {
+                                tracing::warn!(%err, "lease entry refused by the table");
+                                report.skipped += 1;
+                            }
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(file = %path.display(), %err, "cannot read the lease file")
+                }
+            }
+        }
+        let wanted: Vec<portgate_nft::Mapping> =
+            table.iter().map(|m| firewall_mapping(m, now)).collect();
+        report.reconcile = firewall.reconcile(&wanted)?;
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let mut gw = Gateway {
+            table,
+            firewall,
+            settings,
+            external,
+            epoch_start: now,
+            events,
+            dirty_since: None,
+        };
+        gw.persist_now();
+        Ok((gw, report))
+    }
+
+    /// Wrap into the shared handle the run loop hands to its tasks.
+    pub fn into_shared(self) -> SharedGateway {
+        Rc::new(RefCell::new(self))
+    }
+
+    /// Receive [`GatewayEvent`]s from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.events.subscribe()
+    }
+
+    /// The mapping table, for reading (listings, lookups).
+    pub fn table(&self) -> &MappingTable {
+        &self.table
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
+    }
+
+    /// The external address, if known.
+    pub fn external(&self) -> Option<Ipv4Addr> {
+        self.external
+    }
+
+    /// Whether mappings can be made: an external address is known and it is
+    /// public, or private ones are allowed.
+    pub fn forwarding(&self) -> bool {
+        match self.external {
+            Some(a) => self.settings.allow_private_external || !crate::extaddr::is_reserved(a),
+            None => false,
+        }
+    }
+
+    /// Seconds since the epoch started (RFC 6886 §3.6, RFC 6887 §8.5).
+    pub fn epoch(&self, now: u64) -> u32 {
+        u32::try_from(now.saturating_sub(self.epoch_start)).unwrap_or(u32::MAX)
+    }
+
+    /// When the epoch started (unix seconds).
+    pub fn epoch_start(&self) -> u64 {
+        self.epoch_start
+    }
+
+    /// Whether `ip` is in one of the LAN subnets served.
+    pub fn is_lan(&self, ip: Ipv4Addr) -> bool {
+        self.settings.lan.iter().any(|n| n.contains(ip))
+    }
+
+    /// The gateway's own addresses (LAN side and external), which may never
+    /// be an internal client.
+    pub fn own_addresses(&self) -> Vec<Ipv4Addr> {
+        self.settings
+            .lan
+            .iter()
+            .map(|n| n.addr)
+            .chain(self.external)
+            .collect()
+    }
+
+    /// Set the external address. On a change (of the address or of whether
+    /// forwarding is possible) the epoch restarts at `now`, an event goes
+    /// out, and `true` is returned (the caller announces over NAT-PMP/PCP).
+    pub fn set_external(&mut self, addr: Option<Ipv4Addr>, now: u64) -> bool {
+        if addr == self.external {
+            return false;
+        }
+        let old = self.external;
+        self.external = addr;
+        self.epoch_start = now;
+        let forwarding = self.forwarding();
+        tracing::info!(?old, new = ?addr, forwarding, "external address changed");
+        self.emit(GatewayEvent::ExternalAddressChanged {
+            old,
+            new: addr,
+            forwarding,
+        });
+        true
+    }
+
+    /// Create or refresh a mapping: `add` at the asked port, or with
+    /// `any = true` the nearest free allowed port (AddAnyPortMapping,
+    /// NAT-PMP, PCP). Table first, then one firewall transaction; rolled
+    /// back if the firewall fails. Persisted before returning.
+    pub fn map(
+        &mut self,
+        req: NewMapping,
+        by: Requester,
+        any: bool,
+        now: u64,
+    ) -> Result<AddOutcome, GatewayError> {
+        if !self.forwarding() {
+            return Err(GatewayError::ForwardingDisabled);
+        }
+        self.expire(now);
+        let outcome = if any {
+            self.table.add_any(req, by, now)?
+        } else {
+            self.table.add(req, by, now)?
+        };
+        let new = &outcome.mapping;
+        let mut changes = Vec::with_capacity(2);
+        if let Some(prev) = &outcome.previous {
+            if firewall_key(prev) != firewall_key(new) {
+                changes.push(Change::Remove(firewall_key(prev)));
+            }
+        }
+        changes.push(Change::Put(firewall_mapping(new, now)));
+        if let Err(err) = self.apply(&changes, now) {
+            tracing::warn!(%err, "firewall refused a mapping; rolled back");
+            let _ = self.table.delete(new.key(), None, Requester::Trusted);
+            if let Some(prev) = &outcome.previous {
+                if !prev.is_expired(now) {
+                    let _ = self.table.add(new_from(prev), Requester::Trusted, now);
+                }
+            }
+            return Err(err.into());
+        }
+        if let Some(prev) = &outcome.previous {
+            if prev.is_expired(now) {
+                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
+            }
+        }
+        self.emit(GatewayEvent::MappingAdded(new.clone()));
+        self.persist_now();
+        Ok(outcome)
+    }
+
+    /// Delete the mapping at `key` (`remote_host`, when given, must match;
+    /// secure mode applies to `by`).
+    pub fn unmap(
+        &mut self,
+        key: MappingKey,
+        remote_host: Option<Ipv4Addr>,
+        by: Requester,
+        now: u64,
+    ) -> Result<Mapping, GatewayError> {
+        self.expire(now);
+        let m = self.table.delete(key, remote_host, by)?;
+        self.removed(vec![m.clone()], now)?;
+        Ok(m)
+    }
+
+    /// Delete `client`'s mapping of (`protocol`, `internal_port`), as NAT-PMP
+    /// and PCP name mappings; `nonce` (PCP) must match a PCP mapping's.
+    pub fn unmap_internal(
+        &mut self,
+        client: Ipv4Addr,
+        protocol: Protocol,
+        internal_port: u16,
+        nonce: Option<&Nonce>,
+        now: u64,
+    ) -> Result<Mapping, GatewayError> {
+        self.expire(now);
+        let m = self
+            .table
+            .delete_internal(client, protocol, internal_port, nonce)?;
+        self.removed(vec![m.clone()], now)?;
+        Ok(m)
+    }
+
+    /// Delete all of `client`'s mappings (of `protocol` and origin `only`
+    /// when given).
+    pub fn unmap_client(
+        &mut self,
+        client: Ipv4Addr,
+        protocol: Option<Protocol>,
+        only: Option<OriginKind>,
+        now: u64,
+    ) -> Result<Vec<Mapping>, GatewayError> {
+        self.expire(now);
+        let gone = self.table.delete_client(client, protocol, only);
+        self.removed(gone, now)
+    }
+
+    /// DeletePortMappingRange: mappings of `protocol` with external port in
+    /// `start..=end` (only `by`'s own in secure mode).
+    pub fn unmap_range(
+        &mut self,
+        protocol: Protocol,
+        start: u16,
+        end: u16,
+        by: Requester,
+        now: u64,
+    ) -> Result<Vec<Mapping>, GatewayError> {
+        self.expire(now);
+        let gone = self.table.delete_range(protocol, start, end, by);
+        self.removed(gone, now)
+    }
+
+    /// Remove what is due at `now` from the table and the kernel (the kernel
+    /// usually expired it already). The lease file is marked dirty, see
+    /// [`Gateway::flush`].
+    pub fn expire(&mut self, now: u64) -> Vec<Mapping> {
+        let gone = self.table.expire(now);
+        if gone.is_empty() {
+            return gone;
+        }
+        let changes: Vec<Change> = gone
+            .iter()
+            .map(|m| Change::Remove(firewall_key(m)))
+            .collect();
+        if let Err(err) = self.apply(&changes, now) {
+            // The kernel's own timeouts remove them anyway.
+            tracing::debug!(%err, "removing expired mappings from the firewall failed");
+        }
+        for m in &gone {
+            self.emit(GatewayEvent::MappingRemoved(m.clone()));
+        }
+        self.dirty_since.get_or_insert(now);
+        gone
+    }
+
+    /// When [`Gateway::expire`] should next run.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.table.next_expiry()
+    }
+
+    /// When [`Gateway::flush`] should next run (`None`: nothing pending).
+    pub fn flush_due(&self) -> Option<u64> {
+        self.dirty_since
+            .map(|t| t.saturating_add(PERSIST_DELAY.as_secs()))
+    }
+
+    /// Write the lease file if something changed since the last write.
+    pub fn flush(&mut self) {
+        if self.dirty_since.is_some() {
+            self.persist_now();
+        }
+    }
+
+    /// Reload: new settings (rules, limits, lifetimes, LAN); mappings the
+    /// new rules deny are removed, the others kept. Returns the removed ones.
+    pub fn reload(&mut self, settings: GatewaySettings, now: u64) -> Vec<Mapping> {
+        self.table.set_limits(settings.limits);
+        self.table.set_rules(settings.rules.clone());
+        self.settings = settings;
+        let denied: Vec<MappingKey> = self
+            .table
+            .iter()
+            .filter(|m| {
+                !self.table.rules().is_allowed(
+                    m.external_port,
+                    m.internal_client,
+                    m.internal_port,
+                    &m.description,
+                )
+            })
+            .map(Mapping::key)
+            .collect();
+        let gone: Vec<Mapping> = denied
+            .into_iter()
+            .filter_map(|k| self.table.delete(k, None, Requester::Trusted).ok())
+            .collect();
+        self.removed(gone, now).unwrap_or_default()
+    }
+
+    /// Shutdown: write the lease file, then remove our firewall table
+    /// (or keep it when `keep`).
+    pub fn shutdown(&mut self, keep: bool) -> Result<(), GatewayError> {
+        self.persist_now();
+        self.firewall.shutdown(keep)?;
+        Ok(())
+    }
+
+    /// Direct access to the firewall (counters via [`Firewall::list`]).
+    pub fn firewall(&mut self) -> &mut dyn Firewall {
+        self.firewall.as_mut()
+    }
+
+    fn removed(&mut self, gone: Vec<Mapping>, now: u64) -> Result<Vec<Mapping>, GatewayError> {
+        if gone.is_empty() {
+            return Ok(gone);
+        }
+        let changes: Vec<Change> = gone
+            .iter()
+            .map(|m| Change::Remove(firewall_key(m)))
+            .collect();
+        if let Err(err) = self.apply(&changes, now) {
+            tracing::warn!(%err, "firewall refused a deletion; mappings kept");
+            for m in &gone {
+                let _ = self.table.add(new_from(m), Requester::Trusted, now);
+            }
+            return Err(err.into());
+        }
+        for m in &gone {
+            self.emit(GatewayEvent::MappingRemoved(m.clone()));
+        }
+        self.persist_now();
+        Ok(gone)
+    }
+
+    /// One transaction; on a missing table, recreate it and push the whole
+    /// mapping table (which already holds the change) once.
+    fn apply(&mut self, changes: &[Change], now: u64) -> Result<(), FirewallError> {
+        match self.firewall.apply(changes) {
+            Err(FirewallError::TableMissing(t)) => {
+                tracing::warn!(table = %t, "firewall table missing: recreating it");
+                self.firewall.init()?;
+                let wanted: Vec<portgate_nft::Mapping> = self
+                    .table
+                    .iter()
+                    .map(|m| firewall_mapping(m, now))
+                    .collect();
+                self.firewall.reconcile(&wanted).map(|_| ())
+            }
+            other => other,
+        }
+    }
+
+    fn emit(&self, ev: GatewayEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(ev);
+    }
+
+    fn persist_now(&mut self) {
+        self.dirty_since = None;
+        let Some(path) = &self.settings.lease_file else {
+            return;
+        };
+        let entries: Vec<LeaseEntry> = self.table.iter().map(LeaseEntry::from).collect();
+        let text = lease::format(&entries);
+        if let Err(err) = lease::write_atomic(path, text.as_bytes()) {
+            tracing::error!(file = %path.display(), %err, "cannot write the lease file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,327 @@
+use std::cell::RefCell;
+use std::net::Ipv4Addr;
+use std::rc::Rc;
+
+use portgate_nft::{Firewall, FirewallError, MappingEntry, MemoryFirewall, PinholeEntry};
+
+use super::*;
+use crate::rules::Rule;
+
+/// A [`MemoryFirewall`] the test keeps a handle on after boxing it into a
+/// gateway, so it can inspect the "kernel" and break it.
+#[derive(Clone, Default)]
+pub(crate) struct SharedMem(pub(crate) Rc<RefCell<MemoryFirewall>>);
+
+impl Firewall for SharedMem {
+    fn init(&mut self) -> Result<(), FirewallError> {
+        self.0.borrow_mut().init()
+    }
+    fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
+        self.0.borrow_mut().apply(changes)
+    }
+    fn list(&mut self) -> Result<Vec<MappingEntry>, FirewallError> {
+        self.0.borrow_mut().list()
+    }
+    fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError> {
+        self.0.borrow_mut().list_pinholes()
+    }
+    fn shutdown(&mut self, keep: bool) -> Result<(), FirewallError> {
+        self.0.borrow_mut().shutdown(keep)
+    }
+}
+
+impl SharedMem {
+    pub(crate) fn ports(&self) -> Vec<(u8, u16, Ipv4Addr, u16)> {
+        let mut v: Vec<_> = self
+            .0
+            .borrow_mut()
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| {
+                (
+                    e.mapping.key.proto.0,
+                    e.mapping.key.external_port,
+                    e.mapping.internal_addr,
+                    e.mapping.internal_port,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+pub(crate) const EXT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub(crate) const LAN_GW: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+pub(crate) const HOST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+pub(crate) const HOST2: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
+pub(crate) const NOW: u64 = 1_700_000_000;
+
+pub(crate) fn settings(lease_file: Option<PathBuf>) -> GatewaySettings {
+    let mut rules = RuleSet::new();
+    if let Ok(r) = Rule::parse("deny 22 0.0.0.0/0 0-65535") {
+        rules.push(r);
+    }
+    GatewaySettings {
+        limits: TableLimits {
+            secure_mode: true,
+            max_per_client: 4,
+            max_total: 100,
+        },
+        rules,
+        allow_private_external: true,
+        min_lifetime: 120,
+        max_lifetime: 86_400,
+        pcp_allow_thirdparty: false,
+        lease_file,
+        lan: vec![LanNet {
+            addr: LAN_GW,
+            prefix: 24,
+        }],
+    }
+}
+
+pub(crate) fn gateway(settings: GatewaySettings) -> (Gateway, SharedMem) {
+    let fw = SharedMem::default();
+    let (gw, _) = Gateway::start(settings, Box::new(fw.clone()), Some(EXT), NOW).expect("start");
+    (gw, fw)
+}
+
+fn req(port: u16, client: Ipv4Addr, lifetime: u64) -> NewMapping {
+    NewMapping {
+        protocol: Protocol::Tcp,
+        external_port: port,
+        remote_host: None,
+        internal_client: client,
+        internal_port: port,
+        description: "test".into(),
+        expiry: Some(NOW + lifetime),
+        origin: Origin::Upnp,
+    }
+}
+
+#[test]
+fn lan_membership() {
+    let (gw, _) = gateway(settings(None));
+    assert!(gw.is_lan(HOST));
+    assert!(gw.is_lan(Ipv4Addr::new(10, 77, 0, 255)));
+    assert!(!gw.is_lan(Ipv4Addr::new(10, 77, 1, 2)));
+    assert!(!gw.is_lan(EXT));
+    let all = LanNet {
+        addr: LAN_GW,
+        prefix: 0,
+    };
+    assert!(all.contains(EXT));
+}
+
+#[test]
+fn map_puts_one_element_and_unmap_removes_it() {
+    let (mut gw, fw) = gateway(settings(None));
+    let mut events = gw.subscribe();
+    let out = gw
+        .map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    assert_eq!(out.mapping.external_port, 4000);
+    assert_eq!(fw.ports(), vec![(6, 4000, HOST, 4000)]);
+    assert!(matches!(
+        events.try_recv(),
+        Ok(GatewayEvent::MappingAdded(_))
+    ));
+    let key = out.mapping.key();
+    gw.unmap(key, None, Requester::Client(HOST), NOW)
+        .expect("unmap");
+    assert!(fw.ports().is_empty());
+    assert!(gw.table().is_empty());
+    assert!(matches!(
+        events.try_recv(),
+        Ok(GatewayEvent::MappingRemoved(_))
+    ));
+}
+
+#[test]
+fn missing_table_is_recreated_and_refilled() {
+    let (mut gw, fw) = gateway(settings(None));
+    gw.map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    // A refresh that the firewall refuses keeps the old mapping.
+    fw.0.borrow_mut().drop_table();
+    // TableMissing: the gateway recreates the table and pushes everything.
+    gw.map(req(4001, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("recovered after table missing");
+    assert_eq!(
+        fw.ports(),
+        vec![(6, 4000, HOST, 4000), (6, 4001, HOST, 4001)]
+    );
+}
+
+/// A firewall that always refuses changes.
+struct Broken;
+impl Firewall for Broken {
+    fn init(&mut self) -> Result<(), FirewallError> {
+        Ok(())
+    }
+    fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        Err(FirewallError::PermissionDenied)
+    }
+    fn list(&mut self) -> Result<Vec<MappingEntry>, FirewallError> {
+        Ok(Vec::new())
+    }
+    fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError> {
+        Ok(Vec::new())
+    }
+    fn shutdown(&mut self, _: bool) -> Result<(), FirewallError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn refused_change_is_an_error_and_leaves_no_mapping() {
+    let (mut gw, _) =
+        Gateway::start(settings(None), Box::new(Broken), Some(EXT), NOW).expect("start");
+    let err = gw
+        .map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect_err("firewall refuses");
+    assert!(matches!(err, GatewayError::Firewall(_)));
+    assert!(gw.table().is_empty());
+}
+
+#[test]
+fn table_errors_pass_through() {
+    let (mut gw, _) = gateway(settings(None));
+    let err = gw
+        .map(req(22, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect_err("deny rule");
+    assert!(matches!(err, GatewayError::Table(TableError::Denied)));
+    let err = gw
+        .map(req(4000, HOST2, 600), Requester::Client(HOST), false, NOW)
+        .expect_err("secure mode");
+    assert!(matches!(
+        err,
+        GatewayError::Table(TableError::NotAuthorized { .. })
+    ));
+}
+
+#[test]
+fn private_external_address_disables_forwarding_unless_allowed() {
+    let mut s = settings(None);
+    s.allow_private_external = false;
+    let (mut gw, _) = gateway(s);
+    assert!(!gw.forwarding(), "203.0.113.1 is TEST-NET-3");
+    let err = gw
+        .map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect_err("no forwarding");
+    assert!(matches!(err, GatewayError::ForwardingDisabled));
+    assert!(gw.set_external(Some(Ipv4Addr::new(8, 8, 8, 8)), NOW + 10));
+    assert!(gw.forwarding());
+    assert!(gw.set_external(None, NOW + 11));
+    assert!(!gw.forwarding());
+}
+
+#[test]
+fn epoch_restarts_on_address_change() {
+    let (mut gw, _) = gateway(settings(None));
+    let mut events = gw.subscribe();
+    assert_eq!(gw.epoch(NOW + 100), 100);
+    assert!(!gw.set_external(Some(EXT), NOW + 100), "same address");
+    assert!(gw.set_external(Some(Ipv4Addr::new(198, 51, 100, 7)), NOW + 100));
+    assert_eq!(gw.epoch(NOW + 130), 30);
+    assert!(matches!(
+        events.try_recv(),
+        Ok(GatewayEvent::ExternalAddressChanged { .. })
+    ));
+}
+
+#[test]
+fn expiry_removes_from_table_and_kernel() {
+    let (mut gw, fw) = gateway(settings(None));
+    gw.map(req(4000, HOST, 60), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    assert_eq!(gw.next_expiry(), Some(NOW + 60));
+    assert!(gw.expire(NOW + 59).is_empty());
+    assert_eq!(gw.expire(NOW + 60).len(), 1);
+    assert!(fw.ports().is_empty());
+    assert_eq!(gw.flush_due(), Some(NOW + 60 + PERSIST_DELAY.as_secs()));
+}
+
+#[test]
+fn leases_survive_a_restart_and_kernel_is_reconciled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("leases");
+    let fw = SharedMem::default();
+    {
+        let (mut gw, _) = Gateway::start(
+            settings(Some(path.clone())),
+            Box::new(fw.clone()),
+            Some(EXT),
+            NOW,
+        )
+        .expect("start");
+        gw.map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+            .expect("map");
+        gw.map(req(4001, HOST, 30), Requester::Client(HOST), false, NOW)
+            .expect("map");
+        // Crash: no shutdown. The kernel also holds a stray element.
+    }
+    fw.0.borrow_mut()
+        .put(&portgate_nft::Mapping {
+            key: portgate_nft::MappingKey {
+                proto: L4Proto::UDP,
+                external_port: 9999,
+                remote: None,
+            },
+            internal_addr: HOST2,
+            internal_port: 9999,
+            timeout: None,
+        })
+        .expect("stray");
+    let text = std::fs::read_to_string(&path).expect("lease file");
+    assert!(text.contains("TCP:4000:10.77.0.2:4000:"), "{text}");
+    let later = NOW + 100;
+    let (gw, report) = Gateway::start(
+        settings(Some(path.clone())),
+        Box::new(fw.clone()),
+        Some(EXT),
+        later,
+    )
+    .expect("restart");
+    assert_eq!(report.restored, 1);
+    assert_eq!(report.expired, 1);
+    assert_eq!(report.reconcile.removed, 2, "expired 4001 and the stray");
+    assert_eq!(gw.table().len(), 1);
+    assert_eq!(fw.ports(), vec![(6, 4000, HOST, 4000)]);
+    let text = std::fs::read_to_string(&path).expect("lease file");
+    assert!(!text.contains(":4001:"), "{text}");
+}
+
+#[test]
+fn reload_drops_mappings_the_new_rules_deny() {
+    let (mut gw, fw) = gateway(settings(None));
+    gw.map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    gw.map(req(5000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    let mut s = settings(None);
+    s.rules
+        .push(Rule::parse("deny 5000 0.0.0.0/0 0-65535").expect("rule"));
+    let gone = gw.reload(s, NOW);
+    assert_eq!(gone.len(), 1);
+    assert_eq!(fw.ports(), vec![(6, 4000, HOST, 4000)]);
+}
+
+#[test]
+fn unmap_client_removes_only_that_clients() {
+    let (mut gw, fw) = gateway(settings(None));
+    gw.map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    gw.map(req(4001, HOST2, 600), Requester::Client(HOST2), false, NOW)
+        .expect("map");
+    let gone = gw
+        .unmap_client(HOST, None, None, NOW)
+        .expect("unmap client");
+    assert_eq!(gone.len(), 1);
+    assert_eq!(fw.ports(), vec![(6, 4001, HOST2, 4001)]);
+}
