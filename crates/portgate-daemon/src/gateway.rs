@@ -631,4 +631,4 @@ impl Gateway {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

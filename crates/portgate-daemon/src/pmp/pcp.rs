@@ -1,0 +1,281 @@
+//! PCP server (RFC 6887, DESCRIPTION of RFC 7220): MAP and ANNOUNCE.
+//!
+//! Processing order (RFC 6887 §8.3 then the opcode's section):
+//! 1. the codec's disposition ([`wire::Request::parse_server`]): drop
+//!    (< 2 bytes, R bit, < 24 bytes), UNSUPP_VERSION, MALFORMED_REQUEST
+//!    (> 1100 bytes, not a multiple of 4, short opcode data),
+//!    UNSUPP_OPCODE, MALFORMED_OPTION (option running past the end);
+//! 2. options: an unknown mandatory option (code < 128) → UNSUPP_OPTION,
+//!    unknown optional ones are ignored (§7.3); a known option not valid for
+//!    the opcode or THIRD_PARTY more than once → MALFORMED_OPTION (§13.1);
+//!    THIRD_PARTY while `pcp_allow_thirdparty` is off → UNSUPP_OPTION, when
+//!    on it must name an IPv4 LAN host, else NOT_AUTHORIZED (§13.1);
+//! 3. the client address field must equal the source address →
+//!    ADDRESS_MISMATCH (§8.3);
+//! 4. the opcode: ANNOUNCE → SUCCESS (§14.1); PEER is not implemented →
+//!    UNSUPP_OPCODE (it is optional in daemon.md); MAP as in §11.3.
+//!
+//! MAP: protocol 6 or 17 (others, including 0 "all", → UNSUPP_PROTOCOL);
+//! internal port 0 → MALFORMED_REQUEST (it is only valid with protocol 0,
+//! §11.1); lifetime 0 deletes the client's mapping of that internal port
+//! (nonce must match: NOT_AUTHORIZED; absent mapping: SUCCESS, §15); other
+//! lifetimes are clamped to `[min_lifetime, max_lifetime]` (§15). An
+//! existing mapping of the client's internal port is renewed at its
+//! external port when the nonce matches (NOT_AUTHORIZED otherwise); a new
+//! one gets the suggested port (a hint, or exactly it with PREFER_FAILURE:
+//! CANNOT_PROVIDE_EXTERNAL when taken, §13.2). FILTER (§13.3) is the
+//! remote-host restriction: one filter naming one IPv4 host (prefix 128 of
+//! the mapped address) and any port is supported, prefix 0 means no
+//! restriction; other filter sets → EXCESSIVE_REMOTE_PEERS. DESCRIPTION is
+//! stored as the mapping's description. Processed options are echoed in the
+//! success response.
+//!
+//! Error responses carry the request's bytes back (§8.3,
+//! [`wire::error_response`]) with the lifetime §7.4 assigns to the code:
+//! [`wire::SHORT_ERROR_LIFETIME`] for NETWORK_FAILURE, NO_RESOURCES,
+//! USER_EX_QUOTA and CANNOT_PROVIDE_EXTERNAL, [`wire::LONG_ERROR_LIFETIME`]
+//! for the others.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use portgate_proto::pcp as wire;
+use wire::{Filter, MapData, OpData, PcpOption, RequestError, Response, ResultCode};
+
+use crate::gateway::{Gateway, GatewayError};
+use crate::table::{
+    clamp_lifetime, expiry_at, NewMapping, Origin, Protocol, Requester, TableError,
+};
+
+/// The lifetime an error response carries (RFC 6887 §7.4).
+pub fn error_lifetime(code: ResultCode) -> u32 {
+    match code {
+        ResultCode::NetworkFailure
+        | ResultCode::NoResources
+        | ResultCode::UserExceededQuota
+        | ResultCode::CannotProvideExternal => wire::SHORT_ERROR_LIFETIME,
+        _ => wire::LONG_ERROR_LIFETIME,
+    }
+}
+
+/// PCP result code for a gateway refusal.
+pub fn result_for(err: &GatewayError) -> ResultCode {
+    match err {
+        GatewayError::Table(t) => match t {
+            TableError::Denied | TableError::NotAuthorized { .. } | TableError::NonceMismatch => {
+                ResultCode::NotAuthorized
+            }
+            TableError::QuotaExceeded { .. } => ResultCode::UserExceededQuota,
+            TableError::Conflict { .. } | TableError::ZeroExternalPort => {
+                ResultCode::CannotProvideExternal
+            }
+            TableError::TableFull { .. } | TableError::NoPortAvailable | TableError::NotFound => {
+                ResultCode::NoResources
+            }
+        },
+        GatewayError::Firewall(_) => ResultCode::NoResources,
+        GatewayError::ForwardingDisabled => ResultCode::NetworkFailure,
+    }
+}
+
+fn error(buf: &[u8], code: ResultCode, epoch: u32) -> Option<Vec<u8>> {
+    Some(wire::error_response(buf, code, error_lifetime(code), epoch))
+}
+
+/// Handle a PCP datagram (version byte ≠ 0) from the LAN host `client`.
+pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Option<Vec<u8>> {
+    let epoch = gw.epoch(now);
+    let req = match wire::Request::parse_server(buf) {
+        Ok(r) => r,
+        Err(RequestError::NatPmp) => return super::natpmp::handle(buf, client, now, gw),
+        Err(RequestError::Drop(err)) => {
+            tracing::debug!(%client, %err, "pcp request dropped");
+            return None;
+        }
+        Err(RequestError::Reject { result, cause }) => {
+            tracing::debug!(%client, %cause, ?result, "pcp request rejected");
+            return error(buf, result, epoch);
+        }
+    };
+    let opcode = req.data.opcode();
+    let mut third_party = None;
+    for o in &req.options {
+        if !o.is_known() {
+            if o.is_mandatory() {
+                return error(buf, ResultCode::UnsupportedOption, epoch);
+            }
+            continue;
+        }
+        if !wire::allowed_in(o.code(), opcode) {
+            return error(buf, ResultCode::MalformedOption, epoch);
+        }
+        if let PcpOption::ThirdParty(a) = o {
+            if third_party.replace(*a).is_some() {
+                return error(buf, ResultCode::MalformedOption, epoch);
+            }
+        }
+    }
+    if req.client_address != IpAddr::V4(client) {
+        return error(buf, ResultCode::AddressMismatch, epoch);
+    }
+    let internal = match third_party {
+        None => client,
+        Some(_) if !gw.settings().pcp_allow_thirdparty => {
+            return error(buf, ResultCode::UnsupportedOption, epoch)
+        }
+        Some(IpAddr::V4(a)) if gw.is_lan(a) && !super::own_or_invalid(gw, a) => a,
+        Some(_) => return error(buf, ResultCode::NotAuthorized, epoch),
+    };
+    match &req.data {
+        OpData::Announce => Some(
+            Response {
+                result: ResultCode::Success,
+                lifetime: 0,
+                epoch,
+                data: OpData::Announce,
+                options: Vec::new(),
+            }
+            .to_bytes(),
+        ),
+        OpData::Map(m) => map(buf, &req, m, client, internal, now, gw),
+        _ => error(buf, ResultCode::UnsupportedOpcode, epoch),
+    }
+}
+
+/// The remote host a set of FILTER options restricts to: `Ok(None)` for no
+/// restriction, `Err` when the set cannot be installed.
+fn remote_host(options: &[PcpOption]) -> Result<Option<Ipv4Addr>, ResultCode> {
+    let filters: Vec<&Filter> = options
+        .iter()
+        .filter_map(|o| match o {
+            PcpOption::Filter(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    match filters.as_slice() {
+        [] => Ok(None),
+        [f] if f.prefix_length == 0 => Ok(None),
+        [Filter {
+            prefix_length: 128,
+            remote_peer_port: 0,
+            remote_peer_address: IpAddr::V4(a),
+        }] => Ok(Some(*a)),
+        _ => Err(ResultCode::ExcessiveRemotePeers),
+    }
+}
+
+fn map(
+    buf: &[u8],
+    req: &wire::Request,
+    m: &MapData,
+    requester: Ipv4Addr,
+    internal: Ipv4Addr,
+    now: u64,
+    gw: &mut Gateway,
+) -> Option<Vec<u8>> {
+    let epoch = gw.epoch(now);
+    let proto = match m.protocol {
+        6 => Protocol::Tcp,
+        17 => Protocol::Udp,
+        _ => return error(buf, ResultCode::UnsupportedProtocol, epoch),
+    };
+    if m.internal_port == 0 {
+        return error(buf, ResultCode::MalformedRequest, epoch);
+    }
+    let remote = match remote_host(&req.options) {
+        Ok(r) => r,
+        Err(code) => return error(buf, code, epoch),
+    };
+    let ext_addr = gw.external().unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let success = |lifetime, external_port| {
+        Some(
+            Response {
+                result: ResultCode::Success,
+                lifetime,
+                epoch,
+                data: OpData::Map(MapData {
+                    external_port,
+                    external_address: IpAddr::V4(ext_addr),
+                    ..*m
+                }),
+                options: req
+                    .options
+                    .iter()
+                    .filter(|o| o.is_known())
+                    .cloned()
+                    .collect(),
+            }
+            .to_bytes(),
+        )
+    };
+    if req.lifetime == 0 {
+        return match gw.unmap_internal(internal, proto, m.internal_port, Some(&m.nonce), now) {
+            Ok(_) | Err(GatewayError::Table(TableError::NotFound)) => success(0, m.external_port),
+            Err(e) => error(buf, result_for(&e), epoch),
+        };
+    }
+    let s = gw.settings();
+    let lifetime = clamp_lifetime(req.lifetime, s.min_lifetime, s.max_lifetime);
+    let prefer_failure = req
+        .options
+        .iter()
+        .any(|o| matches!(o, PcpOption::PreferFailure));
+    let description = req
+        .options
+        .iter()
+        .find_map(|o| match o {
+            PcpOption::Description(d) => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()));
+    let by = if internal == requester {
+        Requester::Client(requester)
+    } else {
+        // THIRD_PARTY, allowed by the configuration and checked LAN-only.
+        Requester::Trusted
+    };
+    let existing = gw
+        .table()
+        .find_by_internal(internal, proto, m.internal_port)
+        .filter(|e| !e.is_expired(now))
+        .cloned();
+    if let Some(e) = &existing {
+        if let Origin::Pcp { nonce } = e.origin {
+            if nonce != m.nonce {
+                return error(buf, ResultCode::NotAuthorized, epoch);
+            }
+        }
+        if e.remote_host != remote {
+            // A renewal with another FILTER: replace the mapping.
+            if let Err(err) = gw.unmap(e.key(), None, Requester::Trusted, now) {
+                return error(buf, result_for(&err), epoch);
+            }
+        }
+    }
+    let suggested = match m.external_port {
+        0 => m.internal_port,
+        p => p,
+    };
+    let port = existing.as_ref().map_or(suggested, |e| e.external_port);
+    let new = NewMapping {
+        protocol: proto,
+        external_port: port,
+        remote_host: remote,
+        internal_client: internal,
+        internal_port: m.internal_port,
+        description,
+        expiry: expiry_at(now, Some(lifetime)),
+        origin: Origin::Pcp { nonce: m.nonce },
+    };
+    let exact = prefer_failure && existing.is_none();
+    let desc = new.description.clone();
+    let result = gw
+        .map(new, by, !exact, now)
+        .map_err(|e| super::denied_everywhere(e, gw, internal, m.internal_port, &desc));
+    match result {
+        Ok(o) => success(lifetime, o.mapping.external_port),
+        Err(e) => {
+            tracing::debug!(client = %internal, err = %e, "pcp map refused");
+            error(buf, result_for(&e), epoch)
+        }
+    }
+}
