@@ -57,8 +57,9 @@ for target in "${targets[@]}"; do
         failed=1
         artifact="$(grep -Eo 'fuzz/artifacts/[^ ]+' "$log" | tail -n 1 || true)"
         summary+=("$(printf 'FAIL  %-14s exit %s %s' "$target" "$status" "${artifact:+artifact $artifact}")")
-        echo "---- $target log (last 40 lines) ----"
-        tail -n 40 "$log"
+        echo "---- $target: panic message and last log lines ----"
+        grep -E -A3 'panicked at' "$log" | cut -c1-400 || true
+        grep -vE '^ +([0-9]+: |at )' "$log" | tail -n 15
         echo "----"
     fi
 done

@@ -5,9 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portgate_proto::gena::propertyset::PropertySet;
-use portgate_proto::gena::{
-    parse_callbacks, GenaRequest, NotifyHead, SubscribeResponse, Timeout,
-};
+use portgate_proto::gena::{parse_callbacks, GenaRequest, NotifyHead, SubscribeResponse, Timeout};
 use portgate_proto::http::{RequestHead, ResponseHead};
 
 fuzz_target!(|data: &[u8]| {

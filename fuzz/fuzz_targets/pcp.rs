@@ -47,5 +47,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(parse_options(&out), Ok(options));
     }
 
-    let _ = error_response(data, ResultCode::from(data.first().copied().unwrap_or(1)), 0, 0);
+    let _ = error_response(
+        data,
+        ResultCode::from(data.first().copied().unwrap_or(1)),
+        0,
+        0,
+    );
 });
