@@ -39,6 +39,9 @@ pub const MAX_QUEUED_EVENTS: usize = 4;
 /// Deadline for each step (connect, write, read) of a NOTIFY delivery.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Evented variables with their values.
+type Vars = Vec<(String, String)>;
+
 struct Subscription {
     sid: String,
     service: IgdService,
@@ -56,7 +59,7 @@ struct Subscription {
 pub struct GenaService {
     shared: Rc<Shared>,
     subs: RefCell<Vec<Subscription>>,
-    last: RefCell<Vec<(IgdService, Vec<(String, String)>)>>,
+    last: RefCell<Vec<(IgdService, Vars)>>,
 }
 
 /// The evented variables of `service` with their current values.

@@ -1,1 +1,209 @@
+//! The connection state machine and router, fed raw bytes (hand-written requests
+//! following RFC 9112; none is a capture).
+
 use super::*;
+use portgate_proto::description::IgdConfig;
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1));
+
+fn feed(bytes: &[u8]) -> Vec<Polled> {
+    let mut c = Connection::new();
+    c.feed(bytes);
+    let mut out = Vec::new();
+    loop {
+        let p = c.poll();
+        let stop = matches!(p, Polled::NeedMore | Polled::Fail(_) | Polled::Closed);
+        out.push(p);
+        if stop {
+            return out;
+        }
+    }
+}
+
+fn first(bytes: &[u8]) -> Polled {
+    feed(bytes).into_iter().next().unwrap_or(Polled::NeedMore)
+}
+
+fn route_of(raw: &str) -> Route {
+    let docs = Documents::new(&IgdConfig::default());
+    match first(raw.as_bytes()) {
+        Polled::Request(r) => route(&r.head, LOCAL, &docs, false),
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+#[test]
+fn keep_alive_carries_two_requests() {
+    let two = b"GET /rootDesc.xml HTTP/1.1\r\nHost: 10.77.0.1:5000\r\n\r\nPOST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 4\r\n\r\nbody";
+    let got = feed(two);
+    assert_eq!(got.len(), 3);
+    let Polled::Request(a) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert!(a.keep_alive && a.body.is_empty());
+    let Polled::Request(b) = &got[1] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(b.body, b"body");
+    assert_eq!(got[2], Polled::NeedMore);
+}
+
+#[test]
+fn byte_at_a_time_is_framed() {
+    let req = b"POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n";
+    let mut c = Connection::new();
+    let mut got = None;
+    for b in req.iter() {
+        c.feed(&[*b]);
+        if let Polled::Request(r) = c.poll() {
+            got = Some(r);
+        }
+    }
+    assert_eq!(got.map(|r| r.body), Some(b"body".to_vec()));
+    assert!(c.is_idle());
+}
+
+#[test]
+fn framing_limits() {
+    let big_head = format!(
+        "GET / HTTP/1.1\r\nHost: 10.77.0.1\r\nX: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    assert_eq!(first(big_head.as_bytes()), Polled::Fail(431));
+    let many: String = (0..100).map(|i| format!("X{i}: y\r\n")).collect();
+    let many = format!("GET / HTTP/1.1\r\nHost: 10.77.0.1\r\n{many}\r\n");
+    assert_eq!(first(many.as_bytes()), Polled::Fail(431));
+    assert_eq!(
+        first(b"POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Polled::Fail(411)
+    );
+    for cl in ["abc", "-1", "1, 2"] {
+        let r =
+            format!("POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: {cl}\r\n\r\n");
+        assert_eq!(first(r.as_bytes()), Polled::Fail(400), "{cl}");
+    }
+    let dup = b"POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+    assert_eq!(first(dup), Polled::Fail(400));
+    let huge = format!(
+        "POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: {}\r\n\r\n",
+        MAX_REQUEST_BODY + 1
+    );
+    assert_eq!(first(huge.as_bytes()), Polled::Fail(413));
+    let te = b"POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nTransfer-Encoding: gzip\r\n\r\n";
+    assert_eq!(first(te), Polled::Fail(501));
+    let both = b"POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
+    assert_eq!(first(both), Polled::Fail(400));
+    let bad_chunk =
+        b"POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+    assert_eq!(first(bad_chunk), Polled::Fail(400));
+    assert_eq!(first(b"\x00\x01garbage\r\n\r\n"), Polled::Fail(400));
+}
+
+#[test]
+fn truncated_request_at_eof_is_400() {
+    let mut c = Connection::new();
+    c.feed(b"POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 10\r\n\r\nabc");
+    assert_eq!(c.poll(), Polled::NeedMore);
+    assert!(!c.is_idle());
+    c.feed_eof();
+    assert_eq!(c.poll(), Polled::Fail(400));
+    let mut idle = Connection::new();
+    idle.feed_eof();
+    assert_eq!(idle.poll(), Polled::Closed);
+}
+
+#[test]
+fn routing() {
+    assert_eq!(
+        route_of("GET /rootDesc.xml HTTP/1.1\r\nHost: 10.77.0.1:5000\r\n\r\n"),
+        Route::Document
+    );
+    assert_eq!(
+        route_of("HEAD /WANIPCn.xml HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Document
+    );
+    assert_eq!(
+        route_of("GET /rootDesc.xml?x=1 HTTP/1.0\r\n\r\n"),
+        Route::Document
+    );
+    assert_eq!(
+        route_of("POST /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 0\r\n\r\n"),
+        Route::Control(IgdService::WanIpConnection)
+    );
+    assert_eq!(
+        route_of("SUBSCRIBE /evt/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Event(IgdService::WanIpConnection)
+    );
+    assert_eq!(
+        route_of("GET /ctl/IPConn HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Error(405)
+    );
+    assert_eq!(
+        route_of("POST /rootDesc.xml HTTP/1.1\r\nHost: 10.77.0.1\r\nContent-Length: 0\r\n\r\n"),
+        Route::Error(405)
+    );
+    assert_eq!(
+        route_of("GET /etc/passwd HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Error(404)
+    );
+    assert_eq!(
+        route_of("GET /WANIP6FC.xml HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Error(404)
+    );
+    assert_eq!(
+        route_of("BREW /rootDesc.xml HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Error(501)
+    );
+    assert_eq!(
+        route_of("DELETE /x HTTP/1.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Error(501)
+    );
+}
+
+#[test]
+fn host_must_be_our_address() {
+    for host in [
+        "evil.example",
+        "10.77.0.9:5000",
+        "localhost:5000",
+        "10.77.0.1:99999",
+    ] {
+        let r = format!("GET /rootDesc.xml HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(route_of(&r), Route::Error(400), "{host}");
+    }
+    assert_eq!(
+        route_of("GET /rootDesc.xml HTTP/1.1\r\n\r\n"),
+        Route::Error(400)
+    );
+    assert_eq!(
+        route_of("GET /rootDesc.xml HTTP/1.1\r\nHost: 10.77.0.1\r\nHost: 10.77.0.1\r\n\r\n"),
+        Route::Error(400)
+    );
+}
+
+#[test]
+fn connection_caps() {
+    let mut c = ConnCounter::default();
+    let a = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 2));
+    let b = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 3));
+    for _ in 0..MAX_CONNECTIONS_PER_CLIENT {
+        assert!(c.try_acquire(a, 10));
+    }
+    assert!(!c.try_acquire(a, 10), "per-client cap");
+    assert!(c.try_acquire(b, 10));
+    assert!(c.try_acquire(b, 10));
+    assert!(!c.try_acquire(b, 10), "total cap");
+    c.release(a);
+    assert!(c.try_acquire(b, 10));
+    assert_eq!(c.total(), 10);
+}
+
+#[test]
+fn error_responses_are_well_formed() {
+    let r = error_response(405, true, "S");
+    let h = ResponseHead::parse(&r).expect("head");
+    assert_eq!(h.status, 405);
+    assert!(h.headers.get("Allow").is_some());
+    assert!(!h.keep_alive());
+    assert_eq!(h.headers.get("Content-Length"), Some("0"));
+}
