@@ -1,5 +1,626 @@
-//! `portgate`: the command-line client (being written; see issue tracker).
+//! `portgate`: the command-line client for UPnP IGD, NAT-PMP and PCP gateways
+//! (replaces `upnpc` and `natpmpc`).
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("portgate: the command-line client is not built yet")
+mod json;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use json::{obj, Json};
+use portgate_client::blocking::Client;
+use portgate_client::mapper::{Event, MapSpec, Mapper, Mapping, Via};
+use portgate_client::upnp::actions::{self, Counter};
+use portgate_client::upnp::discovery::DiscoveryConfig;
+use portgate_client::upnp::Igd;
+use portgate_client::{ClientError, Protocol};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  other error (i/o, malformed reply, bad argument)
+  2  usage error
+  3  no gateway found (no default route, no UPnP IGD answered)
+  4  the gateway refused (UPnP fault, NAT-PMP/PCP result code; the code is printed)
+  5  timeout: the gateway did not answer in time";
+
+#[derive(Parser, Debug)]
+#[command(name = "portgate", version, about = "Open ports on your router: UPnP IGD, NAT-PMP and PCP client", after_help = EXIT_CODES)]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The gateway's IP address (skip routing-table detection for NAT-PMP/PCP).
+    #[arg(long, global = true)]
+    gateway: Option<Ipv4Addr>,
+    /// A UPnP description URL (skip SSDP discovery).
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// LAN interface (name or IPv4 address) to discover on.
+    #[arg(long, global = true)]
+    interface: Option<String>,
+    /// Ask the SSDP cache daemon at this socket first (e.g. /var/run/minissdpd.sock).
+    #[arg(long, global = true)]
+    minissdpd: Option<String>,
+    /// Discovery window in milliseconds.
+    #[arg(long, global = true, default_value_t = 2000)]
+    discover_ms: u64,
+    /// Protocol traces (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// List every gateway and protocol found, with timings.
+    Discover,
+    /// External address, connection status, uptime and link counters.
+    Status,
+    /// Add a port mapping.
+    Map(MapArgs),
+    /// Delete a port mapping.
+    Unmap(MapArgs),
+    /// List the UPnP port mappings.
+    List,
+    /// Map and keep the mapping alive until Ctrl-C (renews at half the lease), then
+    /// delete it.
+    Keep(MapArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ViaArg {
+    Auto,
+    Upnp,
+    Natpmp,
+    Pcp,
+}
+
+#[derive(Args, Debug)]
+struct MapArgs {
+    /// External port (0: let the gateway choose).
+    external: u16,
+    /// Internal port (default: the external port).
+    internal: Option<u16>,
+    /// tcp or udp.
+    #[arg(long, short, default_value = "tcp")]
+    protocol: Protocol,
+    /// Lease in seconds (UPnP: 0 = permanent).
+    #[arg(long, default_value_t = 3600)]
+    lease: u32,
+    /// Only this remote host may use the mapping.
+    #[arg(long)]
+    remote_host: Option<IpAddr>,
+    /// Description stored on the gateway.
+    #[arg(long, default_value = "portgate")]
+    description: String,
+    /// Which protocol to use.
+    #[arg(long, value_enum, default_value = "auto")]
+    via: ViaArg,
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::NoGateway | ClientError::NoIgd) => 3,
+        Some(
+            ClientError::Upnp { .. }
+            | ClientError::NatPmp(_)
+            | ClientError::Pcp { .. }
+            | ClientError::PcpUnsupportedVersion(_)
+            | ClientError::HttpStatus(_),
+        ) => 4,
+        Some(ClientError::Timeout(_)) => 5,
+        _ => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if cli.json {
+                let code = e
+                    .downcast_ref::<ClientError>()
+                    .and_then(ClientError::upnp_code);
+                println!(
+                    "{}",
+                    obj([("error", e.to_string().into()), ("upnp_code", code.into())])
+                );
+            } else {
+                eprintln!("portgate: {e:#}");
+            }
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn client(cli: &Cli, whole_window: bool) -> Client {
+    let mut c = Client::new();
+    c.interface = cli.interface.clone();
+    c.minissdpd = cli.minissdpd.clone();
+    c.discovery = DiscoveryConfig {
+        timeout: Duration::from_millis(cli.discover_ms),
+        grace: if whole_window {
+            None
+        } else {
+            DiscoveryConfig::default().grace
+        },
+        ..DiscoveryConfig::default()
+    };
+    // A command should not wait RFC 6886's full 64 s on a gateway without NAT-PMP.
+    c.natpmp.deadline = Some(Duration::from_secs(4));
+    c.pcp.deadline = Some(Duration::from_secs(4));
+    c
+}
+
+fn igd(cli: &Cli, c: &Client) -> Result<Igd, ClientError> {
+    match &cli.url {
+        Some(u) => c.fetch_igd(u),
+        None => c.find_igd(),
+    }
+}
+
+fn mapping_json(m: &Mapping) -> Json {
+    obj([
+        ("via", m.via.to_string().into()),
+        ("gateway", m.gateway.to_string().into()),
+        ("protocol", m.protocol.upnp().into()),
+        (
+            "external_address",
+            m.external_address.map(|a| a.to_string()).into(),
+        ),
+        ("external_port", m.external_port.into()),
+        ("internal_address", m.internal_address.to_string().into()),
+        ("internal_port", m.internal_port.into()),
+        ("lease", m.lease.into()),
+    ])
+}
+
+fn mapping_text(m: &Mapping) -> String {
+    let ext = m
+        .external_address
+        .map_or_else(|| "?".to_string(), |a| a.to_string());
+    format!(
+        "{} {}:{} -> {}:{} via {} (lease {})",
+        m.protocol,
+        ext,
+        m.external_port,
+        m.internal_address,
+        m.internal_port,
+        m.via,
+        if m.lease == 0 {
+            "permanent".to_string()
+        } else {
+            format!("{} s", m.lease)
+        }
+    )
+}
+
+fn spec(a: &MapArgs) -> MapSpec {
+    MapSpec {
+        protocol: a.protocol,
+        internal_port: a.internal.unwrap_or(a.external),
+        external_port: a.external,
+        lease: a.lease,
+        remote_host: a.remote_host,
+        description: a.description.clone(),
+        via: match a.via {
+            ViaArg::Auto => Via::Auto,
+            ViaArg::Upnp => Via::Upnp,
+            ViaArg::Natpmp => Via::NatPmp,
+            ViaArg::Pcp => Via::Pcp,
+        },
+    }
+}
+
+fn mapper(cli: &Cli, a: &MapArgs) -> anyhow::Result<Mapper> {
+    let c = client(cli, false);
+    let known = match (&cli.url, a.via) {
+        (Some(u), ViaArg::Auto | ViaArg::Upnp) => Some(c.fetch_igd(u)?),
+        _ => None,
+    };
+    let mut sp = spec(a);
+    if cli.url.is_some() && a.via == ViaArg::Auto {
+        sp.via = Via::Upnp;
+    }
+    Ok(Mapper::new(c, sp, cli.gateway, known))
+}
+
+fn emit(cli: &Cli, j: Json, text: String) {
+    if cli.json {
+        println!("{j}");
+    } else {
+        println!("{text}");
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.cmd {
+        Cmd::Discover => discover(cli),
+        Cmd::Status => status(cli),
+        Cmd::List => list(cli),
+        Cmd::Map(a) => {
+            let t = Instant::now();
+            let mut m = mapper(cli, a)?;
+            let got = m.map()?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            m.detach();
+            let mut j = mapping_json(&got);
+            if let Json::Obj(o) = &mut j {
+                o.push(("elapsed_ms".into(), ms.into()));
+            }
+            emit(
+                cli,
+                j,
+                format!("mapped {} in {ms:.1} ms", mapping_text(&got)),
+            );
+            Ok(())
+        }
+        Cmd::Unmap(a) => unmap(cli, a),
+        Cmd::Keep(a) => keep(cli, a),
+    }
+}
+
+fn unmap(cli: &Cli, a: &MapArgs) -> anyhow::Result<()> {
+    let c = client(cli, false);
+    let internal = a.internal.unwrap_or(a.external);
+    let via = match a.via {
+        ViaArg::Auto if cli.url.is_some() => ViaArg::Upnp,
+        v => v,
+    };
+    let gw = || -> Result<Ipv4Addr, ClientError> {
+        match cli.gateway {
+            Some(g) => Ok(g),
+            None => portgate_client::route::gateway_v4(cli.interface.as_deref()).map(|(g, _)| g),
+        }
+    };
+    let how = match via {
+        ViaArg::Natpmp => {
+            c.natpmp_unmap(gw()?, a.protocol, internal)?;
+            "natpmp"
+        }
+        ViaArg::Pcp => {
+            anyhow::bail!(
+                "pcp deletion needs the mapping's nonce: use `portgate keep --via pcp` (deletes on exit) or let the lease run out"
+            )
+        }
+        ViaArg::Upnp | ViaArg::Auto => {
+            let i = igd(cli, &c)?;
+            c.call(
+                &i,
+                actions::delete_port_mapping(
+                    i.service_type(),
+                    a.remote_host,
+                    a.external,
+                    a.protocol,
+                ),
+            )?;
+            "upnp"
+        }
+    };
+    emit(
+        cli,
+        obj([
+            ("deleted", true.into()),
+            ("via", how.into()),
+            ("protocol", a.protocol.upnp().into()),
+            ("external_port", a.external.into()),
+        ]),
+        format!("deleted {} {} via {how}", a.protocol, a.external),
+    );
+    Ok(())
+}
+
+fn keep(cli: &Cli, a: &MapArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(rt) = rt {
+            let _ = rt.block_on(tokio::signal::ctrl_c());
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    let mut m = mapper(cli, a)?;
+    let got = m.map()?;
+    emit(
+        cli,
+        obj([("event", "mapped".into()), ("mapping", mapping_json(&got))]),
+        format!("mapped {}", mapping_text(&got)),
+    );
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+        if m.renew_due().is_some_and(|t| Instant::now() >= t) {
+            for ev in m.renew() {
+                let (name, j, t) = match &ev {
+                    Event::Mapped(x) => ("mapped", mapping_json(x), mapping_text(x)),
+                    Event::Renewed(x) => ("renewed", mapping_json(x), mapping_text(x)),
+                    Event::Recovered(x) => ("recovered", mapping_json(x), mapping_text(x)),
+                    Event::Changed(o, n) => (
+                        "changed",
+                        mapping_json(n),
+                        format!("{} (was {})", mapping_text(n), mapping_text(o)),
+                    ),
+                    Event::Lost(e) => ("lost", Json::Str(e.clone()), e.clone()),
+                };
+                emit(
+                    cli,
+                    obj([("event", name.into()), ("mapping", j)]),
+                    format!("{name}: {t}"),
+                );
+            }
+        }
+    }
+    m.release()?;
+    emit(cli, obj([("event", "released".into())]), "released".into());
+    Ok(())
+}
+
+fn discover(cli: &Cli) -> anyhow::Result<()> {
+    let c = client(cli, true);
+    let t = Instant::now();
+    let gw = match cli.gateway {
+        Some(g) => Some(g),
+        None => portgate_client::route::gateway_v4(cli.interface.as_deref())
+            .ok()
+            .map(|(g, _)| g),
+    };
+    // NAT-PMP and PCP probes run while SSDP discovery listens.
+    let (natpmp, pcp, hits) = std::thread::scope(|s| {
+        let n = gw.map(|g| {
+            let c = c.clone();
+            s.spawn(move || {
+                let t = Instant::now();
+                (c.natpmp_external(g), t.elapsed())
+            })
+        });
+        let p = gw.map(|g| {
+            let c = c.clone();
+            s.spawn(move || {
+                let t = Instant::now();
+                let r = portgate_client::route::local_address_for(IpAddr::V4(g)).and_then(|l| {
+                    c.run(&mut portgate_client::pcp::PcpTransaction::announce(
+                        IpAddr::V4(g),
+                        l,
+                        c.pcp,
+                    ))
+                });
+                (r, t.elapsed())
+            })
+        });
+        let hits = match &cli.url {
+            Some(u) => Ok(vec![portgate_client::upnp::discovery::SsdpHit {
+                location: u.clone(),
+                st: String::new(),
+                usn: String::new(),
+                server: None,
+                from: None,
+                elapsed: Duration::ZERO,
+            }]),
+            None => c.discover(),
+        };
+        (
+            n.and_then(|h| h.join().ok()),
+            p.and_then(|h| h.join().ok()),
+            hits,
+        )
+    });
+    let hits = hits?;
+    let reports: Vec<_> = hits.iter().map(|h| c.examine(h)).collect();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut text = String::new();
+    let mut upnp = Vec::new();
+    for r in &reports {
+        let (svc, err) = match &r.igd {
+            Ok(i) => (Json::from(i.service_type()), Json::Null),
+            Err(e) => (Json::Null, Json::from(e.as_str())),
+        };
+        upnp.push(obj([
+            ("location", r.hit.location.as_str().into()),
+            ("st", r.hit.st.as_str().into()),
+            ("server", r.hit.server.clone().into()),
+            ("service", svc.clone()),
+            (
+                "connected",
+                r.status.as_ref().map(|s| s.is_connected()).into(),
+            ),
+            ("external_address", r.external.map(|a| a.to_string()).into()),
+            ("answer_ms", ms(r.hit.elapsed).into()),
+            ("examine_ms", ms(r.elapsed).into()),
+            ("error", err),
+        ]));
+        text.push_str(&format!(
+            "upnp   {} ({}) external {} answered in {:.1} ms\n",
+            r.hit.location,
+            match &r.igd {
+                Ok(i) => i.service_type().to_string(),
+                Err(e) => e.clone(),
+            },
+            r.external.map_or("?".into(), |a| a.to_string()),
+            ms(r.hit.elapsed)
+        ));
+    }
+    let natpmp_j = match &natpmp {
+        Some((Ok(e), d)) => {
+            text.push_str(&format!(
+                "natpmp {} external {} in {:.1} ms\n",
+                gw.map_or(String::new(), |g| g.to_string()),
+                e.address,
+                ms(*d)
+            ));
+            obj([
+                ("external_address", e.address.to_string().into()),
+                ("epoch", e.epoch.into()),
+                ("ms", ms(*d).into()),
+            ])
+        }
+        Some((Err(e), _)) => obj([("error", e.to_string().into())]),
+        None => Json::Null,
+    };
+    let pcp_j = match &pcp {
+        Some((Ok(a), d)) => {
+            text.push_str(&format!(
+                "pcp    {} epoch {} in {:.1} ms\n",
+                gw.map_or(String::new(), |g| g.to_string()),
+                a.epoch,
+                ms(*d)
+            ));
+            obj([("epoch", a.epoch.into()), ("ms", ms(*d).into())])
+        }
+        Some((Err(e), _)) => obj([("error", e.to_string().into())]),
+        None => Json::Null,
+    };
+    text.push_str(&format!("done in {:.1} ms", ms(t.elapsed())));
+    emit(
+        cli,
+        obj([
+            ("gateway", gw.map(|g| g.to_string()).into()),
+            ("upnp", Json::Arr(upnp)),
+            ("natpmp", natpmp_j),
+            ("pcp", pcp_j),
+        ]),
+        text,
+    );
+    Ok(())
+}
+
+fn status(cli: &Cli) -> anyhow::Result<()> {
+    let c = client(cli, false);
+    let i = igd(cli, &c)?;
+    let st = i.service_type().to_string();
+    let ext = c.call(&i, actions::get_external_ip_address(&st))?;
+    let s = c.call(&i, actions::get_status_info(&st)).ok();
+    let ct = c.call(&i, actions::get_connection_type_info(&st)).ok();
+    let link = c.call(&i, actions::get_common_link_properties()).ok();
+    let count = |k| c.call(&i, actions::get_total(k)).ok();
+    let (bs, br, ps, pr) = (
+        count(Counter::BytesSent),
+        count(Counter::BytesReceived),
+        count(Counter::PacketsSent),
+        count(Counter::PacketsReceived),
+    );
+    let text = format!(
+        "gateway   {}\nservice   {}\nexternal  {}\nstatus    {} (uptime {} s, last error {})\ntype      {}\nlink      {} up {} / down {} bit/s ({})\nbytes     sent {} received {}\npackets   sent {} received {}",
+        i.location,
+        st,
+        ext.map_or("none".into(), |a| a.to_string()),
+        s.as_ref().map_or("?", |s| s.connection_status.as_str()),
+        s.as_ref().map_or(0, |s| s.uptime),
+        s.as_ref().map_or("?", |s| s.last_connection_error.as_str()),
+        ct.as_ref().map_or("?", |c| c.connection_type.as_str()),
+        link.as_ref().map_or("?", |l| l.access_type.as_str()),
+        link.as_ref().map_or(0, |l| l.upstream_max_bps),
+        link.as_ref().map_or(0, |l| l.downstream_max_bps),
+        link.as_ref().map_or("?", |l| l.physical_link_status.as_str()),
+        bs.unwrap_or(0), br.unwrap_or(0), ps.unwrap_or(0), pr.unwrap_or(0),
+    );
+    emit(
+        cli,
+        obj([
+            ("location", i.location.as_str().into()),
+            ("service", st.as_str().into()),
+            ("external_address", ext.map(|a| a.to_string()).into()),
+            (
+                "connection_status",
+                s.as_ref().map(|s| s.connection_status.clone()).into(),
+            ),
+            ("uptime", s.as_ref().map(|s| s.uptime).into()),
+            (
+                "last_connection_error",
+                s.as_ref().map(|s| s.last_connection_error.clone()).into(),
+            ),
+            ("connection_type", ct.map(|c| c.connection_type).into()),
+            (
+                "access_type",
+                link.as_ref().map(|l| l.access_type.clone()).into(),
+            ),
+            (
+                "upstream_max_bps",
+                link.as_ref().map(|l| l.upstream_max_bps).into(),
+            ),
+            (
+                "downstream_max_bps",
+                link.as_ref().map(|l| l.downstream_max_bps).into(),
+            ),
+            (
+                "physical_link_status",
+                link.map(|l| l.physical_link_status).into(),
+            ),
+            ("bytes_sent", bs.into()),
+            ("bytes_received", br.into()),
+            ("packets_sent", ps.into()),
+            ("packets_received", pr.into()),
+        ]),
+        text,
+    );
+    Ok(())
+}
+
+/// Most entries `list` walks with GetGenericPortMappingEntry (a hostile or broken
+/// router that never answers 713 cannot make it loop forever).
+const MAX_LIST: u32 = 10_000;
+
+fn list(cli: &Cli) -> anyhow::Result<()> {
+    let c = client(cli, false);
+    let i = igd(cli, &c)?;
+    let st = i.service_type().to_string();
+    let mut entries = Vec::new();
+    for n in 0..MAX_LIST {
+        match c.call(&i, actions::get_generic_port_mapping_entry(&st, n)) {
+            Ok(e) => entries.push(e),
+            // 713 SpecifiedArrayIndexInvalid ends the table; some IGD:1 routers send 714
+            // or 402.
+            Err(ClientError::Upnp { code, .. }) if matches!(code.code(), 713 | 714 | 402) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut text = format!("{} mapping(s) on {}", entries.len(), i.location);
+    let mut arr = Vec::new();
+    for (n, e) in entries.iter().enumerate() {
+        text.push_str(&format!(
+            "\n{n:3} {} {:5} -> {}:{:<5} '{}' remote '{}' lease {}{}",
+            e.protocol,
+            e.external_port,
+            e.internal_client,
+            e.internal_port,
+            e.description,
+            e.remote_host,
+            e.lease_time,
+            if e.enabled { "" } else { " (disabled)" }
+        ));
+        arr.push(obj([
+            ("protocol", e.protocol.as_str().into()),
+            ("external_port", e.external_port.into()),
+            ("internal_client", e.internal_client.as_str().into()),
+            ("internal_port", e.internal_port.into()),
+            ("description", e.description.as_str().into()),
+            ("remote_host", e.remote_host.as_str().into()),
+            ("enabled", e.enabled.into()),
+            ("lease", e.lease_time.into()),
+        ]));
+    }
+    emit(
+        cli,
+        obj([
+            ("location", i.location.as_str().into()),
+            ("mappings", Json::Arr(arr)),
+        ]),
+        text,
+    );
+    Ok(())
 }

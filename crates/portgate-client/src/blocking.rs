@@ -145,7 +145,8 @@ impl Client {
         protocol: Protocol,
         internal_port: u16,
     ) -> Result<(), ClientError> {
-        self.natpmp_map(gateway, protocol, internal_port, 0, 0).map(|_| ())
+        self.natpmp_map(gateway, protocol, internal_port, 0, 0)
+            .map(|_| ())
     }
 
     /// PCP: a MAP request (create, renew with the same nonce, or delete with
@@ -284,7 +285,11 @@ impl Client {
                     match s.recv_from(&mut buf) {
                         Ok((n, from)) => {
                             got = true;
-                            d.handle_datagram(Instant::now(), from, buf.get(..n).unwrap_or_default());
+                            d.handle_datagram(
+                                Instant::now(),
+                                from,
+                                buf.get(..n).unwrap_or_default(),
+                            );
                         }
                         Err(e) if is_timeout(&e) => break,
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -303,9 +308,11 @@ impl Client {
                     first.set_nonblocking(false)?;
                     first.set_read_timeout(Some(nap.max(Duration::from_micros(200))))?;
                     match first.recv_from(&mut buf) {
-                        Ok((n, from)) => {
-                            d.handle_datagram(Instant::now(), from, buf.get(..n).unwrap_or_default())
-                        }
+                        Ok((n, from)) => d.handle_datagram(
+                            Instant::now(),
+                            from,
+                            buf.get(..n).unwrap_or_default(),
+                        ),
                         Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
                         Err(e) => tracing::debug!(error = %e, "ssdp receive failed"),
                     }
@@ -322,7 +329,8 @@ impl Client {
         let igd = self.fetch_igd(&hit.location);
         let (status, external) = match &igd {
             Ok(i) => (
-                self.call(i, actions::get_status_info(i.service_type())).ok(),
+                self.call(i, actions::get_status_info(i.service_type()))
+                    .ok(),
                 self.call(i, actions::get_external_ip_address(i.service_type()))
                     .ok()
                     .flatten(),
@@ -350,7 +358,11 @@ impl Client {
             if k.0 && k.1 {
                 return r.igd.map_err(|_| ClientError::NoIgd);
             }
-            if best.as_ref().and_then(IgdReport::rank).map_or(true, |b| k > b) {
+            if best
+                .as_ref()
+                .and_then(IgdReport::rank)
+                .map_or(true, |b| k > b)
+            {
                 best = Some(r);
             }
         }
@@ -370,7 +382,9 @@ pub fn drive<T: Transaction>(sock: &UdpSocket, t: &mut T) -> Result<T::Output, C
             sock.send_to(&bytes, t.server())?;
         }
         let Some(wake) = t.poll_timeout() else {
-            return t.poll_result().unwrap_or(Err(ClientError::Timeout("gateway")));
+            return t
+                .poll_result()
+                .unwrap_or(Err(ClientError::Timeout("gateway")));
         };
         let wait = wake.saturating_duration_since(Instant::now());
         if wait.is_zero() {
@@ -379,7 +393,9 @@ pub fn drive<T: Transaction>(sock: &UdpSocket, t: &mut T) -> Result<T::Output, C
         }
         sock.set_read_timeout(Some(wait))?;
         match sock.recv_from(&mut buf) {
-            Ok((n, from)) => t.handle_datagram(Instant::now(), from, buf.get(..n).unwrap_or_default()),
+            Ok((n, from)) => {
+                t.handle_datagram(Instant::now(), from, buf.get(..n).unwrap_or_default())
+            }
             Err(e) if is_timeout(&e) => t.handle_timeout(Instant::now()),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             // ICMP port unreachable from a previous send: nobody listens (yet); keep

@@ -20,10 +20,7 @@ pub const MAX_DESCRIPTION_BODY: u64 =
 pub const MAX_SOAP_BODY: u64 = portgate_proto::soap::MAX_RESPONSE_ARG_LEN as u64 + 16 * 1024;
 
 /// The `SERVER`/`USER-AGENT` product token portgate sends (UDA 1.1 §1.2.2 shape).
-pub const USER_AGENT: &str = concat!(
-    "Linux UPnP/1.1 portgate/",
-    env!("CARGO_PKG_VERSION")
-);
+pub const USER_AGENT: &str = concat!("Linux UPnP/1.1 portgate/", env!("CARGO_PKG_VERSION"));
 
 /// A finished exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]

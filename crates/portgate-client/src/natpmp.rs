@@ -298,7 +298,10 @@ mod tests {
     fn first_request_bytes_are_the_rfc_layout() {
         let mut t = NatPmpTransaction::map(GW, Protocol::Tcp, 8080, 8080, 7200, Default::default());
         let bytes = t.poll_transmit(Instant::now()).expect("first send");
-        assert_eq!(bytes, [0, 2, 0, 0, 0x1f, 0x90, 0x1f, 0x90, 0, 0, 0x1c, 0x20]);
+        assert_eq!(
+            bytes,
+            [0, 2, 0, 0, 0x1f, 0x90, 0x1f, 0x90, 0, 0, 0x1c, 0x20]
+        );
     }
 
     #[test]

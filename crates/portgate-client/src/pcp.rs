@@ -5,7 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use portgate_proto::pcp::{self, Filter, MapData, OpData, PcpOption, Request, Response, Retransmit};
+use portgate_proto::pcp::{
+    self, Filter, MapData, OpData, PcpOption, Request, Response, Retransmit,
+};
 
 use crate::error::ClientError;
 use crate::transaction::Transaction;
@@ -64,7 +66,12 @@ pub struct MapParams {
 
 impl MapParams {
     /// A new mapping request with a fresh random nonce.
-    pub fn new(protocol: u8, internal_port: u16, suggested_external_port: u16, lifetime: u32) -> Self {
+    pub fn new(
+        protocol: u8,
+        internal_port: u16,
+        suggested_external_port: u16,
+        lifetime: u32,
+    ) -> Self {
         Self {
             nonce: crate::rand::nonce(),
             protocol,
@@ -126,6 +133,7 @@ pub struct PcpMapping {
 #[derive(Debug)]
 pub struct PcpTransaction {
     server: SocketAddr,
+    announce: bool,
     params: MapParams,
     bytes: Vec<u8>,
     config: PcpConfig,
@@ -140,9 +148,15 @@ pub struct PcpTransaction {
 impl PcpTransaction {
     /// A MAP request to `server` (port [`pcp::SERVER_PORT`]) sent from
     /// `client_address` (the address the socket is bound to, §8.1).
-    pub fn map(server: IpAddr, client_address: IpAddr, params: MapParams, config: PcpConfig) -> Self {
+    pub fn map(
+        server: IpAddr,
+        client_address: IpAddr,
+        params: MapParams,
+        config: PcpConfig,
+    ) -> Self {
         Self {
             server: SocketAddr::new(server, pcp::SERVER_PORT),
+            announce: false,
             bytes: params.to_request(client_address).to_bytes(),
             params,
             config,
@@ -155,17 +169,56 @@ impl PcpTransaction {
         }
     }
 
+    /// An ANNOUNCE request (RFC 6887 §14.1): a cheap probe for a PCP server. Its
+    /// success yields a [`PcpMapping`] whose only meaningful field is `epoch`.
+    pub fn announce(server: IpAddr, client_address: IpAddr, config: PcpConfig) -> Self {
+        let bytes = Request {
+            lifetime: 0,
+            client_address,
+            data: OpData::Announce,
+            options: Vec::new(),
+        }
+        .to_bytes();
+        let mut t = Self::map(server, client_address, MapParams::new(0, 0, 0, 0), config);
+        t.announce = true;
+        t.bytes = bytes;
+        t
+    }
+
     /// The request's parameters (its nonce included).
     pub fn params(&self) -> &MapParams {
         &self.params
     }
 
     fn check(&self, resp: Response) -> Option<Result<PcpMapping, ClientError>> {
+        if self.announce {
+            if resp.data != OpData::Announce {
+                return None;
+            }
+            return Some(if resp.result.is_success() {
+                Ok(PcpMapping {
+                    nonce: [0; pcp::NONCE_LEN],
+                    protocol: 0,
+                    internal_port: 0,
+                    external_port: 0,
+                    external_address: unspecified_like(self.server.ip()),
+                    lifetime: resp.lifetime,
+                    epoch: resp.epoch,
+                })
+            } else {
+                Err(ClientError::Pcp {
+                    code: resp.result,
+                    lifetime: resp.lifetime,
+                })
+            });
+        }
         let OpData::Map(m) = &resp.data else {
             // An error answer too short to echo the MAP data (OpData::Other) still
             // answers us if it is a MAP response; anything else is not ours.
             if let OpData::Other { opcode, data } = &resp.data {
-                let nonce_ok = data.get(..pcp::NONCE_LEN).map_or(true, |n| n == self.params.nonce);
+                let nonce_ok = data
+                    .get(..pcp::NONCE_LEN)
+                    .map_or(true, |n| n == self.params.nonce);
                 if *opcode == pcp::OPCODE_MAP && !resp.result.is_success() && nonce_ok {
                     return Some(Err(ClientError::Pcp {
                         code: resp.result,
@@ -246,8 +299,7 @@ impl Transaction for PcpTransaction {
             return;
         }
         let r = &self.config.retransmit;
-        let mrd_done = r.mrd != Duration::ZERO
-            && self.first_send.is_some_and(|f| now >= f + r.mrd);
+        let mrd_done = r.mrd != Duration::ZERO && self.first_send.is_some_and(|f| now >= f + r.mrd);
         let mrc_done =
             r.mrc != 0 && self.tries >= r.mrc && self.next_send.is_some_and(|t| now >= t);
         let deadline = self.give_up_at.is_some_and(|t| now >= t);
@@ -355,9 +407,16 @@ mod tests {
     fn accepts_matching_reply_and_keeps_nonce() {
         let mut t = started(MapParams::new(PROTO_UDP, 5000, 0, 600));
         let nonce = t.params().nonce;
-        t.handle_datagram(Instant::now(), server(), &reply(&t, ResultCode::Success, nonce));
+        t.handle_datagram(
+            Instant::now(),
+            server(),
+            &reply(&t, ResultCode::Success, nonce),
+        );
         let m = t.poll_result().expect("done").expect("success");
-        assert_eq!((m.external_port, m.lifetime, m.epoch, m.nonce), (40001, 600, 9, nonce));
+        assert_eq!(
+            (m.external_port, m.lifetime, m.epoch, m.nonce),
+            (40001, 600, 9, nonce)
+        );
     }
 
     #[test]

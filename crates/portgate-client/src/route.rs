@@ -85,7 +85,9 @@ pub fn default_gateway6(text: &str, iface: Option<&str>) -> Option<(Ipv6Addr, St
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
             let prefix_len = u8::from_str_radix(f.get(1)?, 16).ok()?;
-            let next_hop = u128::from_str_radix(f.get(4)?, 16).ok().map(Ipv6Addr::from)?;
+            let next_hop = u128::from_str_radix(f.get(4)?, 16)
+                .ok()
+                .map(Ipv6Addr::from)?;
             let metric = u32::from_str_radix(f.get(5)?, 16).ok()?;
             let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
             let dev = f.get(9)?;
@@ -207,7 +209,8 @@ mod tests {
 
     // Shaped like this machine's own /proc/net/route (columns and hex encoding as the
     // kernel prints them), with a second default route of higher metric added.
-    const ROUTE: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+    const ROUTE: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
 eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 wlan0\t00000000\t01004D0A\t0003\t0\t0\t600\t00000000\t0\t0\t0

@@ -22,6 +22,9 @@ pub const WAN_COMMON_IFC: &str = "urn:schemas-upnp-org:service:WANCommonInterfac
 /// Service type of Layer3Forwarding:1.
 pub const L3_FORWARDING: &str = "urn:schemas-upnp-org:service:Layer3Forwarding:1";
 
+/// A parser of an action's answer.
+type Parser<T> = fn(&SoapResponse) -> Result<T, ClientError>;
+
 /// An action invocation and the parser of its answer.
 pub struct Call<T> {
     /// The SOAP request.
@@ -31,7 +34,9 @@ pub struct Call<T> {
 
 impl<T> std::fmt::Debug for Call<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Call").field("request", &self.request).finish()
+        f.debug_struct("Call")
+            .field("request", &self.request)
+            .finish()
     }
 }
 
@@ -87,11 +92,15 @@ impl<T> Call<T> {
 }
 
 fn arg<'a>(r: &'a SoapResponse, name: &'static str) -> Result<&'a str, ClientError> {
-    r.arg(name).map(str::trim).ok_or(ClientError::BadReply(name))
+    r.arg(name)
+        .map(str::trim)
+        .ok_or(ClientError::BadReply(name))
 }
 
 fn num<T: std::str::FromStr>(r: &SoapResponse, name: &'static str) -> Result<T, ClientError> {
-    arg(r, name)?.parse().map_err(|_| ClientError::BadReply(name))
+    arg(r, name)?
+        .parse()
+        .map_err(|_| ClientError::BadReply(name))
 }
 
 fn unit(_: &SoapResponse) -> Result<(), ClientError> {
@@ -167,12 +176,18 @@ pub struct PortMappingRequest {
 impl PortMappingRequest {
     fn args(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("NewRemoteHost", self.remote_host.map(|h| h.to_string()).unwrap_or_default()),
+            (
+                "NewRemoteHost",
+                self.remote_host.map(|h| h.to_string()).unwrap_or_default(),
+            ),
             ("NewExternalPort", self.external_port.to_string()),
             ("NewProtocol", self.protocol.upnp().to_string()),
             ("NewInternalPort", self.internal_port.to_string()),
             ("NewInternalClient", self.internal_client.to_string()),
-            ("NewEnabled", if self.enabled { "1" } else { "0" }.to_string()),
+            (
+                "NewEnabled",
+                if self.enabled { "1" } else { "0" }.to_string(),
+            ),
             ("NewPortMappingDescription", self.description.clone()),
             ("NewLeaseDuration", self.lease.to_string()),
         ]
@@ -202,7 +217,11 @@ pub fn get_status_info(st: &str) -> Call<StatusInfo> {
     Call::new(st, "GetStatusInfo", &[], |r| {
         Ok(StatusInfo {
             connection_status: arg(r, "NewConnectionStatus")?.to_string(),
-            last_connection_error: r.arg("NewLastConnectionError").unwrap_or("").trim().to_string(),
+            last_connection_error: r
+                .arg("NewLastConnectionError")
+                .unwrap_or("")
+                .trim()
+                .to_string(),
             uptime: r
                 .arg("NewUptime")
                 .and_then(|u| u.trim().parse().ok())
@@ -216,7 +235,10 @@ pub fn get_connection_type_info(st: &str) -> Call<ConnectionTypeInfo> {
     Call::new(st, "GetConnectionTypeInfo", &[], |r| {
         Ok(ConnectionTypeInfo {
             connection_type: arg(r, "NewConnectionType")?.to_string(),
-            possible_types: r.arg("NewPossibleConnectionTypes").unwrap_or("").to_string(),
+            possible_types: r
+                .arg("NewPossibleConnectionTypes")
+                .unwrap_or("")
+                .to_string(),
         })
     })
 }
@@ -228,7 +250,9 @@ pub fn add_port_mapping(st: &str, m: &PortMappingRequest) -> Call<()> {
 
 /// AddAnyPortMapping (WANIPConnection:2): the answer is the external port reserved.
 pub fn add_any_port_mapping(st: &str, m: &PortMappingRequest) -> Call<u16> {
-    Call::new(st, "AddAnyPortMapping", &m.args(), |r| num(r, "NewReservedPort"))
+    Call::new(st, "AddAnyPortMapping", &m.args(), |r| {
+        num(r, "NewReservedPort")
+    })
 }
 
 /// DeletePortMapping.
@@ -356,7 +380,11 @@ pub fn get_list_of_port_mappings(
             ("NewManage", if manage { "1" } else { "0" }.to_string()),
             ("NewNumberOfPorts", count.to_string()),
         ],
-        |r| Ok(PortMappingList::parse(arg(r, "NewPortListing")?.as_bytes())?),
+        |r| {
+            Ok(PortMappingList::parse(
+                arg(r, "NewPortListing")?.as_bytes(),
+            )?)
+        },
     )
 }
 
@@ -388,7 +416,7 @@ pub enum Counter {
 /// GetTotalBytesSent / ...Received / GetTotalPacketsSent / ...Received. The value is
 /// a ui4 in the standard; wider values some routers send are accepted.
 pub fn get_total(counter: Counter) -> Call<u64> {
-    let (action, parse): (&str, fn(&SoapResponse) -> Result<u64, ClientError>) = match counter {
+    let (action, parse): (&str, Parser<u64>) = match counter {
         Counter::BytesSent => ("GetTotalBytesSent", |r| num(r, "NewTotalBytesSent")),
         Counter::BytesReceived => ("GetTotalBytesReceived", |r| num(r, "NewTotalBytesReceived")),
         Counter::PacketsSent => ("GetTotalPacketsSent", |r| num(r, "NewTotalPacketsSent")),

@@ -76,7 +76,9 @@ pub struct Discovery {
 }
 
 fn wanted(st: &str) -> bool {
-    SEARCH_TARGETS.iter().any(|t| t.eq_ignore_ascii_case(st.trim()))
+    SEARCH_TARGETS
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(st.trim()))
 }
 
 impl Discovery {
@@ -97,8 +99,12 @@ impl Discovery {
             .iter()
             .map(|st| {
                 let mut out = Vec::new();
-                MSearch::multicast(SearchTarget::from_value(st), SEARCH_MX, Some(crate::http::USER_AGENT))
-                    .emit(&mut out);
+                MSearch::multicast(
+                    SearchTarget::from_value(st),
+                    SEARCH_MX,
+                    Some(crate::http::USER_AGENT),
+                )
+                .emit(&mut out);
                 out
             })
             .collect()
@@ -157,7 +163,9 @@ impl Discovery {
     /// A datagram arrived on a search socket. Anything that is not a search response
     /// (or alive NOTIFY) for an IGD target with a LOCATION is ignored.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        let elapsed = self.started.map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        let elapsed = self
+            .started
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
         let (st, location, usn, server) = match SsdpMessage::parse(bytes) {
             Ok(SsdpMessage::Response(r)) => (r.st.to_string(), r.location, r.usn.0, r.server),
             Ok(SsdpMessage::Notify(n)) => (n.nt.to_string(), n.location, n.usn.0, n.server),

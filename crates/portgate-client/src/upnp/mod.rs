@@ -33,7 +33,9 @@ impl Igd {
     /// Fails with [`ClientError::NoIgd`] when it has no WAN connection service.
     pub fn from_description(location: &str, body: &[u8]) -> Result<Self, ClientError> {
         let description = DeviceDescription::parse(body, location)?;
-        let service = description.find_wan_connection().ok_or(ClientError::NoIgd)?;
+        let service = description
+            .find_wan_connection()
+            .ok_or(ClientError::NoIgd)?;
         let (control, _) = parse_url(&service.control_url)?;
         let url_of = |urn: &str| {
             let (base, _) = portgate_proto::soap::split_service_type(urn)?;
