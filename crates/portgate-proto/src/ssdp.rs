@@ -550,6 +550,9 @@ fn split_datagram(buf: &[u8]) -> Result<(StartLine, Headers), DecodeError> {
                 limit: MAX_SSDP_HEADERS,
             });
         }
+        // RFC 9112 §2.2: a bare CR in a field value is replaced by a space, as the
+        // emitter does, so what we parse is what we would send.
+        let value = value.replace('\r', " ");
         headers.push(name, value.trim());
     }
     Ok((start, headers))
@@ -1212,6 +1215,18 @@ server: x";
         #[test]
         fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..3000)) {
             let _ = SsdpMessage::parse(&bytes);
+        }
+    }
+
+    #[test]
+    fn bare_cr_in_field_value_becomes_space() {
+        // Found by the ssdp fuzz target: "a\rb" parsed as is but emitted as "a b".
+        let m = super::SsdpMessage::parse(
+            b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nUSN: uuid:x::upnp:rootdevice\r\nSERVER: a\rb\r\nEXT:\r\n\r\n",
+        );
+        match m {
+            Ok(super::SsdpMessage::Response(r)) => assert_eq!(r.server.as_deref(), Some("a b")),
+            other => panic!("unexpected {other:?}"),
         }
     }
 }
