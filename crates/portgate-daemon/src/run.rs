@@ -1,6 +1,431 @@
-//! The daemon's run loop.
+//! The daemon's run loop: flags and configuration in, sockets and timers
+//! around the sans-IO [`Gateway`](crate::gateway::Gateway), [`pmp`] and
+//! [`upnp`](crate::upnp) handlers.
+//!
+//! One thread: a tokio `current_thread` runtime with a `LocalSet`; the
+//! gateway is a [`SharedGateway`] borrowed for one synchronous call at a
+//! time (see [`crate::gateway`]). No process is spawned, ever.
+//!
+//! Start-up: parse flags and `miniupnpd.conf` (`--check-config` prints the
+//! effective configuration and exits), find the LAN subnets
+//! (`listening_ip`: interface names are resolved with `getifaddrs`) and the
+//! external address ([`crate::extaddr::detect`]), open our nftables table,
+//! load the lease file and reconcile the kernel with it, bind UDP 5351 on
+//! every LAN address (NAT-PMP/PCP, also used to send announcements to
+//! 224.0.0.1:5350), start the UPnP device, write the pidfile (`-P`), and
+//! log exactly one line containing `listening on` once every socket is
+//! bound — the contract tests wait for.
+//!
+//! Timers: mapping expiry (`next_expiry`), delayed lease writes
+//! ([`crate::gateway::PERSIST_DELAY`]), announcement bursts
+//! ([`pmp::Announcer`]) and a periodic external address check
+//! ([`EXTERNAL_CHECK_INTERVAL`]).
+//!
+//! Signals: SIGTERM/SIGINT clean shutdown (UPnP byebye, lease file written,
+//! nftables table removed unless `keep_table_on_exit`), SIGHUP reload of the
+//! configuration keeping every mapping the new rules still allow, SIGUSR1
+//! re-detection of the external address.
+//!
+//! portgated does not fork into the background: without `-d` it runs in the
+//! foreground too and only logs less (warnings and the start-up line).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use portgate_nft::{NftConfig, NftFirewall};
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{Config, ListenSpec};
+use crate::flags::Flags;
+use crate::gateway::{Gateway, GatewaySettings, LanNet, SharedGateway};
+use crate::pmp;
+
+/// How often the WAN interface's address is checked for changes when no
+/// `ext_ip` is configured (SIGUSR1 forces a check at once).
+pub const EXTERNAL_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Unix time in seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// Entry point of the `portgated` binary.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::FAILURE
+pub fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let cfg = match flags.load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portgated: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if flags.check_config {
+        print!("{}", cfg.effective_text());
+        return ExitCode::SUCCESS;
+    }
+    let level = match (flags.foreground, flags.verbose) {
+        (true, 0) => "debug",
+        (true, _) => "trace",
+        (false, _) => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    for w in &cfg.warnings {
+        tracing::warn!("{}: {}", w.location, w.message);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("portgated: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    match local.block_on(&rt, run(flags, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("portgated: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The LAN subnets of `listening_ip` (interface names resolved to their
+/// IPv4 addresses; an address without a mask takes the prefix of the
+/// interface that holds it, else /24).
+pub fn resolve_lan(specs: &[ListenSpec]) -> anyhow::Result<Vec<LanNet>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        match spec {
+            ListenSpec::Interface(name) => {
+                let addrs = crate::extaddr::interface_ipv4(name)?;
+                anyhow::ensure!(!addrs.is_empty(), "listening_ip {name}: no IPv4 address");
+                out.extend(
+                    addrs
+                        .into_iter()
+                        .map(|(addr, prefix)| LanNet { addr, prefix }),
+                );
+            }
+            ListenSpec::Address { addr, prefix } => {
+                let prefix = match prefix {
+                    Some(p) => *p,
+                    None => prefix_of(*addr).unwrap_or(24),
+                };
+                out.push(LanNet {
+                    addr: *addr,
+                    prefix,
+                });
+            }
+        }
+    }
+    anyhow::ensure!(!out.is_empty(), "no listening_ip configured");
+    Ok(out)
+}
+
+fn prefix_of(addr: Ipv4Addr) -> Option<u8> {
+    let all = nix::ifaddrs::getifaddrs().ok()?;
+    for ifa in all {
+        if let Some(found) = crate::extaddr::interface_ipv4(&ifa.interface_name)
+            .ok()?
+            .into_iter()
+            .find(|&(a, _)| a == addr)
+        {
+            return Some(found.1);
+        }
+    }
+    None
+}
+
+fn bind_pmp(addr: Ipv4Addr) -> anyhow::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_multicast_if_v4(&addr)?;
+    s.set_multicast_loop_v4(false)?;
+    s.set_nonblocking(true)?;
+    let sa = SocketAddr::new(IpAddr::V4(addr), portgate_proto::natpmp::SERVER_PORT);
+    s.bind(&sa.into())
+        .with_context(|| format!("bind NAT-PMP/PCP socket {sa}"))?;
+    Ok(UdpSocket::from_std(s.into())?)
+}
+
+/// Serve NAT-PMP/PCP on one socket until the task is aborted.
+async fn serve_pmp(sock: Rc<UdpSocket>, local: Ipv4Addr, gw: SharedGateway) {
+    let mut buf = vec![0u8; pmp::RECV_BUFFER];
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(%e, "nat-pmp/pcp receive error");
+                continue;
+            }
+        };
+        let Some(data) = buf.get(..n) else { continue };
+        let reply = pmp::handle(
+            data,
+            from,
+            IpAddr::V4(local),
+            unix_now(),
+            &mut gw.borrow_mut(),
+        );
+        if let Some(r) = reply {
+            if let Err(e) = sock.send_to(&r, from).await {
+                tracing::debug!(%e, %from, "nat-pmp/pcp send error");
+            }
+        }
+    }
+}
+
+async fn start_upnp(
+    cfg: &Config,
+    gw: &SharedGateway,
+    lan: &[LanNet],
+) -> anyhow::Result<Option<crate::upnp::UpnpHandle>> {
+    if !cfg.enable_upnp {
+        return Ok(None);
+    }
+    let backend = crate::upnp::backend::GatewayBackend::new(
+        gw.clone(),
+        cfg.ext_ifname.clone(),
+        cfg.bitrate_up.unwrap_or(0),
+        cfg.bitrate_down.unwrap_or(0),
+    );
+    let mut igd = portgate_proto::description::IgdConfig {
+        friendly_name: cfg.friendly_name.clone(),
+        manufacturer: cfg.manufacturer_name.clone(),
+        manufacturer_url: cfg.manufacturer_url.clone(),
+        model_description: cfg.model_description.clone(),
+        model_name: cfg.model_name.clone(),
+        model_number: cfg.model_number.clone(),
+        model_url: cfg.model_url.clone(),
+        serial: cfg.serial.clone(),
+        ..Default::default()
+    };
+    if cfg.description_igd_version().number() == 2 {
+        igd.version = portgate_proto::description::IgdVersion::V2;
+    }
+    if let Some(p) = &cfg.presentation_url {
+        igd.presentation_url = p.clone();
+    }
+    if let Some(u) = cfg.uuid {
+        let derive = |i: u8| {
+            let mut b = u.0;
+            b[15] = b[15].wrapping_add(i);
+            crate::config::Uuid(b).to_string()
+        };
+        igd.uuids = [derive(0), derive(1), derive(2)];
+    }
+    let ctx = crate::upnp::UpnpContext {
+        backend: Rc::new(std::cell::RefCell::new(backend)),
+        lan: lan
+            .iter()
+            .map(|l| crate::upnp::LanAddr {
+                addr: l.addr,
+                prefix: l.prefix,
+            })
+            .collect(),
+        http_port: cfg.http_port,
+        ssdp_port: 1900,
+        igd,
+        notify_interval: cfg.notify_interval,
+        boot_id: u32::try_from(unix_now() & 0x7fff_ffff).unwrap_or(1),
+        secure_mode: cfg.secure_mode,
+        list_max_entries: usize::try_from(cfg.list_max_entries).unwrap_or(usize::MAX),
+        http_max_connections: usize::try_from(cfg.http_max_connections).unwrap_or(usize::MAX),
+        gateway_events: Some(gw.borrow().subscribe()),
+    };
+    Ok(Some(crate::upnp::start(ctx).await?))
+}
+
+fn write_pidfile(path: &PathBuf) -> anyhow::Result<()> {
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .with_context(|| format!("write pidfile {}", path.display()))
+}
+
+fn sleep_target(deadline: Option<tokio::time::Instant>) -> tokio::time::Instant {
+    deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))
+}
+
+/// Seconds-of-unix-time deadline to a tokio instant.
+fn at_unix(t: u64) -> tokio::time::Instant {
+    let now = unix_now();
+    tokio::time::Instant::now() + Duration::from_secs(t.saturating_sub(now))
+}
+
+async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
+    let ext_ifname = cfg
+        .ext_ifname
+        .clone()
+        .context("no WAN interface: set ext_ifname or -i")?;
+    let lan = resolve_lan(&cfg.listening_ip)?;
+    let external = crate::extaddr::detect(&cfg).await;
+    let nft = NftConfig {
+        table: cfg
+            .upnp_table_name
+            .clone()
+            .unwrap_or_else(|| crate::config::DEFAULT_TABLE_NAME.to_owned()),
+        ext_ifname: ext_ifname.clone(),
+        ext_ifname6: cfg.ext_ifname6.clone(),
+        standalone: cfg.firewall_standalone,
+    };
+    let firewall = NftFirewall::open(nft).context("open nftables")?;
+    let now = unix_now();
+    let (gw, report) = Gateway::start(
+        GatewaySettings::from_config(&cfg, lan.clone()),
+        Box::new(firewall),
+        external,
+        now,
+    )
+    .context("start the gateway")?;
+    tracing::info!(
+        restored = report.restored,
+        skipped = report.skipped,
+        expired = report.expired,
+        adopted = report.reconcile.adopted,
+        removed = report.reconcile.removed,
+        "leases loaded and kernel reconciled"
+    );
+    if !gw.forwarding() {
+        tracing::warn!(
+            ?external,
+            "no usable external address: port forwarding is impossible \
+             (set ext_allow_private_ipv4=yes to accept a reserved one)"
+        );
+    }
+    let gw = gw.into_shared();
+
+    let mut pmp_socks: Vec<(Ipv4Addr, Rc<UdpSocket>)> = Vec::new();
+    let mut tasks = Vec::new();
+    if cfg.enable_natpmp {
+        for l in &lan {
+            let s = Rc::new(bind_pmp(l.addr)?);
+            tasks.push(tokio::task::spawn_local(serve_pmp(
+                s.clone(),
+                l.addr,
+                gw.clone(),
+            )));
+            pmp_socks.push((l.addr, s));
+        }
+    }
+    let upnp = start_upnp(&cfg, &gw, &lan).await?;
+    if let Some(p) = &flags.pidfile {
+        write_pidfile(p)?;
+    }
+    let mut listening: Vec<String> = pmp_socks
+        .iter()
+        .map(|(a, _)| format!("{a}:{} (nat-pmp/pcp)", portgate_proto::natpmp::SERVER_PORT))
+        .collect();
+    if let Some(u) = &upnp {
+        listening.extend(u.http_addrs().iter().map(|a| format!("{a} (http)")));
+    }
+    tracing::info!(
+        "listening on {} (external address {})",
+        listening.join(", "),
+        external.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+    );
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut announcer = pmp::Announcer::new();
+    if !pmp_socks.is_empty() {
+        announcer.restart(std::time::Instant::now());
+    }
+    let mut next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
+
+    loop {
+        let (expiry, flush) = {
+            let g = gw.borrow();
+            (g.next_expiry(), g.flush_due())
+        };
+        let mut wake = next_ext_check;
+        for t in [expiry, flush].into_iter().flatten() {
+            wake = wake.min(at_unix(t));
+        }
+        if let Some(d) = announcer.deadline() {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            wake = wake.min(tokio::time::Instant::now() + left);
+        }
+        let mut redetect = false;
+        tokio::select! {
+            _ = tokio::time::sleep_until(sleep_target(Some(wake))) => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = usr1.recv() => redetect = true,
+            _ = hup.recv() => {
+                match flags.load_config() {
+                    Ok(new) => {
+                        let removed = gw.borrow_mut().reload(
+                            GatewaySettings::from_config(&new, lan.clone()),
+                            unix_now(),
+                        );
+                        tracing::info!(removed = removed.len(), "configuration reloaded");
+                        cfg = new;
+                        redetect = true;
+                    }
+                    Err(e) => tracing::error!("reload refused, keeping the old configuration: {e}"),
+                }
+            }
+        }
+        let now = unix_now();
+        {
+            let mut g = gw.borrow_mut();
+            g.expire(now);
+            if g.flush_due().is_some_and(|t| t <= now) {
+                g.flush();
+            }
+        }
+        if redetect || tokio::time::Instant::now() >= next_ext_check {
+            next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
+            let addr = crate::extaddr::detect(&cfg).await;
+            let changed = gw.borrow_mut().set_external(addr, unix_now());
+            if changed && !pmp_socks.is_empty() {
+                announcer.restart(std::time::Instant::now());
+            }
+        }
+        if announcer.poll(std::time::Instant::now()) {
+            let msgs = pmp::announcements(&gw.borrow(), unix_now());
+            for (addr, s) in &pmp_socks {
+                for m in &msgs {
+                    if let Err(e) = s.send_to(m, pmp::ANNOUNCE_DEST).await {
+                        tracing::debug!(%e, %addr, "announcement not sent");
+                    }
+                }
+            }
+        }
+    }
+
+    tracing::info!("shutting down");
+    if let Some(u) = upnp {
+        u.shutdown().await;
+    }
+    for t in &tasks {
+        t.abort();
+    }
+    if let Err(e) = gw.borrow_mut().shutdown(cfg.keep_table_on_exit) {
+        tracing::warn!(%e, "firewall shutdown");
+    }
+    if let Some(p) = &flags.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
 }

@@ -1,0 +1,101 @@
+//! Shared helpers for portgated's end-to-end tests: a lab (see
+//! `portgate-lab`) with `portgated` running in its gateway namespace on a
+//! generated `miniupnpd.conf`.
+//!
+//! ```ignore
+//! mod common;
+//! let Some(t) = common::TestGateway::start(1, "enable_natpmp=yes\n")? else { return Ok(()) };
+//! // t.lab: the lab; t.daemon: the running process; t.lease_file(): its leases
+//! ```
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portgate_lab::{Host, Lab, Proc};
+
+/// How long start-up may take before the "listening on" line.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A lab with portgated running in the gateway.
+pub struct TestGateway {
+    /// The namespaces (dropped last: tears everything down).
+    pub lab: Lab,
+    /// The running daemon (`None` between [`TestGateway::kill`] and
+    /// [`TestGateway::restart`]).
+    pub daemon: Option<Proc>,
+    /// Temporary directory holding the config and the lease file.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestGateway {
+    /// Build a lab with `lan_hosts` LAN hosts (WAN 203.0.113.0/24) and start
+    /// portgated with the base config (WAN interface, LAN bridge, reserved
+    /// external address accepted, lease file in a temp dir) plus `extra`
+    /// config lines. `Ok(None)` when the lab cannot run here (outside CI).
+    pub fn start(lan_hosts: usize, extra: &str) -> anyhow::Result<Option<TestGateway>> {
+        if !portgate_lab::require() {
+            return Ok(None);
+        }
+        let lab = Lab::builder().lan_hosts(lan_hosts).build()?;
+        let dir = tempfile::tempdir()?;
+        let gw = lab.gateway();
+        let text = format!(
+            "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\next_allow_private_ipv4=yes\n\
+             lease_file={lease}\n{extra}",
+            wan = gw.wan.name,
+            lan = gw.lan.ipv4,
+            prefix = gw.lan.ipv4_prefix,
+            lease = dir.path().join("leases").display(),
+        );
+        std::fs::write(dir.path().join("miniupnpd.conf"), text)?;
+        let mut t = TestGateway {
+            lab,
+            daemon: None,
+            dir,
+        };
+        t.restart()?;
+        Ok(Some(t))
+    }
+
+    /// Path of the generated config file.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("miniupnpd.conf")
+    }
+
+    /// Path of the lease file.
+    pub fn lease_file(&self) -> PathBuf {
+        self.dir.path().join("leases")
+    }
+
+    /// The gateway's LAN address.
+    pub fn lan_address(&self) -> std::net::Ipv4Addr {
+        self.lab.gateway().lan.ipv4
+    }
+
+    /// Start (again) the daemon and wait for its "listening on" line.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let bin = Path::new(env!("CARGO_BIN_EXE_portgated"));
+        let cfg = self.config_file();
+        let args = [
+            bin.as_os_str(),
+            "-d".as_ref(),
+            "-f".as_ref(),
+            cfg.as_os_str(),
+        ];
+        let proc = self
+            .lab
+            .spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?;
+        self.daemon = Some(proc);
+        Ok(())
+    }
+
+    /// kill -9 the daemon (a crash).
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(p) = self.daemon.take() {
+            p.signal(portgate_lab::Signal::KILL);
+            p.wait_exit(Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
+}
