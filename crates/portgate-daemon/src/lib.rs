@@ -20,3 +20,4 @@ pub mod extaddr;
 pub mod gateway;
 pub mod pmp;
 pub mod run;
+pub mod upnp;
