@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use portgate_lab::{workspace_bin, Host, Lab};
+use portgate_lab::{workspace_bin, Host, Lab, Proc};
 
 /// How long the daemon may take to print its "listening on" line.
 const DAEMON_START: Duration = Duration::from_secs(10);
@@ -36,6 +36,8 @@ fn run() -> anyhow::Result<()> {
     let lab = Lab::builder()
         .lan_hosts(2)
         .ipv6(true)
+        // The daemon's log is shown step by step by `daemon_log` instead.
+        .echo(false)
         .build()
         .context("building the lab")?;
     show_lab(&lab)?;
@@ -141,22 +143,27 @@ fn daemon_binaries() -> Result<Binaries, String> {
 /// The daemon part: start portgated in the gateway, map a port from the LAN host with the
 /// `portgate` CLI, prove the WAN host's bytes arrive, show the table, unmap, stop.
 fn daemon_demo(lab: &Lab, bins: &Binaries) -> anyhow::Result<()> {
-    let conf = std::env::temp_dir().join(format!("{}-miniupnpd.conf", lab.id()));
+    let dir = std::env::temp_dir().join(format!("{}-demo", lab.id()));
+    std::fs::create_dir_all(&dir)?;
+    let conf = dir.join("miniupnpd.conf");
     std::fs::write(
         &conf,
         format!(
             "# written by the portgate demo\n\
              ext_ifname={wan}\n\
-             listening_ip={lan}\n\
+             listening_ip={lan}/{prefix}\n\
              enable_upnp=yes\n\
              enable_natpmp=yes\n\
              secure_mode=yes\n\
              # the lab's WAN is a TEST-NET range\n\
              ext_allow_private_ipv4=yes\n\
              allow 1024-65535 10.0.0.0/8 1024-65535\n\
-             deny 0-65535 0.0.0.0/0 0-65535\n",
+             deny 0-65535 0.0.0.0/0 0-65535\n\
+             lease_file={lease}\n",
             wan = lab.gateway().wan.name,
-            lan = lab.gateway().lan.name,
+            lan = lab.gateway().lan.ipv4,
+            prefix = lab.gateway().lan.ipv4_prefix,
+            lease = dir.join("leases").display(),
         ),
     )?;
     let result = (|| -> anyhow::Result<()> {
@@ -171,6 +178,11 @@ fn daemon_demo(lab: &Lab, bins: &Binaries) -> anyhow::Result<()> {
             "listening on",
             DAEMON_START,
         )?;
+        // The UPnP side logs its own "listening on" first; the line naming every socket
+        // comes once NAT-PMP/PCP listens too.
+        daemon.wait_for("(nat-pmp/pcp)", DAEMON_START)?;
+        let mut seen = 0;
+        daemon_log(&daemon, &mut seen);
 
         let port = DEMO_PORT.to_string();
         banner(&format!("l0: portgate map --protocol tcp {port}"));
@@ -179,6 +191,7 @@ fn daemon_demo(lab: &Lab, bins: &Binaries) -> anyhow::Result<()> {
             lab.sh(Host::Lan(0), &format!("{cli} map --protocol tcp {port}"))?
         );
 
+        daemon_log(&daemon, &mut seen);
         banner("wan host -> external address: must reach l0 now");
         let ext = (lab.external_ipv4(), DEMO_PORT).into();
         let r =
@@ -190,6 +203,7 @@ fn daemon_demo(lab: &Lab, bins: &Binaries) -> anyhow::Result<()> {
 
         banner("l0: portgate list");
         print!("{}", lab.sh(Host::Lan(0), &format!("{cli} list"))?);
+        daemon_log(&daemon, &mut seen);
         banner("gw: nft list ruleset");
         print!("{}", lab.nft_ruleset()?);
 
@@ -201,13 +215,46 @@ fn daemon_demo(lab: &Lab, bins: &Binaries) -> anyhow::Result<()> {
         if lab.tcp_probe(Host::Wan, ext, (Host::Lan(0), DEMO_PORT), b"gone", PROBE)? {
             bail!("the WAN host still reaches the LAN host after unmap");
         }
+        daemon_log(&daemon, &mut seen);
         println!("unmapped: the WAN host no longer reaches l0");
 
         banner("gw: stopping portgated");
         let status = daemon.terminate(Duration::from_secs(5))?;
+        daemon_log(&daemon, &mut seen);
         println!("portgated exited: {status}");
         Ok(())
     })();
-    let _ = std::fs::remove_file(&conf);
+    let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Print the daemon's log lines from index `seen` on (colours stripped, SSDP chatter about
+/// searches for other devices left out) and advance `seen`.
+fn daemon_log(daemon: &Proc, seen: &mut usize) {
+    let lines = daemon.lines();
+    for line in lines.iter().skip(*seen) {
+        if line.contains("search ignored") {
+            continue;
+        }
+        println!("  portgated | {}", strip_ansi(line));
+    }
+    *seen = lines.len();
+}
+
+/// Remove ANSI colour sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
