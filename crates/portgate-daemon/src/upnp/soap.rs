@@ -122,12 +122,21 @@ pub fn handle(
     match result {
         Ok(args) => {
             let mut out = Vec::new();
-            SoapResponse {
-                service_type: action.service_type(),
-                action: action.action.clone(),
-                args,
+            match args.as_slice() {
+                [(name, listing)] if name == "NewPortListing" => emit_cdata_response(
+                    &action.service_type(),
+                    &action.action,
+                    name,
+                    listing,
+                    &mut out,
+                ),
+                _ => SoapResponse {
+                    service_type: action.service_type(),
+                    action: action.action.clone(),
+                    args,
+                }
+                .emit(&mut out),
             }
-            .emit(&mut out);
             SoapOutcome {
                 status: 200,
                 body: out,
@@ -143,6 +152,31 @@ pub fn handle(
             }
         }
     }
+}
+
+/// A response whose one argument is an XML document carried in CDATA, as miniupnpd
+/// sends NewPortListing (miniupnpc reads that argument verbatim, without decoding
+/// entities). A `]]>` inside the document is split across two CDATA sections.
+fn emit_cdata_response(service_type: &str, action: &str, name: &str, doc: &str, out: &mut Vec<u8>) {
+    use portgate_proto::soap::{SOAP_ENCODING_STYLE, SOAP_ENVELOPE_NS};
+    use portgate_proto::xml::escape_attr_into;
+    out.extend_from_slice(b"<?xml version=\"1.0\"?>\n<s:Envelope xmlns:s=\"");
+    out.extend_from_slice(SOAP_ENVELOPE_NS.as_bytes());
+    out.extend_from_slice(b"\" s:encodingStyle=\"");
+    out.extend_from_slice(SOAP_ENCODING_STYLE.as_bytes());
+    out.extend_from_slice(b"\"><s:Body><u:");
+    out.extend_from_slice(action.as_bytes());
+    out.extend_from_slice(b"Response xmlns:u=\"");
+    escape_attr_into(out, service_type);
+    out.extend_from_slice(b"\"><");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"><![CDATA[");
+    out.extend_from_slice(doc.replace("]]>", "]]]]><![CDATA[>").as_bytes());
+    out.extend_from_slice(b"]]></");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"></u:");
+    out.extend_from_slice(action.as_bytes());
+    out.extend_from_slice(b"Response></s:Body></s:Envelope>\r\n");
 }
 
 fn query_state_variable(
@@ -417,8 +451,17 @@ impl Call<'_> {
     }
 
     fn range_args(&self) -> Result<(u16, u16, Protocol, bool), Fault> {
-        let start = self.port_arg("NewStartPort")?;
-        let end = self.port_arg("NewEndPort")?;
+        // Range bounds are ui2: 0 is a valid start (miniupnpc's `upnpc -L` sends it).
+        let bound = |name| -> Result<u16, Fault> {
+            let s = self.arg(name)?;
+            if s == "0" {
+                Ok(0)
+            } else {
+                strict_port(s).ok_or(Fault(402))
+            }
+        };
+        let start = bound("NewStartPort")?;
+        let end = bound("NewEndPort")?;
         let protocol = self.protocol()?;
         let manage = match self.req.arg("NewManage") {
             Some(m) => upnp_bool(m).ok_or(Fault(402))?,
