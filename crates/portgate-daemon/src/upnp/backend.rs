@@ -19,10 +19,10 @@ pub enum BackendError {
     /// The mapping table refused it (mapped to a UPnP error code by [`super::soap`]).
     #[error(transparent)]
     Table(#[from] TableError),
-    /// Forwarding is impossible now (no usable external address) [501].
+    /// Forwarding is impossible now (no usable external address): UPnP 501.
     #[error("forwarding unavailable: {0}")]
     Unavailable(String),
-    /// The firewall (or the lease file) failed [501].
+    /// The firewall (or the lease file) failed: UPnP 501.
     #[error("action failed: {0}")]
     Failed(String),
 }

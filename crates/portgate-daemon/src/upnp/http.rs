@@ -3,7 +3,7 @@
 //!
 //! [`Connection`] is the sans-IO part: fed bytes, it yields complete requests (head +
 //! body) or the error response that ends the connection; [`route`] decides what a
-//! request is. The driver ([`spawn_listeners`]) only moves bytes, enforces deadlines
+//! request is. The driver (`spawn_listeners`) only moves bytes, enforces deadlines
 //! and counts connections.
 
 use std::cell::RefCell;
