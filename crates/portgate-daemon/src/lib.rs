@@ -12,12 +12,12 @@
 //! Time is always passed in (seconds), never read from a clock here.
 
 pub mod config;
-pub mod flags;
-pub mod lease;
-pub mod rules;
-pub mod table;
 pub mod extaddr;
+pub mod flags;
 pub mod gateway;
+pub mod lease;
 pub mod pmp;
+pub mod rules;
 pub mod run;
+pub mod table;
 pub mod upnp;

@@ -513,26 +513,28 @@ fn split_datagram(buf: &[u8]) -> Result<(StartLine, Headers), DecodeError> {
     let mut lines = buf
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let first = lines.next().unwrap_or_default();
+    let first = String::from_utf8_lossy(lines.next().unwrap_or_default());
     if first.len() > MAX_LINE_LEN {
         return Err(DecodeError::TooLong {
             what: "ssdp start line",
             limit: MAX_LINE_LEN,
         });
     }
-    let start = parse_start_line(&String::from_utf8_lossy(first))?;
+    let start = parse_start_line(&first)?;
     let mut headers = Headers::new();
     for line in lines {
         if line.is_empty() {
             break;
         }
+        // Invalid UTF-8 is replaced (U+FFFD takes three bytes), so the cap is checked on
+        // the decoded line too: what we parse must fit when we emit it again.
+        let line = String::from_utf8_lossy(line);
         if line.len() > MAX_LINE_LEN {
             return Err(DecodeError::TooLong {
                 what: "ssdp header line",
                 limit: MAX_LINE_LEN,
             });
         }
-        let line = String::from_utf8_lossy(line);
         // Garbage lines (no colon, continuation lines, bad names) are skipped.
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -1228,5 +1230,18 @@ server: x";
             Ok(super::SsdpMessage::Response(r)) => assert_eq!(r.server.as_deref(), Some("a b")),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn invalid_utf8_counts_after_replacement() {
+        // Found by the ssdp fuzz target: 980 bytes of 0xFF fit the line cap as bytes but
+        // become 2940 bytes of U+FFFD, so parse succeeded and emit+parse failed.
+        let mut msg = b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"".to_vec();
+        msg.extend(std::iter::repeat(0xFF).take(980));
+        msg.extend_from_slice(b"\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n");
+        assert!(matches!(
+            super::SsdpMessage::parse(&msg),
+            Err(DecodeError::TooLong { .. })
+        ));
     }
 }
