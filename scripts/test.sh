@@ -65,13 +65,13 @@ fi
 echo
 echo "==> test summary ($runner)"
 passed=0 failed=0 skipped=0
+count() { grep -oE "[0-9]+ ($1)" <<<"$2" | grep -oE '[0-9]+' | head -n1 || echo 0; }
+# cargo test's per-binary lines first (empty binaries left out), nextest's Summary last.
 while IFS= read -r line; do
-    echo "$line"
-    p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    s=$(grep -oE '[0-9]+ (ignored|skipped)' <<<"$line" | grep -oE '[0-9]+' | head -n1 || echo 0)
+    p=$(count passed "$line") f=$(count failed "$line") s=$(count 'ignored|skipped' "$line")
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-done < <(grep -E '^test result:|^ *Summary \[' "$test_log" || true)
+    if [ $((p + f + s)) -gt 0 ]; then echo "$line"; fi
+done < <(grep -E '^test result:' "$test_log" || true; grep -E '^ *Summary \[' "$test_log" || true)
 skips=$(grep -c 'SKIPPED: needs root' "$test_log" || true)
 if [ "$skips" -gt 0 ]; then
     echo "warning: $skips lab test(s) printed SKIPPED (not root?)"
