@@ -284,7 +284,7 @@ pub(crate) async fn spawn_listeners(
         let listener = bind_listener(SocketAddr::from((lan.addr, port)))?;
         let local = listener.local_addr()?;
         port = local.port();
-        tracing::info!("upnp: listening on http://{local}/rootDesc.xml");
+        tracing::info!("upnp: http server bound, description at http://{local}/rootDesc.xml");
         addrs.push(local);
         tasks.push(tokio::task::spawn_local(accept_loop(
             server.clone(),

@@ -16,7 +16,7 @@
 //! it binds the SSDP socket (UDP 1900, joined to 239.255.255.250 on each LAN address,
 //! plus one sending socket per LAN address) and one HTTP listener per LAN address
 //! (port [`UpnpContext::http_port`]; 0 picks a free port, shared by every address),
-//! logs `upnp: listening on <addr>` for each HTTP listener and spawns its tasks with
+//! logs `upnp: http server bound, description at <url>` for each HTTP listener and spawns its tasks with
 //! `tokio::task::spawn_local`. If UDP 1900 cannot be bound (an SSDP cache daemon owns
 //! it) the HTTP side still runs and a warning is logged.
 //!

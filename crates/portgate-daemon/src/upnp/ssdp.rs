@@ -295,7 +295,7 @@ impl SsdpDriver {
             shared.ctx.notify_interval,
             shared.ctx.boot_id,
         );
-        tracing::info!("upnp: ssdp listening on 0.0.0.0:{port}");
+        tracing::info!("upnp: ssdp bound to 0.0.0.0:{port}");
         Ok(Self {
             shared,
             responder: RefCell::new(responder),
