@@ -1,6 +1,6 @@
 //! The daemon's run loop: flags and configuration in, sockets and timers
-//! around the sans-IO [`Gateway`](crate::gateway::Gateway), [`pmp`] and
-//! [`upnp`] handlers.
+//! around the sans-IO [`Gateway`], [`pmp`] and
+//! [`upnp`](crate::upnp) handlers.
 //!
 //! One thread: a tokio `current_thread` runtime with a `LocalSet`; the
 //! gateway is a [`SharedGateway`] borrowed for one synchronous call at a
