@@ -17,8 +17,10 @@
 //! plus one sending socket per LAN address) and one HTTP listener per LAN address
 //! (port [`UpnpContext::http_port`]; 0 picks a free port, shared by every address),
 //! logs `upnp: http server bound, description at <url>` for each HTTP listener and spawns its tasks with
-//! `tokio::task::spawn_local`. If UDP 1900 cannot be bound (an SSDP cache daemon owns
-//! it) the HTTP side still runs and a warning is logged.
+//! `tokio::task::spawn_local`. If UDP 1900 is taken (an SSDP cache daemon owns it) the
+//! device registers its services with that daemon over its unix socket instead
+//! ([`register`]; path from [`register::set_socket_path`], `minissdpdsocket`); on any
+//! other SSDP failure the HTTP side still runs and a warning is logged.
 //!
 //! The daemon's state is reached only through [`UpnpBackend`] (implemented by the
 //! gateway core, `crate::gateway::Gateway`, in [`backend`]): every SOAP action is one
@@ -34,6 +36,7 @@ pub mod backend;
 pub mod desc;
 pub mod gena;
 pub mod http;
+pub mod register;
 pub mod soap;
 pub mod ssdp;
 
@@ -167,18 +170,31 @@ pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
     }
     tasks.push(tokio::task::spawn_local(gena::event_pump(gena, rx)));
 
-    let ssdp =
-        match ssdp::SsdpDriver::bind(shared.clone(), http_addrs.first().map_or(0, |a| a.port())) {
-            Ok(d) => {
-                let d = Rc::new(d);
-                tasks.push(tokio::task::spawn_local(ssdp::SsdpDriver::run(d.clone())));
-                Some(d)
-            }
-            Err(e) => {
-                tracing::warn!("upnp: ssdp disabled: {e:#}");
-                None
-            }
-        };
+    let http_port = http_addrs.first().map_or(0, |a| a.port());
+    let ssdp = match ssdp::SsdpDriver::bind(shared.clone(), http_port) {
+        Ok(d) => {
+            let d = Rc::new(d);
+            tasks.push(tokio::task::spawn_local(ssdp::SsdpDriver::run(d.clone())));
+            Some(d)
+        }
+        Err(e) if ssdp::port_in_use(&e) => {
+            let path = register::socket_path();
+            tracing::info!(
+                "upnp: {e:#}: registering with the SSDP cache daemon at {}",
+                path.display()
+            );
+            tasks.push(tokio::task::spawn_local(register::run(
+                shared.clone(),
+                path,
+                http_port,
+            )));
+            None
+        }
+        Err(e) => {
+            tracing::warn!("upnp: ssdp disabled: {e:#}");
+            None
+        }
+    };
     Ok(UpnpHandle {
         events: tx,
         http_addrs,

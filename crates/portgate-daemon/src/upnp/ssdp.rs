@@ -249,6 +249,15 @@ pub fn is_multicast_search(search: &MSearch) -> bool {
     }
 }
 
+/// Whether an SSDP socket bind error means the SSDP port is taken (`EADDRINUSE`):
+/// an SSDP cache daemon owns it and the device registers with it instead.
+pub fn port_in_use(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
+}
+
 fn emit_notify(n: &Notify) -> Vec<u8> {
     let mut out = Vec::new();
     SsdpMessage::Notify(n.clone()).emit(&mut out);
@@ -266,14 +275,18 @@ pub struct SsdpDriver {
 }
 
 impl SsdpDriver {
-    /// Binds the sockets (fails when the SSDP port is taken).
+    /// Binds the sockets (fails when the SSDP port is taken: see [`port_in_use`]).
+    ///
+    /// The receiving socket is bound without `SO_REUSEADDR`: UDP has no TIME_WAIT to
+    /// skip, and sharing the port with an SSDP cache daemon (which sets it) would hide
+    /// that the daemon is there; the bind must fail so the device registers with it.
     pub(crate) fn bind(shared: Rc<Shared>, http_port: u16) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
         let port = shared.ctx.ssdp_port;
         let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
-        sock.set_reuse_address(true)?;
         sock.set_nonblocking(true)?;
         sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
-            .map_err(|e| anyhow::anyhow!("cannot bind udp port {port}: {e}"))?;
+            .with_context(|| format!("cannot bind udp port {port}"))?;
         for lan in &shared.ctx.lan {
             sock.join_multicast_v4(&SSDP_MULTICAST_V4, &lan.addr)
                 .map_err(|e| anyhow::anyhow!("cannot join ssdp group on {}: {e}", lan.addr))?;
