@@ -4,12 +4,15 @@
 //! arriving.
 //!
 //! `portgated` belongs to another package, so `CARGO_BIN_EXE_portgated` does not exist here:
-//! the binary is looked up with [`portgate_lab::workspace_bin`] and, when missing (e.g.
-//! `cargo test -p portgate-cli`), built once with the same cargo and target directory.
+//! under cargo the test builds it first (`cargo build -p portgate-daemon --bin portgated`
+//! with the same cargo and target directory; a no-op when up to date, and what makes
+//! `cargo test -p portgate-cli` work alone), then finds it with
+//! [`portgate_lab::workspace_bin`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use portgate_lab::{Host, Lab, Proc};
@@ -60,23 +63,33 @@ fn portgate_ok(lab: &Lab, args: &[&str]) -> anyhow::Result<String> {
     Ok(r.out)
 }
 
-/// The `portgated` binary, built with the running cargo if no build of it is found.
+/// The `portgated` binary. Under cargo (`$CARGO` set) it is built first, once per test
+/// process, with the same cargo, profile and target directory, so a stale build from an
+/// older daemon is never tested (a no-op when up to date); run directly, the test binary uses
+/// whatever build [`portgate_lab::workspace_bin`] finds.
 fn portgated_bin() -> anyhow::Result<PathBuf> {
-    if let Ok(p) = portgate_lab::workspace_bin("portgated") {
-        return Ok(p);
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        BUILT
+            .get_or_init(|| {
+                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+                let mut cmd = Command::new(cargo);
+                cmd.arg("build")
+                    .arg("--manifest-path")
+                    .arg(&manifest)
+                    .args(["-p", "portgate-daemon", "--bin", "portgated"]);
+                if !cfg!(debug_assertions) {
+                    cmd.arg("--release");
+                }
+                match cmd.status() {
+                    Ok(st) if st.success() => Ok(()),
+                    Ok(st) => Err(format!("building portgated failed: {st}")),
+                    Err(e) => Err(format!("cannot run cargo to build portgated: {e}")),
+                }
+            })
+            .clone()
+            .map_err(anyhow::Error::msg)?;
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .args(["-p", "portgate-daemon", "--bin", "portgated"]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let status = cmd.status()?;
-    anyhow::ensure!(status.success(), "building portgated failed: {status}");
     Ok(portgate_lab::workspace_bin("portgated")?)
 }
 
