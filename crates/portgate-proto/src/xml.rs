@@ -190,6 +190,15 @@ fn unescape(raw: &str) -> Result<Cow<'_, str>, DecodeError> {
     .map_err(|_| malformed("unknown entity or bad character reference"))
 }
 
+/// A name without a colon (Namespaces in XML 1.0 §3 `NCName`, XML 1.0 §2.3 `Name`):
+/// a letter or `_` first, then letters, digits, `-`, `.`, `_`. quick-xml does not check
+/// names, and a name we accepted must be one we can write back.
+fn is_ncname(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_' | '\u{B7}'))
+}
+
 fn split_qname(q: &str) -> (Option<&str>, &str) {
     match q.split_once(':') {
         Some((p, l)) => (Some(p), l),
@@ -228,8 +237,8 @@ fn start_element(
     let qname_raw = e.name();
     let qname = utf8(qname_raw.as_ref())?;
     let (prefix, local) = split_qname(qname);
-    if local.is_empty() || prefix == Some("") {
-        return Err(malformed("empty element name"));
+    if !is_ncname(local) || prefix.is_some_and(|p| !is_ncname(p)) {
+        return Err(malformed("bad element name"));
     }
     let mut attributes = Vec::new();
     for attr in e.attributes() {
@@ -251,6 +260,9 @@ fn start_element(
             });
         }
         let (aprefix, aname) = split_qname(key);
+        if !is_ncname(aname) || aprefix.is_some_and(|p| !is_ncname(p)) {
+            return Err(malformed("bad attribute name"));
+        }
         match (aprefix, aname) {
             (None, "xmlns") => scope
                 .bindings
@@ -776,5 +788,28 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = parse(&bytes, &Limits::DEFAULT);
         }
+    }
+
+    #[test]
+    fn bad_names_refused() {
+        // Found by the gena fuzz target: quick-xml took `<?="q;...>` as an element name,
+        // which the writer cannot emit back as XML.
+        for doc in [
+            &b"<a><?=\"q;x>v</?=\"q;x></a>"[..],
+            b"<1a/>",
+            b"<a b;c=\"1\"/>",
+            b"<:a/>",
+            b"<a:/>",
+        ] {
+            assert!(
+                super::parse(doc, &super::Limits::default()).is_err(),
+                "{doc:?}"
+            );
+        }
+        assert!(super::parse(
+            b"<s:Envelope xmlns:s=\"u\"><u:A-b.c_d/></s:Envelope>",
+            &super::Limits::default()
+        )
+        .is_ok());
     }
 }
