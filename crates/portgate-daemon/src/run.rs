@@ -251,6 +251,7 @@ async fn start_upnp(
         list_max_entries: usize::try_from(cfg.list_max_entries).unwrap_or(usize::MAX),
         http_max_connections: usize::try_from(cfg.http_max_connections).unwrap_or(usize::MAX),
         gateway_events: Some(gw.borrow().subscribe()),
+        minissdpd_socket: cfg.minissdpdsocket.clone(),
     };
     Ok(Some(crate::upnp::start(ctx).await?))
 }

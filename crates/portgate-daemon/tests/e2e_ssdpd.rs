@@ -100,7 +100,6 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
     let ns = Path::new(NETNS_DIR).join(lab.netns(Host::Gateway));
     let lan_ip = lab.ipv4(Host::Gateway);
     let ext = lab.external_ipv4();
-    upnp::register::set_socket_path(sock);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread =
@@ -153,6 +152,7 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
                             list_max_entries: 1000,
                             http_max_connections: 64,
                             gateway_events: Some(events),
+                            minissdpd_socket: sock,
                         })
                         .await?;
                         let _ = ready_tx.send(Ok(()));
@@ -233,7 +233,6 @@ fn device_registers_with_the_cache_daemon_when_1900_is_taken() {
 }
 
 #[test]
-#[ignore = "needs run.rs to pass cfg.minissdpdsocket to upnp::register::set_socket_path"]
 fn portgated_registers_with_portgate_ssdpd() {
     let Some(lab) = Lab::builder()
         .lan_hosts(1)

@@ -48,72 +48,74 @@ fn start_device(lab: &Lab, secure: bool, rules: &[&str]) -> Device {
     }
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread =
-        std::thread::spawn(move || {
-            let run =
-                || -> anyhow::Result<()> {
-                    let f = std::fs::File::open(&ns)?;
-                    rustix::thread::move_into_link_name_space(
-                        f.as_fd(),
-                        Some(rustix::thread::LinkNameSpaceType::Network),
-                    )?;
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()?;
-                    let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, async move {
-                        let settings = GatewaySettings {
-                            limits: TableLimits {
-                                secure_mode: secure,
-                                ..TableLimits::default()
-                            },
-                            rules: set,
-                            allow_private_external: true,
-                            min_lifetime: 120,
-                            max_lifetime: 86_400,
-                            pcp_allow_thirdparty: false,
-                            lease_file: None,
-                            lan: vec![LanNet {
-                                addr: lan_ip,
-                                prefix: 24,
-                            }],
-                        };
-                        let fw = NftFirewall::open(NftConfig::new(GATEWAY_WAN_IF))?;
-                        let now = upnp::backend::unix_now();
-                        let (gw, _) = Gateway::start(settings, Box::new(fw), Some(ext), now)?;
-                        let gw = gw.into_shared();
-                        let events = gw.borrow().subscribe();
-                        let backend = std::rc::Rc::new(std::cell::RefCell::new(
-                            GatewayBackend::new(gw.clone(), Some(GATEWAY_WAN_IF.to_owned()), 0, 0),
-                        ));
-                        let handle = upnp::start(UpnpContext {
-                            backend,
-                            lan: vec![LanAddr {
-                                addr: lan_ip,
-                                prefix: 24,
-                            }],
-                            http_port: 5000,
-                            ssdp_port: 1900,
-                            igd: IgdConfig::default(),
-                            notify_interval: 900,
-                            boot_id: 1,
-                            secure_mode: secure,
-                            list_max_entries: 1000,
-                            http_max_connections: 64,
-                            gateway_events: Some(events),
-                        })
-                        .await?;
-                        let _ = ready_tx.send(Ok(()));
-                        let _ = stop_rx.await;
-                        handle.shutdown().await;
-                        let _ = gw.borrow_mut().shutdown(false);
-                        Ok::<(), anyhow::Error>(())
-                    })
+    let thread = std::thread::spawn(move || {
+        let run = || -> anyhow::Result<()> {
+            let f = std::fs::File::open(&ns)?;
+            rustix::thread::move_into_link_name_space(
+                f.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let settings = GatewaySettings {
+                    limits: TableLimits {
+                        secure_mode: secure,
+                        ..TableLimits::default()
+                    },
+                    rules: set,
+                    allow_private_external: true,
+                    min_lifetime: 120,
+                    max_lifetime: 86_400,
+                    pcp_allow_thirdparty: false,
+                    lease_file: None,
+                    lan: vec![LanNet {
+                        addr: lan_ip,
+                        prefix: 24,
+                    }],
                 };
-            if let Err(e) = run() {
-                eprintln!("device failed: {e:#}");
-            }
-        });
+                let fw = NftFirewall::open(NftConfig::new(GATEWAY_WAN_IF))?;
+                let now = upnp::backend::unix_now();
+                let (gw, _) = Gateway::start(settings, Box::new(fw), Some(ext), now)?;
+                let gw = gw.into_shared();
+                let events = gw.borrow().subscribe();
+                let backend = std::rc::Rc::new(std::cell::RefCell::new(GatewayBackend::new(
+                    gw.clone(),
+                    Some(GATEWAY_WAN_IF.to_owned()),
+                    0,
+                    0,
+                )));
+                let handle = upnp::start(UpnpContext {
+                    backend,
+                    lan: vec![LanAddr {
+                        addr: lan_ip,
+                        prefix: 24,
+                    }],
+                    http_port: 5000,
+                    ssdp_port: 1900,
+                    igd: IgdConfig::default(),
+                    notify_interval: 900,
+                    boot_id: 1,
+                    secure_mode: secure,
+                    list_max_entries: 1000,
+                    http_max_connections: 64,
+                    gateway_events: Some(events),
+                    minissdpd_socket: portgate_daemon::config::DEFAULT_MINISSDPD_SOCKET.into(),
+                })
+                .await?;
+                let _ = ready_tx.send(Ok(()));
+                let _ = stop_rx.await;
+                handle.shutdown().await;
+                let _ = gw.borrow_mut().shutdown(false);
+                Ok::<(), anyhow::Error>(())
+            })
+        };
+        if let Err(e) = run() {
+            eprintln!("device failed: {e:#}");
+        }
+    });
     match ready_rx.recv_timeout(Duration::from_secs(10)) {
         Ok(Ok(())) => {}
         other => panic!("device did not start: {other:?}"),

@@ -19,7 +19,7 @@
 //! logs `upnp: http server bound, description at <url>` for each HTTP listener and spawns its tasks with
 //! `tokio::task::spawn_local`. If UDP 1900 is taken (an SSDP cache daemon owns it) the
 //! device registers its services with that daemon over its unix socket instead
-//! ([`register`]; path from [`register::set_socket_path`], `minissdpdsocket`); on any
+//! ([`register`]; path from [`UpnpContext::minissdpd_socket`], `minissdpdsocket`); on any
 //! other SSDP failure the HTTP side still runs and a warning is logged.
 //!
 //! The daemon's state is reached only through [`UpnpBackend`] (implemented by the
@@ -104,6 +104,8 @@ pub struct UpnpContext {
     /// PCP and expiry reach GENA too; `None` when events are pushed with
     /// [`UpnpHandle::notify`] only.
     pub gateway_events: Option<tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>>,
+    /// The SSDP cache daemon's socket (`minissdpdsocket`), used when UDP 1900 is taken.
+    pub minissdpd_socket: std::path::PathBuf,
 }
 
 /// A change the device must tell its GENA subscribers about.
@@ -156,6 +158,7 @@ impl UpnpHandle {
 pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
     anyhow::ensure!(!ctx.lan.is_empty(), "upnp: no LAN address to listen on");
     let gateway_events = ctx.gateway_events.take();
+    let ctx_minissdpd = std::mem::take(&mut ctx.minissdpd_socket);
     let shared = Rc::new(Shared::new(ctx));
     let mut tasks = Vec::new();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -178,7 +181,7 @@ pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
             Some(d)
         }
         Err(e) if ssdp::port_in_use(&e) => {
-            let path = register::socket_path();
+            let path = ctx_minissdpd.clone();
             tracing::info!(
                 "upnp: {e:#}: registering with the SSDP cache daemon at {}",
                 path.display()

@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use portgate_proto::minissdpd::{Request, Service};
@@ -26,28 +25,6 @@ pub const MIN_RESUBMIT_SECS: u64 = 30;
 /// How long one connect-and-submit may take: the cache daemon is local, a stalled
 /// socket must not hold the task for a whole period.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The configured `minissdpdsocket` (see [`set_socket_path`]).
-static SOCKET_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-/// Sets the cache daemon's socket path (`minissdpdsocket`) used by later
-/// [`start`](super::start) calls. Without it, [`DEFAULT_MINISSDPD_SOCKET`] is used.
-///
-/// [`DEFAULT_MINISSDPD_SOCKET`]: crate::config::DEFAULT_MINISSDPD_SOCKET
-pub fn set_socket_path(path: PathBuf) {
-    if let Ok(mut p) = SOCKET_PATH.lock() {
-        *p = Some(path);
-    }
-}
-
-/// The cache daemon's socket path: the one set with [`set_socket_path`], or the default.
-pub fn socket_path() -> PathBuf {
-    SOCKET_PATH
-        .lock()
-        .ok()
-        .and_then(|p| p.clone())
-        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_MINISSDPD_SOCKET))
-}
 
 /// The services to submit: one per announced (NT, USN), with `location` and the
 /// responder's SERVER string, in announcement order.
