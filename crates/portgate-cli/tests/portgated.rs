@@ -283,13 +283,23 @@ fn portgate_against_portgated() -> anyhow::Result<()> {
 
     // (d) Automatic protocol selection.
     let out = portgate_ok(&s.lab, &["--json", "map", "41300", "6300"])?;
+    eprintln!("auto map chose: {out}");
     assert_eq!(json_number(&out, "external_port"), Some(41300), "{out}");
     assert!(s.tcp_reaches(41300, 6300, PROBE)?, "auto map: {out}");
-    portgate_ok(&s.lab, &["unmap", "41300", "6300"])?;
+    // Delete with the protocol auto chose (PCP through UPnP, see `unmap_via`).
+    let chosen = ["upnp", "natpmp", "pcp"]
+        .into_iter()
+        .find(|v| out.contains(&format!("\"via\":\"{v}\"")))
+        .ok_or_else(|| anyhow::anyhow!("auto map names no protocol: {out}"))?;
+    portgate_ok(
+        &s.lab,
+        &["unmap", "--via", unmap_via(chosen), "41300", "6300"],
+    )?;
     assert!(!s.tcp_reaches(41300, 6300, PROBE_BLOCKED)?, "auto unmap");
 
     // (e) discover finds the gateway with all three protocols.
     let out = portgate_ok(&s.lab, &["--json", "discover", "--discover-ms", "1500"])?;
+    eprintln!("discover: {out}");
     assert!(out.contains(&format!("\"gateway\":\"{gw_ip}\"")), "{out}");
     let (upnp, rest) = out
         .split_once("\"natpmp\":")
