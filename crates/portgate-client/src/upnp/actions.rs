@@ -3,7 +3,8 @@
 //! [`ClientError::Upnp`] with its code (UDA 1.1 §3.2.2).
 //!
 //! Actions of WANIPConnection:1/2 and WANPPPConnection:1 (IGD:1/IGD:2 §2.4),
-//! WANCommonInterfaceConfig:1 and Layer3Forwarding:1.
+//! WANCommonInterfaceConfig:1, Layer3Forwarding:1 and WANIPv6FirewallControl:1
+//! (IPv6 pinholes: [`add_pinhole`] and its siblings).
 
 use std::net::IpAddr;
 
@@ -434,5 +435,11 @@ pub fn get_default_connection_service() -> Call<String> {
     })
 }
 
+mod pinhole;
+pub use pinhole::*;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pinhole_tests;
