@@ -1,6 +1,8 @@
 //! UPnP IGD control point: discovery ([`discovery`]), actions ([`actions`]), and the
 //! gateway chosen from a device description ([`Igd`]), with the selection rule of
 //! client.md (connected, public address, WANIPConnection:2 > :1 > WANPPPConnection:1).
+//! The IPv6 firewall service (WANIPv6FirewallControl:1), when the device has one, is
+//! found in the same description and its actions routed to its own control URL.
 
 pub mod actions;
 pub mod discovery;
@@ -12,7 +14,7 @@ use portgate_proto::http::HttpUrl;
 
 use crate::error::ClientError;
 use crate::http::parse_url;
-use actions::{Call, StatusInfo, L3_FORWARDING, WAN_COMMON_IFC};
+use actions::{Call, StatusInfo, L3_FORWARDING, WAN_COMMON_IFC, WAN_IPV6_FIREWALL};
 
 /// A UPnP Internet Gateway Device ready to be controlled.
 #[derive(Debug, Clone)]
@@ -26,6 +28,7 @@ pub struct Igd {
     control: HttpUrl,
     common: Option<HttpUrl>,
     l3: Option<HttpUrl>,
+    firewall: Option<HttpUrl>,
 }
 
 impl Igd {
@@ -44,7 +47,9 @@ impl Igd {
         };
         let common = url_of(WAN_COMMON_IFC);
         let l3 = url_of(L3_FORWARDING);
+        let firewall = url_of(WAN_IPV6_FIREWALL);
         Ok(Self {
+            firewall,
             location: location.to_string(),
             service,
             control,
@@ -72,9 +77,21 @@ impl Igd {
             self.common.as_ref().ok_or(ClientError::NoIgd)
         } else if st == L3_FORWARDING {
             self.l3.as_ref().ok_or(ClientError::NoIgd)
+        } else if st == WAN_IPV6_FIREWALL {
+            self.firewall.as_ref().ok_or(ClientError::NoIgd)
         } else {
             Ok(&self.control)
         }
+    }
+
+    /// Whether the device offers WANIPv6FirewallControl:1 (IPv6 pinholes).
+    pub fn has_ipv6_firewall(&self) -> bool {
+        self.firewall.is_some()
+    }
+
+    /// The WANIPv6FirewallControl control URL, if the device has the service.
+    pub fn ipv6_firewall_url(&self) -> Option<&HttpUrl> {
+        self.firewall.as_ref()
     }
 
     /// The IP address of the device (from its control URL).

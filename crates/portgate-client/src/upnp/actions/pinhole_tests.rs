@@ -326,3 +326,34 @@ fn protocol_numbers_round_trip() {
     assert_eq!(PinholeProtocol::from(Protocol::Udp), PinholeProtocol::Udp);
     assert_eq!(PinholeProtocol::Any.to_string(), "any");
 }
+
+#[test]
+fn igd_routes_pinhole_calls_to_the_firewall_service() {
+    use crate::upnp::Igd;
+    use portgate_proto::description::igd::IgdConfig;
+    let loc = "http://[2001:db8:1::1]:5000/rootDesc.xml";
+    let mut cfg = IgdConfig {
+        ipv6_firewall: true,
+        ..IgdConfig::default()
+    };
+    let mut desc = Vec::new();
+    cfg.emit_description(&mut desc);
+    let igd = Igd::from_description(loc, &desc).expect("igd");
+    assert!(igd.has_ipv6_firewall());
+    let fw = igd.control_url(&delete_pinhole(1)).expect("firewall url");
+    let wan = igd
+        .control_url(&get_status_info(igd.service_type()))
+        .expect("wan url");
+    assert_ne!(fw, wan);
+    assert_eq!(Some(fw), igd.ipv6_firewall_url());
+    // Without the service, pinhole calls have nowhere to go.
+    cfg.ipv6_firewall = false;
+    desc.clear();
+    cfg.emit_description(&mut desc);
+    let igd = Igd::from_description(loc, &desc).expect("igd");
+    assert!(!igd.has_ipv6_firewall());
+    assert!(matches!(
+        igd.control_url(&delete_pinhole(1)),
+        Err(ClientError::NoIgd)
+    ));
+}
