@@ -85,6 +85,21 @@ impl MapParams {
         }
     }
 
+    /// A new IPv6 mapping request (RFC 6887 §11.1 for an IPv6 internal address behind
+    /// an IPv6 firewall): like [`MapParams::new`] but with no preference for an IPv6
+    /// external address (`::`), where `new` asks for an IPv4 one (`::ffff:0.0.0.0`).
+    pub fn new_v6(
+        protocol: u8,
+        internal_port: u16,
+        suggested_external_port: u16,
+        lifetime: u32,
+    ) -> Self {
+        Self {
+            suggested_external_address: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ..Self::new(protocol, internal_port, suggested_external_port, lifetime)
+        }
+    }
+
     /// The request to send from `client_address`.
     pub fn to_request(&self, client_address: IpAddr) -> Request {
         let mut options = Vec::new();
@@ -183,6 +198,16 @@ impl PcpTransaction {
         t.announce = true;
         t.bytes = bytes;
         t
+    }
+
+    /// Sets the server's IPv6 scope (interface index), needed when the server is a
+    /// link-local address such as an IPv6 router's `fe80::1`; replies are then expected
+    /// from that scoped address. No effect on an IPv4 server.
+    pub fn with_scope_id(mut self, scope_id: u32) -> Self {
+        if let SocketAddr::V6(a) = &mut self.server {
+            a.set_scope_id(scope_id);
+        }
+        self
     }
 
     /// The request's parameters (its nonce included).
@@ -312,7 +337,7 @@ impl Transaction for PcpTransaction {
         if self.result.is_some() {
             return;
         }
-        if from != self.server {
+        if !same_source(from, self.server) {
             tracing::debug!(%from, "pcp: reply from an unexpected source ignored");
             return;
         }
@@ -336,6 +361,20 @@ impl Transaction for PcpTransaction {
 
     fn poll_result(&mut self) -> Option<Result<PcpMapping, ClientError>> {
         self.result.take()
+    }
+}
+
+/// Whether a reply from `from` comes from `server`: same address and port, and for a
+/// scoped (link-local) server the same scope; a server set up without a scope accepts
+/// any scope the kernel reports.
+fn same_source(from: SocketAddr, server: SocketAddr) -> bool {
+    match (from, server) {
+        (SocketAddr::V6(f), SocketAddr::V6(s)) => {
+            f.ip() == s.ip()
+                && f.port() == s.port()
+                && (s.scope_id() == 0 || f.scope_id() == s.scope_id())
+        }
+        (f, s) => f == s,
     }
 }
 
@@ -495,5 +534,109 @@ mod tests {
         assert!((2.7..=3.3).contains(&sends[1]), "{sends:?}");
         assert!((7.5..=10.6).contains(&sends[2]), "{sends:?}");
         assert_eq!(now - start, Duration::from_secs(20));
+    }
+
+    const SERVER6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1));
+    const CLIENT6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10));
+
+    // RFC 6887 §7.1 request header + §11.1 MAP opcode data, laid out by hand: an IPv6
+    // host asks its IPv6 firewall to open TCP 8080 for an hour, any external address
+    // of its own family (::).
+    #[test]
+    fn ipv6_map_request_bytes() {
+        let mut p = MapParams::new_v6(PROTO_TCP, 8080, 8080, 3600);
+        p.nonce = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        let mut t = PcpTransaction::map(SERVER6, CLIENT6, p, PcpConfig::default());
+        assert_eq!(t.server(), SocketAddr::new(SERVER6, 5351));
+        let bytes = t.poll_transmit(Instant::now()).expect("first send");
+        let expected: Vec<u8> = [
+            &[2u8, 1, 0, 0][..],    // version 2, R=0 opcode MAP, reserved
+            &3600u32.to_be_bytes(), // requested lifetime
+            &[
+                0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            ], // client
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], // nonce
+            &[6, 0, 0, 0],          // protocol TCP, reserved
+            &8080u16.to_be_bytes(), // internal port
+            &8080u16.to_be_bytes(), // suggested external port
+            &[0; 16],               // suggested external address ::
+        ]
+        .concat();
+        assert_eq!(bytes, expected);
+        // MapParams::new asks for an IPv4 external address instead (::ffff:0.0.0.0).
+        let v4 = MapParams {
+            nonce: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            ..MapParams::new(PROTO_TCP, 8080, 8080, 3600)
+        }
+        .to_request(CLIENT6)
+        .to_bytes();
+        assert_eq!(
+            v4.get(44..60),
+            Some(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0][..])
+        );
+    }
+
+    #[test]
+    fn ipv6_reply_accepted_and_scope_checked() {
+        let p = MapParams::new_v6(PROTO_UDP, 5000, 5000, 600);
+        let nonce = p.nonce;
+        let mut t = PcpTransaction::map(SERVER6, CLIENT6, p, PcpConfig::default());
+        let now = Instant::now();
+        t.poll_transmit(now);
+        let reply = Response {
+            result: ResultCode::Success,
+            lifetime: 600,
+            epoch: 1,
+            data: OpData::Map(MapData {
+                nonce,
+                protocol: PROTO_UDP,
+                internal_port: 5000,
+                external_port: 5000,
+                external_address: CLIENT6,
+            }),
+            options: Vec::new(),
+        }
+        .to_bytes();
+        t.handle_datagram(now, "[2001:db8:1::2]:5351".parse().expect("a"), &reply);
+        assert!(t.poll_result().is_none());
+        t.handle_datagram(now, "[2001:db8:1::1]:5351".parse().expect("a"), &reply);
+        let m = t.poll_result().expect("done").expect("ok");
+        assert_eq!((m.external_address, m.external_port), (CLIENT6, 5000));
+
+        // A link-local server with a scope: a reply on another interface is not its.
+        let ll: IpAddr = "fe80::1".parse().expect("ll");
+        let mut t = PcpTransaction::map(
+            ll,
+            CLIENT6,
+            MapParams::new_v6(17, 5000, 5000, 600),
+            PcpConfig::default(),
+        )
+        .with_scope_id(3);
+        let nonce = t.params().nonce;
+        let SocketAddr::V6(srv) = t.server() else {
+            panic!("v6")
+        };
+        assert_eq!(srv.scope_id(), 3);
+        t.poll_transmit(now);
+        let reply = Response {
+            result: ResultCode::Success,
+            lifetime: 600,
+            epoch: 1,
+            data: OpData::Map(MapData {
+                nonce,
+                protocol: 17,
+                internal_port: 5000,
+                external_port: 5000,
+                external_address: CLIENT6,
+            }),
+            options: Vec::new(),
+        }
+        .to_bytes();
+        let other = std::net::SocketAddrV6::new("fe80::1".parse().expect("ll"), 5351, 0, 4);
+        t.handle_datagram(now, SocketAddr::V6(other), &reply);
+        assert!(t.poll_result().is_none());
+        let same = std::net::SocketAddrV6::new("fe80::1".parse().expect("ll"), 5351, 0, 3);
+        t.handle_datagram(now, SocketAddr::V6(same), &reply);
+        assert!(t.poll_result().expect("done").is_ok());
     }
 }
