@@ -220,6 +220,32 @@ impl Discovery {
     pub fn into_hits(self) -> Vec<SsdpHit> {
         self.hits
     }
+
+    /// The M-SEARCH datagrams for every target over IPv6 (UDA 1.1 §1.3.2, Annex A):
+    /// HOST `[FF02::C]:1900` (link-local scope: every gateway on the link) or, with
+    /// `site_local`, `[FF05::C]:1900`. Send them to that group on each interface (the
+    /// interface index as scope id / multicast interface).
+    pub fn searches_v6(site_local: bool) -> Vec<Vec<u8>> {
+        let host = if site_local {
+            portgate_proto::ssdp::HOST_V6_SITE_LOCAL
+        } else {
+            portgate_proto::ssdp::HOST_V6_LINK_LOCAL
+        };
+        SEARCH_TARGETS
+            .iter()
+            .map(|st| {
+                let mut m = MSearch::multicast(
+                    SearchTarget::from_value(st),
+                    SEARCH_MX,
+                    Some(crate::http::USER_AGENT),
+                );
+                m.host = Some(host.to_owned());
+                let mut out = Vec::new();
+                m.emit(&mut out);
+                out
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -319,5 +345,41 @@ LOCATION: http://10.0.0.1:5000/rootDesc.xml\r\nOPT: \"http://schemas.upnp.org/up
             ],
         );
         assert_eq!(d.hits().len(), 1);
+    }
+
+    #[test]
+    fn ipv6_searches_name_the_ipv6_group() {
+        for (site, host) in [(false, "[FF02::C]:1900"), (true, "[FF05::C]:1900")] {
+            let all = Discovery::searches_v6(site);
+            assert_eq!(all.len(), SEARCH_TARGETS.len());
+            for (d, st) in all.iter().zip(SEARCH_TARGETS) {
+                let m = MSearch::parse(d).expect("parses");
+                assert_eq!(m.host.as_deref(), Some(host));
+                assert_eq!(m.st.to_string(), st);
+                let text = String::from_utf8_lossy(d);
+                assert!(text.starts_with("M-SEARCH * HTTP/1.1\r\n"), "{text}");
+                assert!(text.contains(&format!("HOST: {host}\r\n")), "{text}");
+                assert!(text.contains("MX: 1\r\n"), "{text}");
+            }
+        }
+        // An answer from a link-local address with a scope is collected like any other.
+        let mut d = Discovery::new(DiscoveryConfig::default());
+        let now = Instant::now();
+        d.poll_transmit(now);
+        let resp = String::from_utf8_lossy(RESPONSE)
+            .replace("http://10.0.0.1:5000/", "http://[2001:db8:1::1]:5000/")
+            .into_bytes();
+        let from = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::1".parse().expect("ll"),
+            1900,
+            0,
+            3,
+        ));
+        d.handle_datagram(now, from, &resp);
+        assert_eq!(
+            d.hits()[0].location,
+            "http://[2001:db8:1::1]:5000/rootDesc.xml"
+        );
+        assert_eq!(d.hits()[0].from, Some(from));
     }
 }
