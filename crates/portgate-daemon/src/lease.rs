@@ -15,8 +15,16 @@
 //!   which holds no `:` so miniupnpd skips it (logging "unrecognized data")
 //!   and reads the entry that follows unchanged.
 //!
-//! The core here is sans-IO (`now` passed in); [`write_atomic`] and
-//! [`read_file`] are the only functions touching the file system. IPv6
+//! - Between full rewrites the daemon appends to the file as a journal
+//!   ([`append`]): a changed mapping is its new line (the later line for a
+//!   key wins), a removed one is a `#portgate-del PROTO EPORT` line (no `:`,
+//!   skipped by miniupnpd). That keeps the cost of one change independent of
+//!   the number of mappings; the file is compacted (rewritten whole) when the
+//!   journal grows past the live entries and on clean shutdown, so a file at
+//!   rest after a clean stop is plain miniupnpd format.
+//!
+//! The core here is sans-IO (`now` passed in); [`write_atomic`], [`append`]
+//! and [`read_file`] are the only functions touching the file system. IPv6
 //! pinholes (`lease_file6`) will get their own entry type beside
 //! [`LeaseEntry`].
 
@@ -36,6 +44,7 @@ pub const LEASE_LINE_READ_MAX: usize = 4096;
 pub const LEASE_FILE_MAX: u64 = 16 << 20;
 
 const RHOST_TAG: &str = "#portgate-rhost";
+const DEL_TAG: &str = "#portgate-del";
 
 /// One persisted mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +103,9 @@ pub enum LeaseLineError {
     /// A `#portgate-rhost` line that does not parse.
     #[error("bad remote host line")]
     BadRemoteHost,
+    /// A `#portgate-del` line that does not parse.
+    #[error("bad removal line")]
+    BadRemoval,
 }
 
 /// A skipped line and why.
@@ -108,9 +120,13 @@ pub struct SkippedLine {
 /// What [`parse`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseFile {
-    /// Valid, unexpired entries in file order (later duplicates of a key win
-    /// when fed to the table, as with miniupnpd's reload).
+    /// Valid, unexpired entries, one per (protocol, external port): a later
+    /// line for a key replaces an earlier one, a `#portgate-del` line removes
+    /// it. In file order of the surviving lines.
     pub entries: Vec<LeaseEntry>,
+    /// Number of lines that did not end up as an entry (replaced, removed,
+    /// removal markers): the journal's overhead, used to decide compaction.
+    pub superseded: usize,
     /// Lines skipped as bad (log each as a warning).
     pub skipped: Vec<SkippedLine>,
     /// Number of valid entries dropped because their lease ran out.
@@ -161,6 +177,13 @@ pub fn parse_line(line: &str) -> Result<LeaseEntry, LeaseLineError> {
     })
 }
 
+fn parse_del(line: &str) -> Option<(Protocol, u16)> {
+    let mut w = line.strip_prefix(DEL_TAG)?.split_whitespace();
+    let p = Protocol::parse(w.next()?)?;
+    let e = port(w.next()?).ok()?;
+    w.next().is_none().then_some((p, e))
+}
+
 fn parse_rhost(line: &str) -> Option<(Protocol, u16, Ipv4Addr)> {
     let mut w = line.strip_prefix(RHOST_TAG)?.split_whitespace();
     let p = Protocol::parse(w.next()?)?;
@@ -174,10 +197,31 @@ fn parse_rhost(line: &str) -> Option<(Protocol, u16, Ipv4Addr)> {
 /// good ones kept; never fails.
 pub fn parse(text: &str, now: u64) -> LeaseFile {
     let mut out = LeaseFile::default();
+    // Slot per surviving line, and where each key's current line is.
+    let mut slots: Vec<Option<LeaseEntry>> = Vec::new();
+    let mut at: std::collections::HashMap<(Protocol, u16), usize> =
+        std::collections::HashMap::new();
     let mut pending: Option<(Protocol, u16, Ipv4Addr)> = None;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim_end_matches('\r');
+        if line.starts_with(DEL_TAG) {
+            pending = None;
+            out.superseded += 1;
+            match parse_del(line) {
+                Some(key) => {
+                    if let Some(old) = at.remove(&key).and_then(|i| slots.get_mut(i)) {
+                        *old = None;
+                        out.superseded += 1;
+                    }
+                }
+                None => out.skipped.push(SkippedLine {
+                    line: line_no,
+                    error: LeaseLineError::BadRemoval,
+                }),
+            }
+            continue;
+        }
         if line.starts_with(RHOST_TAG) {
             pending = parse_rhost(line);
             if pending.is_none() {
@@ -198,10 +242,16 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
                         e.remote_host = Some(a);
                     }
                 }
+                let key = (e.protocol, e.external_port);
+                if let Some(old) = at.remove(&key).and_then(|i| slots.get_mut(i)) {
+                    *old = None;
+                    out.superseded += 1;
+                }
                 if e.expiry.is_some_and(|t| t <= now) {
                     out.expired += 1;
                 } else {
-                    out.entries.push(e);
+                    at.insert(key, slots.len());
+                    slots.push(Some(e));
                 }
             }
             Err(error) => {
@@ -214,7 +264,14 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
             }
         }
     }
+    out.entries = slots.into_iter().flatten().collect();
     out
+}
+
+/// The journal line recording that the mapping (protocol, external port) is
+/// gone (see the module docs), newline-terminated.
+pub fn format_removal(protocol: Protocol, external_port: u16) -> String {
+    format!("{DEL_TAG} {protocol} {external_port}\n")
 }
 
 /// Format one entry as its line(s), newline-terminated: the optional
@@ -282,6 +339,23 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Append journal lines to `path` in one `write` (O_APPEND), creating the
+/// file if needed. No fsync: the data is in the kernel once this returns, so
+/// it survives the daemon being killed; [`sync`] bounds what a power loss
+/// can take.
+pub fn append(path: &Path, lines: &[u8]) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    f.write_all(lines)
+}
+
+/// fsync `path` (after [`append`]s), so they survive a power loss too.
+pub fn sync(path: &Path) -> io::Result<()> {
+    std::fs::File::open(path)?.sync_data()
+}
+
 /// Read and parse a lease file; a missing file is an empty one.
 pub fn read_file(path: &Path, now: u64) -> io::Result<LeaseFile> {
     use std::io::Read as _;
@@ -299,6 +373,59 @@ pub fn read_file(path: &Path, now: u64) -> io::Result<LeaseFile> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn journal_replays_in_order() {
+        let a = entry();
+        let mut refreshed = entry();
+        refreshed.expiry = Some(1_700_000_900);
+        let mut other = entry();
+        other.external_port = 9090;
+        let text = format!(
+            "{}{}{}{}{}",
+            format_entry(&a),
+            format_entry(&other),
+            format_entry(&refreshed),
+            format_removal(Protocol::Tcp, 9090),
+            format_removal(Protocol::Udp, 1),
+        );
+        let f = parse(&text, 1_600_000_000);
+        assert_eq!(f.entries, vec![refreshed]);
+        assert!(f.skipped.is_empty());
+        // a's line replaced, other's line removed, two removal markers.
+        assert_eq!(f.superseded, 4);
+    }
+
+    #[test]
+    fn journal_expired_later_line_removes_the_key() {
+        let mut expired = entry();
+        expired.expiry = Some(10);
+        let text = format!("{}{}", format_entry(&entry()), format_entry(&expired));
+        let f = parse(&text, 100);
+        assert!(f.entries.is_empty());
+        assert_eq!(f.expired, 1);
+    }
+
+    #[test]
+    fn journal_append_and_reread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leases");
+        write_atomic(&path, format_entry(&entry()).as_bytes()).unwrap();
+        append(&path, format_removal(Protocol::Tcp, 8080).as_bytes()).unwrap();
+        let mut b = entry();
+        b.external_port = 8081;
+        append(&path, format_entry(&b).as_bytes()).unwrap();
+        sync(&path).unwrap();
+        let f = read_file(&path, 0).unwrap();
+        assert_eq!(f.entries, vec![b]);
+    }
+
+    #[test]
+    fn bad_removal_line_is_skipped() {
+        let f = parse("#portgate-del TCP\n", 0);
+        assert_eq!(f.skipped.len(), 1);
+        assert_eq!(f.skipped[0].error, LeaseLineError::BadRemoval);
+    }
 
     fn entry() -> LeaseEntry {
         LeaseEntry {
