@@ -19,6 +19,7 @@
 //! ```
 
 pub mod blocking;
+pub mod dualstack;
 pub mod error;
 pub mod http;
 pub mod mapper;
