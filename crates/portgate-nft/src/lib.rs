@@ -30,6 +30,15 @@
 //! }
 //! ```
 //!
+//! A `postrouting` nat chain (priority 100) is also created; it stays empty unless
+//! [`Hairpin`] is on (see [`NftFirewall::set_hairpin`]). Every rule carries the comment
+//! `portgate`.
+//!
+//! With [`NftFirewall::set_layout`] (the miniupnpd layout, [`NftLayout`]) no table or
+//! chain of ours is created: the maps and sets (prefixed `portgate_`) go into the admin's
+//! tables and the same rules (without the standalone established/drop rules) are appended
+//! to the admin's regular chains; shutdown removes only those.
+//!
 //! Mappings restricted to one remote host live in `fwd4r`, looked up first; the others in
 //! `fwd4`. A mapping is one map element whose timeout is the lease (none = permanent), so
 //! the kernel expires leases even if the daemon dies, and whose counter gives per-mapping
@@ -61,7 +70,7 @@ mod nft;
 mod types;
 
 pub use memory::MemoryFirewall;
-pub use nft::{NftConfig, NftFirewall, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN};
+pub use nft::{Hairpin, NftConfig, NftFirewall, NftLayout, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN};
 pub use types::{
     Change, L4Proto, Mapping, MappingEntry, MappingKey, Pinhole, PinholeEntry, PinholeKey,
     ReconcileReport,

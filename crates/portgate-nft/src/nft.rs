@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,10 +24,15 @@ const NFT_MSG_NEWTABLE: u8 = 0;
 const NFT_MSG_DELTABLE: u8 = 2;
 const NFT_MSG_NEWCHAIN: u8 = 3;
 const NFT_MSG_NEWRULE: u8 = 6;
+const NFT_MSG_GETRULE: u8 = 7;
 const NFT_MSG_DELRULE: u8 = 8;
 const NFT_MSG_NEWSET: u8 = 9;
 const NFT_MSG_NEWSETELEM: u8 = 12;
 const NFT_MSG_GETSETELEM: u8 = 13;
+/// Linux 6.3+: like DELRULE but an absent rule is not an error.
+const NFT_MSG_DESTROYRULE: u8 = 28;
+/// Linux 6.3+: like DELSET but an absent set is not an error.
+const NFT_MSG_DESTROYSET: u8 = 29;
 /// Linux 6.3+: like DELSETELEM but an absent element is not an error.
 const NFT_MSG_DESTROYSETELEM: u8 = 30;
 
@@ -45,7 +51,9 @@ const NFTA_HOOK_HOOKNUM: u16 = 1;
 const NFTA_HOOK_PRIORITY: u16 = 2;
 const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_HANDLE: u16 = 3;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_RULE_USERDATA: u16 = 7;
 const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
@@ -94,6 +102,7 @@ const fn concat(types: &[u32]) -> u32 {
 
 const NF_INET_PRE_ROUTING: u32 = 0;
 const NF_INET_FORWARD: u32 = 2;
+const NF_INET_POST_ROUTING: u32 = 4;
 const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 
@@ -101,12 +110,126 @@ const NF_ACCEPT: u32 = 1;
 const R0: u32 = 8;
 const R_VERDICT: u32 = 0;
 
-const MAP_FWD4: &str = "fwd4";
-const MAP_FWD4R: &str = "fwd4r";
-const SET_PIN6: &str = "pin6";
-const SET_PIN6R: &str = "pin6r";
 const CHAIN_PREROUTING: &str = "prerouting";
 const CHAIN_FORWARD: &str = "forward";
+const CHAIN_POSTROUTING: &str = "postrouting";
+
+/// Rule user data marking our rules: the nftables comment TLV (`NFTNL_UDATA_RULE_COMMENT`
+/// = 0, length 9, "portgate" and its NUL), so `nft list` shows `comment "portgate"` and we
+/// can find (and remove only) our rules in chains we share with the admin.
+const OUR_RULE_UDATA: &[u8] = b"\x00\x09portgate\x00";
+
+/// One of our four maps/sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetId {
+    /// IPv4 mappings without a remote host.
+    Fwd4,
+    /// IPv4 mappings restricted to one remote host.
+    Fwd4r,
+    /// IPv6 pinholes without a remote host.
+    Pin6,
+    /// IPv6 pinholes restricted to one remote host.
+    Pin6r,
+}
+
+impl SetId {
+    const ALL: [SetId; 4] = [SetId::Fwd4, SetId::Fwd4r, SetId::Pin6, SetId::Pin6r];
+
+    /// The name in our own table, and the (prefixed) name in an admin's table.
+    fn name(self, layout: bool) -> &'static str {
+        match (self, layout) {
+            (SetId::Fwd4, false) => "fwd4",
+            (SetId::Fwd4r, false) => "fwd4r",
+            (SetId::Pin6, false) => "pin6",
+            (SetId::Pin6r, false) => "pin6r",
+            (SetId::Fwd4, true) => "portgate_fwd4",
+            (SetId::Fwd4r, true) => "portgate_fwd4r",
+            (SetId::Pin6, true) => "portgate_pin6",
+            (SetId::Pin6r, true) => "portgate_pin6r",
+        }
+    }
+
+    fn is_v4(self) -> bool {
+        matches!(self, SetId::Fwd4 | SetId::Fwd4r)
+    }
+}
+
+/// The miniupnpd layout: the admin's firewall owns the tables and the base chains, which
+/// jump to regular chains reserved for the UPnP daemon (miniupnpd's `upnp_table_name`,
+/// `upnp_nat_table_name`, `upnp_forward_chain`, `upnp_nat_chain`,
+/// `upnp_nat_postrouting_chain`, `upnp_nftables_family_split`). We create no table and
+/// no chain: our maps and sets are added to those tables and our rules appended to those
+/// chains (tagged `comment "portgate"`); shutdown removes exactly those.
+///
+/// ```text
+/// table inet filter {                    # the admin's
+///   map portgate_fwd4 { ... }  map portgate_fwd4r { ... }  set portgate_pin6 ...
+///   chain prerouting_miniupnpd {         # nat_chain
+///     iifname "eth0" meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @portgate_fwd4r
+///     iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @portgate_fwd4
+///   }
+///   chain miniupnpd {                    # forward_chain
+///     iifname "eth0" ct status dnat accept
+///     iifname "eth0" ip6 daddr . meta l4proto . th dport @portgate_pin6 accept
+///     iifname "eth0" ip6 saddr . ip6 daddr . meta l4proto . th dport @portgate_pin6r accept
+///   }
+///   chain postrouting_miniupnpd { }      # hairpin masquerade rules, when enabled
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftLayout {
+    /// Filter table holding `forward_chain` (and the IPv6 pinhole sets); miniupnpd's
+    /// default `filter`.
+    pub table: String,
+    /// Nat table holding `nat_chain`, `postrouting_chain` and the IPv4 maps; miniupnpd's
+    /// default is the same table as `table`.
+    pub nat_table: String,
+    /// `false`: the tables are family `inet`. `true` (miniupnpd's
+    /// `upnp_nftables_family_split`): IPv4 objects in family `ip` tables, IPv6 pinholes in
+    /// the family `ip6` table named `table`.
+    pub family_split: bool,
+    /// Regular chain the admin's forward base chain jumps to (default `miniupnpd`).
+    pub forward_chain: String,
+    /// Regular chain the admin's nat prerouting base chain jumps to (default
+    /// `prerouting_miniupnpd`).
+    pub nat_chain: String,
+    /// Regular chain the admin's nat postrouting base chain jumps to (default
+    /// `postrouting_miniupnpd`); only used for hairpin rules.
+    pub postrouting_chain: String,
+}
+
+impl Default for NftLayout {
+    /// miniupnpd's defaults: table `inet filter`, chains `miniupnpd`,
+    /// `prerouting_miniupnpd`, `postrouting_miniupnpd`.
+    fn default() -> Self {
+        NftLayout {
+            table: "filter".to_owned(),
+            nat_table: "filter".to_owned(),
+            family_split: false,
+            forward_chain: "miniupnpd".to_owned(),
+            nat_chain: "prerouting_miniupnpd".to_owned(),
+            postrouting_chain: "postrouting_miniupnpd".to_owned(),
+        }
+    }
+}
+
+/// Hairpin (NAT loopback): a LAN host reaching a mapping through the external address
+/// lands on the mapped LAN host, its source masqueraded to the gateway so the answer
+/// comes back the same way.
+///
+/// ```text
+/// prerouting:  iifname != "eth0" ip daddr EXTERNAL dnat ip to meta l4proto . th dport map @fwd4
+/// postrouting: ip saddr LAN/P ip daddr LAN/P ct status dnat masquerade   # per LAN network
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hairpin {
+    /// The external IPv4 address LAN hosts use (call [`Firewall::init`] again after
+    /// changing it: the rules are rebuilt).
+    pub external: Ipv4Addr,
+    /// The LAN networks (address, prefix length) whose hairpinned connections are
+    /// masqueraded.
+    pub lan: Vec<(Ipv4Addr, u8)>,
+}
 
 /// Linux `IFNAMSIZ` minus the terminating NUL.
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -163,15 +286,31 @@ impl NftConfig {
     }
 }
 
-/// (name, key type, key length, map data (type, length), set id).
-type SetSpec = (&'static str, u32, u32, Option<(u32, u32)>, u32);
-
 /// The nftables backend: a netlink socket bound in one network namespace.
 #[derive(Debug)]
 pub struct NftFirewall {
     sock: NlSocket,
     seq: u32,
     cfg: NftConfig,
+    layout: Option<NftLayout>,
+    hairpin: Option<Hairpin>,
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= MAX_TABLE_NAME_LEN && !n.contains('\0')
+}
+
+/// Where one of our chains is and what goes in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// DNAT from the maps (and hairpin DNAT).
+    Prerouting,
+    /// Forward accepts for IPv4 (and, with one family, IPv6).
+    Forward4,
+    /// Forward accepts for IPv6 pinholes when the families are split.
+    Forward6,
+    /// Hairpin masquerade.
+    Postrouting,
 }
 
 impl NftFirewall {
@@ -179,7 +318,13 @@ impl NftFirewall {
     pub fn open(cfg: NftConfig) -> Result<Self, FirewallError> {
         cfg.validate()?;
         let sock = NlSocket::open()?;
-        Ok(NftFirewall { sock, seq: 1, cfg })
+        Ok(NftFirewall {
+            sock,
+            seq: 1,
+            cfg,
+            layout: None,
+            hairpin: None,
+        })
     }
 
     /// Opens the socket inside the network namespace `netns`: a name under
@@ -210,7 +355,115 @@ impl NftFirewall {
             .unwrap_or_else(|_| Err(io::Error::other("namespace helper thread panicked")))
         })
         .map_err(ns_err)?;
-        Ok(NftFirewall { sock, seq: 1, cfg })
+        Ok(NftFirewall {
+            sock,
+            seq: 1,
+            cfg,
+            layout: None,
+            hairpin: None,
+        })
+    }
+
+    /// Switches to the miniupnpd layout (`Some`): rules in the admin's chains, our
+    /// maps/sets in the admin's tables, [`NftConfig::table`] and
+    /// [`NftConfig::standalone`] unused; `None` goes back to our own table. Takes effect
+    /// at the next [`Firewall::init`]; call it before the first one.
+    pub fn set_layout(&mut self, layout: Option<NftLayout>) -> Result<(), FirewallError> {
+        if let Some(l) = &layout {
+            for n in [
+                &l.table,
+                &l.nat_table,
+                &l.forward_chain,
+                &l.nat_chain,
+                &l.postrouting_chain,
+            ] {
+                if !valid_name(n) {
+                    return Err(FirewallError::InvalidConfig(format!(
+                        "bad table or chain name {n:?}"
+                    )));
+                }
+            }
+        }
+        self.layout = layout;
+        Ok(())
+    }
+
+    /// Turns hairpin on (`Some`) or off; takes effect at the next [`Firewall::init`]
+    /// (call it again when the external address changes).
+    pub fn set_hairpin(&mut self, hairpin: Option<Hairpin>) -> Result<(), FirewallError> {
+        if let Some(h) = &hairpin {
+            if let Some((a, p)) = h.lan.iter().find(|(_, p)| *p > 32) {
+                return Err(FirewallError::InvalidConfig(format!(
+                    "bad LAN network {a}/{p}"
+                )));
+            }
+        }
+        self.hairpin = hairpin;
+        Ok(())
+    }
+
+    /// The layout in use (`None`: our own table).
+    pub fn layout(&self) -> Option<&NftLayout> {
+        self.layout.as_ref()
+    }
+
+    /// (family, table) of the IPv4 maps and of the nat chains.
+    fn nat_place(&self) -> (u8, &str) {
+        match &self.layout {
+            None => (NFPROTO_INET, &self.cfg.table),
+            Some(l) if l.family_split => (NFPROTO_IPV4, &l.nat_table),
+            Some(l) => (NFPROTO_INET, &l.nat_table),
+        }
+    }
+
+    /// (family, table) of the IPv4 forward rules.
+    fn filter4_place(&self) -> (u8, &str) {
+        match &self.layout {
+            None => (NFPROTO_INET, &self.cfg.table),
+            Some(l) if l.family_split => (NFPROTO_IPV4, &l.table),
+            Some(l) => (NFPROTO_INET, &l.table),
+        }
+    }
+
+    /// (family, table) of the IPv6 pinhole sets and forward rules.
+    fn filter6_place(&self) -> (u8, &str) {
+        match &self.layout {
+            None => (NFPROTO_INET, &self.cfg.table),
+            Some(l) if l.family_split => (NFPROTO_IPV6, &l.table),
+            Some(l) => (NFPROTO_INET, &l.table),
+        }
+    }
+
+    fn set_place(&self, set: SetId) -> (u8, &str, &'static str) {
+        let (fam, table) = if set.is_v4() {
+            self.nat_place()
+        } else {
+            self.filter6_place()
+        };
+        (fam, table, set.name(self.layout.is_some()))
+    }
+
+    /// Our chains: (role, family, table, chain).
+    fn chains(&self) -> Vec<(Role, u8, String, String)> {
+        let mut out = Vec::new();
+        let (nf, nt) = self.nat_place();
+        let (f4, t4) = self.filter4_place();
+        let (f6, t6) = self.filter6_place();
+        let (pre, fwd, post) = match &self.layout {
+            None => (CHAIN_PREROUTING, CHAIN_FORWARD, CHAIN_POSTROUTING),
+            Some(l) => (
+                l.nat_chain.as_str(),
+                l.forward_chain.as_str(),
+                l.postrouting_chain.as_str(),
+            ),
+        };
+        out.push((Role::Prerouting, nf, nt.to_owned(), pre.to_owned()));
+        out.push((Role::Forward4, f4, t4.to_owned(), fwd.to_owned()));
+        if (f6, t6) != (f4, t4) {
+            out.push((Role::Forward6, f6, t6.to_owned(), fwd.to_owned()));
+        }
+        out.push((Role::Postrouting, nf, nt.to_owned(), post.to_owned()));
+        out
     }
 
     /// The configuration in use.
@@ -281,16 +534,82 @@ impl NftFirewall {
     /// Dumps the elements of one of our sets, calling `f` for each element's attributes.
     fn dump_set(
         &mut self,
-        set: &str,
+        set: SetId,
+        mut f: impl FnMut(&[u8]) -> Result<(), FirewallError>,
+    ) -> Result<(), FirewallError> {
+        let (fam, table, name) = self.set_place(set);
+        let table = table.to_owned();
+        self.dump(
+            NFT_MSG_GETSETELEM,
+            fam,
+            |w| {
+                w.string(NFTA_SET_ELEM_LIST_TABLE, &table);
+                w.string(NFTA_SET_ELEM_LIST_SET, name);
+            },
+            |body| {
+                for a in attrs(body) {
+                    let (ty, p) = a?;
+                    if ty != NFTA_SET_ELEM_LIST_ELEMENTS {
+                        continue;
+                    }
+                    for e in attrs(p) {
+                        let (ty, p) = e?;
+                        if ty == NFTA_LIST_ELEM {
+                            f(p)?;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Handles of the rules we added (tagged [`OUR_RULE_UDATA`]) in our chains:
+    /// (family, table, chain, handle). Used only at init and shutdown.
+    fn our_rules(&mut self) -> Result<Vec<(u8, String, String, u64)>, FirewallError> {
+        let mut out = Vec::new();
+        for (_, fam, table, chain) in self.chains() {
+            let mut handles = Vec::new();
+            let r = self.dump(
+                NFT_MSG_GETRULE,
+                fam,
+                |w| {
+                    w.string(NFTA_RULE_TABLE, &table);
+                    w.string(NFTA_RULE_CHAIN, &chain);
+                },
+                |body| {
+                    if let Some(h) = our_rule_handle(body)? {
+                        handles.push(h);
+                    }
+                    Ok(())
+                },
+            );
+            match r {
+                // A chain (or table) that does not exist holds none of our rules.
+                Ok(()) | Err(FirewallError::TableMissing(_)) => {}
+                Err(e) => return Err(e),
+            }
+            out.extend(
+                handles
+                    .into_iter()
+                    .map(|h| (fam, table.clone(), chain.clone(), h)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Sends one dump request and calls `f` with the body (after `nfgenmsg`) of every
+    /// answer message.
+    fn dump(
+        &mut self,
+        msg_type: u8,
+        family: u8,
+        build: impl FnOnce(&mut AttrWriter<'_>),
         mut f: impl FnMut(&[u8]) -> Result<(), FirewallError>,
     ) -> Result<(), FirewallError> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        let table = self.cfg.table.clone();
-        let req = netlink::request(NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq, |w| {
-            w.string(NFTA_SET_ELEM_LIST_TABLE, &table);
-            w.string(NFTA_SET_ELEM_LIST_SET, set);
-        });
+        let req = netlink::request(msg_type, family, NLM_F_DUMP, seq, build);
         self.sock.send(&req)?;
         let mut failure = None;
         'outer: loop {
@@ -309,171 +628,138 @@ impl NftFirewall {
                         }
                         break 'outer;
                     }
-                    _ => {
-                        let body = msg.payload.get(NFGEN_LEN..).unwrap_or(&[]);
-                        for a in attrs(body) {
-                            let (ty, p) = a?;
-                            if ty != NFTA_SET_ELEM_LIST_ELEMENTS {
-                                continue;
-                            }
-                            for e in attrs(p) {
-                                let (ty, p) = e?;
-                                if ty == NFTA_LIST_ELEM {
-                                    f(p)?;
-                                }
-                            }
-                        }
-                    }
+                    _ => f(msg.payload.get(NFGEN_LEN..).unwrap_or(&[]))?,
                 }
             }
         }
         match failure {
             None => Ok(()),
-            Some(errno) => Err(self.map_errno(errno, "list elements")),
+            Some(errno) => Err(self.map_errno(errno, "dump")),
         }
     }
 
     fn put_elem(
         &self,
         b: &mut Batch,
-        set: &'static str,
+        set: SetId,
         key: &[u8],
         data: Option<&[u8]>,
         timeout: Option<Duration>,
     ) {
-        let table = &self.cfg.table;
+        let (fam, table, set) = self.set_place(set);
         // Replace: drop any element with this key first (same transaction, so traffic
         // never sees a gap), then add.
-        b.message(
-            NFT_MSG_DESTROYSETELEM,
-            NFPROTO_INET,
-            0,
-            "delete element",
-            |w| {
-                elem_list(w, table, set, |w| {
-                    w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
-                });
-            },
-        );
-        b.message(
-            NFT_MSG_NEWSETELEM,
-            NFPROTO_INET,
-            NLM_F_CREATE,
-            "add element",
-            |w| {
-                elem_list(w, table, set, |w| {
-                    w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key));
-                    if let Some(d) = data {
-                        w.nested(NFTA_SET_ELEM_DATA, |w| w.bytes(NFTA_DATA_VALUE, d));
-                    }
-                    if let Some(t) = timeout {
-                        // At least 1 ms: a zero timeout would mean "the set's default".
-                        let ms = u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1);
-                        w.u64_be(NFTA_SET_ELEM_TIMEOUT, ms);
-                    }
-                });
-            },
-        );
+        b.message(NFT_MSG_DESTROYSETELEM, fam, 0, "delete element", |w| {
+            elem_list(w, table, set, |w| {
+                w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
+            });
+        });
+        b.message(NFT_MSG_NEWSETELEM, fam, NLM_F_CREATE, "add element", |w| {
+            elem_list(w, table, set, |w| {
+                w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key));
+                if let Some(d) = data {
+                    w.nested(NFTA_SET_ELEM_DATA, |w| w.bytes(NFTA_DATA_VALUE, d));
+                }
+                if let Some(t) = timeout {
+                    // At least 1 ms: a zero timeout would mean "the set's default".
+                    let ms = u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1);
+                    w.u64_be(NFTA_SET_ELEM_TIMEOUT, ms);
+                }
+            });
+        });
     }
 
-    fn del_elem(&self, b: &mut Batch, set: &'static str, key: &[u8]) {
-        let table = &self.cfg.table;
-        b.message(
-            NFT_MSG_DESTROYSETELEM,
-            NFPROTO_INET,
-            0,
-            "delete element",
-            |w| {
-                elem_list(w, table, set, |w| {
-                    w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
-                });
-            },
-        );
+    fn del_elem(&self, b: &mut Batch, set: SetId, key: &[u8]) {
+        let (fam, table, set) = self.set_place(set);
+        b.message(NFT_MSG_DESTROYSETELEM, fam, 0, "delete element", |w| {
+            elem_list(w, table, set, |w| {
+                w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
+            });
+        });
     }
 
-    fn init_batch(&self) -> Batch {
+    /// The init transaction. `old_rules`: handles of our rules to delete first (layout
+    /// mode; in our own table the chains are flushed instead).
+    fn init_batch(&self, old_rules: &[(u8, String, String, u64)]) -> Batch {
         let cfg = &self.cfg;
-        let t = cfg.table.as_str();
+        let layout = self.layout.is_some();
         let mut b = self.batch();
-        b.message(
-            NFT_MSG_NEWTABLE,
-            NFPROTO_INET,
-            NLM_F_CREATE,
-            "create table",
-            |w| {
-                w.string(NFTA_TABLE_NAME, t);
-            },
-        );
-        let ipv4_service = concat(&[TYPE_IPADDR, TYPE_INET_SERVICE]);
-        let sets: [SetSpec; 4] = [
-            (
-                MAP_FWD4,
-                concat(&[TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
-                8,
-                Some((ipv4_service, 8)),
-                1,
-            ),
-            (
-                MAP_FWD4R,
-                concat(&[TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
-                12,
-                Some((ipv4_service, 8)),
-                2,
-            ),
-            (
-                SET_PIN6,
-                concat(&[TYPE_IP6ADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
-                24,
-                None,
-                3,
-            ),
-            (
-                SET_PIN6R,
-                concat(&[
-                    TYPE_IP6ADDR,
-                    TYPE_IP6ADDR,
-                    TYPE_INET_PROTOCOL,
-                    TYPE_INET_SERVICE,
-                ]),
-                40,
-                None,
-                4,
-            ),
-        ];
-        for (name, key_type, key_len, data, id) in sets {
+        if !layout {
             b.message(
-                NFT_MSG_NEWSET,
+                NFT_MSG_NEWTABLE,
                 NFPROTO_INET,
                 NLM_F_CREATE,
-                "create map",
+                "create table",
                 |w| {
-                    w.string(NFTA_SET_TABLE, t);
-                    w.string(NFTA_SET_NAME, name);
-                    let flags = NFT_SET_TIMEOUT | if data.is_some() { NFT_SET_MAP } else { 0 };
-                    w.u32_be(NFTA_SET_FLAGS, flags);
-                    w.u32_be(NFTA_SET_KEY_TYPE, key_type);
-                    w.u32_be(NFTA_SET_KEY_LEN, key_len);
-                    if let Some((dt, dl)) = data {
-                        w.u32_be(NFTA_SET_DATA_TYPE, dt);
-                        w.u32_be(NFTA_SET_DATA_LEN, dl);
-                    }
-                    w.u32_be(NFTA_SET_ID, id);
-                    // Template expression: every element gets its own counter.
-                    w.nested(NFTA_SET_EXPR, |w| w.string(NFTA_EXPR_NAME, "counter"));
+                    w.string(NFTA_TABLE_NAME, &cfg.table);
                 },
             );
         }
-        for (chain, kind, hook, prio) in [
-            (CHAIN_PREROUTING, "nat", NF_INET_PRE_ROUTING, -100i32),
-            (CHAIN_FORWARD, "filter", NF_INET_FORWARD, 0),
-        ] {
-            b.message(
-                NFT_MSG_NEWCHAIN,
-                NFPROTO_INET,
-                NLM_F_CREATE,
-                "create chain",
-                |w| {
-                    w.string(NFTA_CHAIN_TABLE, t);
+        let ipv4_service = concat(&[TYPE_IPADDR, TYPE_INET_SERVICE]);
+        for (i, set) in SetId::ALL.into_iter().enumerate() {
+            let (key_type, key_len, data) = match set {
+                SetId::Fwd4 => (
+                    concat(&[TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
+                    8,
+                    Some((ipv4_service, 8)),
+                ),
+                SetId::Fwd4r => (
+                    concat(&[TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
+                    12,
+                    Some((ipv4_service, 8)),
+                ),
+                SetId::Pin6 => (
+                    concat(&[TYPE_IP6ADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
+                    24,
+                    None,
+                ),
+                SetId::Pin6r => (
+                    concat(&[
+                        TYPE_IP6ADDR,
+                        TYPE_IP6ADDR,
+                        TYPE_INET_PROTOCOL,
+                        TYPE_INET_SERVICE,
+                    ]),
+                    40,
+                    None,
+                ),
+            };
+            let (fam, table, name) = self.set_place(set);
+            let id = u32::try_from(i).unwrap_or(0) + 1;
+            b.message(NFT_MSG_NEWSET, fam, NLM_F_CREATE, "create map", |w| {
+                w.string(NFTA_SET_TABLE, table);
+                w.string(NFTA_SET_NAME, name);
+                let flags = NFT_SET_TIMEOUT | if data.is_some() { NFT_SET_MAP } else { 0 };
+                w.u32_be(NFTA_SET_FLAGS, flags);
+                w.u32_be(NFTA_SET_KEY_TYPE, key_type);
+                w.u32_be(NFTA_SET_KEY_LEN, key_len);
+                if let Some((dt, dl)) = data {
+                    w.u32_be(NFTA_SET_DATA_TYPE, dt);
+                    w.u32_be(NFTA_SET_DATA_LEN, dl);
+                }
+                w.u32_be(NFTA_SET_ID, id);
+                // Template expression: every element gets its own counter.
+                w.nested(NFTA_SET_EXPR, |w| w.string(NFTA_EXPR_NAME, "counter"));
+            });
+        }
+        let chains = self.chains();
+        if layout {
+            for (fam, table, chain, handle) in old_rules {
+                b.message(NFT_MSG_DESTROYRULE, *fam, 0, "delete rule", |w| {
+                    w.string(NFTA_RULE_TABLE, table);
+                    w.string(NFTA_RULE_CHAIN, chain);
+                    w.u64_be(NFTA_RULE_HANDLE, *handle);
+                });
+            }
+        } else {
+            for (role, fam, table, chain) in &chains {
+                let (kind, hook, prio) = match role {
+                    Role::Prerouting => ("nat", NF_INET_PRE_ROUTING, -100i32),
+                    Role::Forward4 | Role::Forward6 => ("filter", NF_INET_FORWARD, 0),
+                    Role::Postrouting => ("nat", NF_INET_POST_ROUTING, 100),
+                };
+                b.message(NFT_MSG_NEWCHAIN, *fam, NLM_F_CREATE, "create chain", |w| {
+                    w.string(NFTA_CHAIN_TABLE, table);
                     w.string(NFTA_CHAIN_NAME, chain);
                     w.nested(NFTA_CHAIN_HOOK, |w| {
                         w.u32_be(NFTA_HOOK_HOOKNUM, hook);
@@ -481,97 +767,194 @@ impl NftFirewall {
                     });
                     w.u32_be(NFTA_CHAIN_POLICY, NF_ACCEPT);
                     w.string(NFTA_CHAIN_TYPE, kind);
-                },
-            );
-            // Flush: rules are rebuilt from the configuration each time.
-            b.message(NFT_MSG_DELRULE, NFPROTO_INET, 0, "flush chain", |w| {
-                w.string(NFTA_RULE_TABLE, t);
-                w.string(NFTA_RULE_CHAIN, chain);
-            });
+                });
+                // Flush: rules are rebuilt from the configuration each time.
+                b.message(NFT_MSG_DELRULE, *fam, 0, "flush chain", |w| {
+                    w.string(NFTA_RULE_TABLE, table);
+                    w.string(NFTA_RULE_CHAIN, chain);
+                });
+            }
         }
         let ext = cfg.ext_ifname.as_str();
         let ext6 = cfg.ext_ifname6.as_deref().unwrap_or(ext);
-        let mut rule = |chain: &str, f: &dyn Fn(&mut AttrWriter<'_>)| {
-            b.message(
-                NFT_MSG_NEWRULE,
-                NFPROTO_INET,
-                NLM_F_CREATE | NLM_F_APPEND,
-                "add rule",
-                |w| {
-                    w.string(NFTA_RULE_TABLE, t);
-                    w.string(NFTA_RULE_CHAIN, chain);
-                    w.nested(NFTA_RULE_EXPRESSIONS, |w| f(w));
-                },
-            );
-        };
-        // iifname ext meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @fwd4r
-        rule(CHAIN_PREROUTING, &|w| {
-            iifname_eq(w, ext);
-            nfproto_eq(w, NFPROTO_IPV4);
-            payload(w, PAYLOAD_NETWORK, 12, 4, R0);
-            meta(w, NFT_META_L4PROTO, R0 + 1);
-            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 2);
-            lookup(w, MAP_FWD4R, R0, Some(R0));
-            dnat4(w, R0, R0 + 1);
-        });
-        // iifname ext meta nfproto ipv4 dnat ip to meta l4proto . th dport map @fwd4
-        rule(CHAIN_PREROUTING, &|w| {
-            iifname_eq(w, ext);
-            nfproto_eq(w, NFPROTO_IPV4);
-            meta(w, NFT_META_L4PROTO, R0);
-            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 1);
-            lookup(w, MAP_FWD4, R0, Some(R0));
-            dnat4(w, R0, R0 + 1);
-        });
         let ifaces: Vec<&str> = if ext6 == ext {
             vec![ext]
         } else {
             vec![ext, ext6]
         };
-        for &ifname in &ifaces {
-            // ct state established,related accept
-            rule(CHAIN_FORWARD, &|w| {
-                iifname_eq(w, ifname);
-                ct_bits_set(w, NFT_CT_STATE, CT_STATE_ESTABLISHED | CT_STATE_RELATED);
-                verdict(w, NF_ACCEPT);
-            });
-        }
-        // ct status dnat accept
-        rule(CHAIN_FORWARD, &|w| {
-            iifname_eq(w, ext);
-            ct_bits_set(w, NFT_CT_STATUS, IPS_DST_NAT);
-            verdict(w, NF_ACCEPT);
-        });
-        // ip6 daddr . meta l4proto . th dport @pin6 accept
-        rule(CHAIN_FORWARD, &|w| {
-            iifname_eq(w, ext6);
-            nfproto_eq(w, NFPROTO_IPV6);
-            payload(w, PAYLOAD_NETWORK, 24, 16, R0);
-            meta(w, NFT_META_L4PROTO, R0 + 4);
-            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 5);
-            lookup(w, SET_PIN6, R0, None);
-            verdict(w, NF_ACCEPT);
-        });
-        // ip6 saddr . ip6 daddr . meta l4proto . th dport @pin6r accept
-        rule(CHAIN_FORWARD, &|w| {
-            iifname_eq(w, ext6);
-            nfproto_eq(w, NFPROTO_IPV6);
-            payload(w, PAYLOAD_NETWORK, 8, 16, R0);
-            payload(w, PAYLOAD_NETWORK, 24, 16, R0 + 4);
-            meta(w, NFT_META_L4PROTO, R0 + 8);
-            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 9);
-            lookup(w, SET_PIN6R, R0, None);
-            verdict(w, NF_ACCEPT);
-        });
-        if cfg.standalone {
-            for &ifname in &ifaces {
-                rule(CHAIN_FORWARD, &|w| {
-                    iifname_eq(w, ifname);
-                    verdict(w, NF_DROP);
-                });
+        let split = chains.iter().any(|c| c.0 == Role::Forward6);
+        let standalone = cfg.standalone && !layout;
+        let fwd4 = SetId::Fwd4.name(layout);
+        let fwd4r = SetId::Fwd4r.name(layout);
+        let pin6 = SetId::Pin6.name(layout);
+        let pin6r = SetId::Pin6r.name(layout);
+        for (role, fam, table, chain) in &chains {
+            let mut rule = |f: &dyn Fn(&mut AttrWriter<'_>)| {
+                b.message(
+                    NFT_MSG_NEWRULE,
+                    *fam,
+                    NLM_F_CREATE | NLM_F_APPEND,
+                    "add rule",
+                    |w| {
+                        w.string(NFTA_RULE_TABLE, table);
+                        w.string(NFTA_RULE_CHAIN, chain);
+                        w.nested(NFTA_RULE_EXPRESSIONS, |w| f(w));
+                        w.bytes(NFTA_RULE_USERDATA, OUR_RULE_UDATA);
+                    },
+                );
+            };
+            // In an `ip`/`ip6` table the family is implied (and `nft list` cannot print
+            // an nfproto match there).
+            let inet = *fam == NFPROTO_INET;
+            let v4 = matches!(role, Role::Forward4);
+            let v6 = matches!(role, Role::Forward6) || (v4 && !split);
+            match role {
+                Role::Prerouting => {
+                    // iifname ext meta nfproto ipv4
+                    //   dnat ip to ip saddr . meta l4proto . th dport map @fwd4r
+                    rule(&|w| {
+                        iifname_eq(w, ext);
+                        if inet {
+                            nfproto_eq(w, NFPROTO_IPV4);
+                        }
+                        payload(w, PAYLOAD_NETWORK, 12, 4, R0);
+                        meta(w, NFT_META_L4PROTO, R0 + 1);
+                        payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 2);
+                        lookup(w, fwd4r, R0, Some(R0));
+                        dnat4(w, R0, R0 + 1);
+                    });
+                    // iifname ext meta nfproto ipv4 dnat ip to meta l4proto . th dport map @fwd4
+                    rule(&|w| {
+                        iifname_eq(w, ext);
+                        if inet {
+                            nfproto_eq(w, NFPROTO_IPV4);
+                        }
+                        meta(w, NFT_META_L4PROTO, R0);
+                        payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 1);
+                        lookup(w, fwd4, R0, Some(R0));
+                        dnat4(w, R0, R0 + 1);
+                    });
+                    if let Some(h) = &self.hairpin {
+                        // iifname != ext meta nfproto ipv4 ip daddr EXT
+                        //   dnat ip to meta l4proto . th dport map @fwd4
+                        rule(&|w| {
+                            meta(w, NFT_META_IIFNAME, R0);
+                            cmp(w, NFT_CMP_NEQ, R0, &ifname_bytes(ext));
+                            if inet {
+                                nfproto_eq(w, NFPROTO_IPV4);
+                            }
+                            payload(w, PAYLOAD_NETWORK, 16, 4, R0);
+                            cmp(w, NFT_CMP_EQ, R0, &h.external.octets());
+                            meta(w, NFT_META_L4PROTO, R0);
+                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 1);
+                            lookup(w, fwd4, R0, Some(R0));
+                            dnat4(w, R0, R0 + 1);
+                        });
+                    }
+                }
+                Role::Postrouting => {
+                    for &(net, prefix) in self.hairpin.iter().flat_map(|h| h.lan.iter()) {
+                        // meta nfproto ipv4 ip saddr NET/P ip daddr NET/P
+                        //   ct status dnat masquerade
+                        rule(&|w| {
+                            if inet {
+                                nfproto_eq(w, NFPROTO_IPV4);
+                            }
+                            payload(w, PAYLOAD_NETWORK, 12, 4, R0);
+                            masked_eq(w, net, prefix);
+                            payload(w, PAYLOAD_NETWORK, 16, 4, R0);
+                            masked_eq(w, net, prefix);
+                            ct_bits_set(w, NFT_CT_STATUS, IPS_DST_NAT);
+                            expr(w, "masq", |_| {});
+                        });
+                    }
+                }
+                Role::Forward4 | Role::Forward6 => {
+                    if standalone {
+                        for &ifname in &ifaces {
+                            // ct state established,related accept
+                            rule(&|w| {
+                                iifname_eq(w, ifname);
+                                ct_bits_set(
+                                    w,
+                                    NFT_CT_STATE,
+                                    CT_STATE_ESTABLISHED | CT_STATE_RELATED,
+                                );
+                                verdict(w, NF_ACCEPT);
+                            });
+                        }
+                    }
+                    if v4 {
+                        // ct status dnat accept
+                        rule(&|w| {
+                            iifname_eq(w, ext);
+                            ct_bits_set(w, NFT_CT_STATUS, IPS_DST_NAT);
+                            verdict(w, NF_ACCEPT);
+                        });
+                    }
+                    if v6 {
+                        // ip6 daddr . meta l4proto . th dport @pin6 accept
+                        rule(&|w| {
+                            iifname_eq(w, ext6);
+                            if inet {
+                                nfproto_eq(w, NFPROTO_IPV6);
+                            }
+                            payload(w, PAYLOAD_NETWORK, 24, 16, R0);
+                            meta(w, NFT_META_L4PROTO, R0 + 4);
+                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 5);
+                            lookup(w, pin6, R0, None);
+                            verdict(w, NF_ACCEPT);
+                        });
+                        // ip6 saddr . ip6 daddr . meta l4proto . th dport @pin6r accept
+                        rule(&|w| {
+                            iifname_eq(w, ext6);
+                            if inet {
+                                nfproto_eq(w, NFPROTO_IPV6);
+                            }
+                            payload(w, PAYLOAD_NETWORK, 8, 16, R0);
+                            payload(w, PAYLOAD_NETWORK, 24, 16, R0 + 4);
+                            meta(w, NFT_META_L4PROTO, R0 + 8);
+                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 9);
+                            lookup(w, pin6r, R0, None);
+                            verdict(w, NF_ACCEPT);
+                        });
+                    }
+                    if standalone {
+                        for &ifname in &ifaces {
+                            rule(&|w| {
+                                iifname_eq(w, ifname);
+                                verdict(w, NF_DROP);
+                            });
+                        }
+                    }
+                }
             }
         }
         b
+    }
+
+    /// Layout mode: removes our rules and our maps/sets from the admin's tables.
+    fn remove_ours(&mut self) -> Result<(), FirewallError> {
+        let old = self.our_rules()?;
+        let mut b = self.batch();
+        for (fam, table, chain, handle) in &old {
+            b.message(NFT_MSG_DESTROYRULE, *fam, 0, "delete rule", |w| {
+                w.string(NFTA_RULE_TABLE, table);
+                w.string(NFTA_RULE_CHAIN, chain);
+                w.u64_be(NFTA_RULE_HANDLE, *handle);
+            });
+        }
+        for set in SetId::ALL {
+            let (fam, table, name) = self.set_place(set);
+            b.message(NFT_MSG_DESTROYSET, fam, 0, "delete map", |w| {
+                w.string(NFTA_SET_TABLE, table);
+                w.string(NFTA_SET_NAME, name);
+            });
+        }
+        match self.transact(b) {
+            Err(FirewallError::TableMissing(_)) => Ok(()),
+            r => r,
+        }
     }
 
     fn delete_table(&mut self) -> Result<(), FirewallError> {
@@ -641,13 +1024,48 @@ fn cmp(w: &mut AttrWriter<'_>, op: u32, sreg: u32, value: &[u8]) {
     });
 }
 
-fn iifname_eq(w: &mut AttrWriter<'_>, ifname: &str) {
-    meta(w, NFT_META_IIFNAME, R0);
+/// An interface name as the kernel compares it: 16 bytes, NUL padded.
+fn ifname_bytes(ifname: &str) -> [u8; 16] {
     let mut name = [0u8; 16];
     for (d, s) in name.iter_mut().zip(ifname.bytes()) {
         *d = s;
     }
-    cmp(w, NFT_CMP_EQ, R0, &name);
+    name
+}
+
+fn iifname_eq(w: &mut AttrWriter<'_>, ifname: &str) {
+    meta(w, NFT_META_IIFNAME, R0);
+    cmp(w, NFT_CMP_EQ, R0, &ifname_bytes(ifname));
+}
+
+/// `R0 & mask(prefix) == net & mask(prefix)` (an IPv4 address loaded in R0).
+fn masked_eq(w: &mut AttrWriter<'_>, net: Ipv4Addr, prefix: u8) {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
+    expr(w, "bitwise", |w| {
+        w.u32_be(1, R0); // NFTA_BITWISE_SREG
+        w.u32_be(2, R0); // NFTA_BITWISE_DREG
+        w.u32_be(3, 4); // NFTA_BITWISE_LEN
+        w.nested(4, |w| w.bytes(NFTA_DATA_VALUE, &mask.to_be_bytes())); // MASK
+        w.nested(5, |w| w.bytes(NFTA_DATA_VALUE, &[0; 4])); // XOR
+    });
+    cmp(w, NFT_CMP_EQ, R0, &(u32::from(net) & mask).to_be_bytes());
+}
+
+/// The handle of a dumped rule if it carries our tag.
+fn our_rule_handle(body: &[u8]) -> Result<Option<u64>, FirewallError> {
+    let mut handle = None;
+    let mut ours = false;
+    for a in attrs(body) {
+        let (ty, v) = a?;
+        match ty {
+            NFTA_RULE_HANDLE => handle = Some(be_u64(v)?),
+            NFTA_RULE_USERDATA => ours = v == OUR_RULE_UDATA,
+            _ => {}
+        }
+    }
+    Ok(handle.filter(|_| ours))
 }
 
 fn nfproto_eq(w: &mut AttrWriter<'_>, proto: u8) {
@@ -791,14 +1209,24 @@ fn parse_elem(p: &[u8]) -> Result<RawElem, FirewallError> {
 
 impl Firewall for NftFirewall {
     fn init(&mut self) -> Result<(), FirewallError> {
-        let b = self.init_batch();
+        let old = if self.layout.is_some() {
+            self.our_rules()?
+        } else {
+            Vec::new()
+        };
+        let b = self.init_batch(&old);
         match self.transact(b) {
             Err(FirewallError::Conflict { op }) => {
-                // An incompatible table (e.g. maps of an older layout): start afresh. The
-                // daemon re-adds its mappings from the lease file (reconcile).
-                debug!(op, table = %self.cfg.table, "incompatible table, recreating it");
-                self.delete_table()?;
-                let b = self.init_batch();
+                // An incompatible table or map (e.g. maps of an older layout): start
+                // afresh. The daemon re-adds its mappings from the lease file
+                // (reconcile). In the admin's tables only our own objects go.
+                debug!(op, table = %self.cfg.table, "incompatible objects, recreating them");
+                if self.layout.is_some() {
+                    self.remove_ours()?;
+                } else {
+                    self.delete_table()?;
+                }
+                let b = self.init_batch(&[]);
                 self.transact(b)
             }
             r => r,
@@ -814,33 +1242,35 @@ impl Firewall for NftFirewall {
                     match m.key.remote {
                         Some(r) => {
                             let k = fwd4r_key(r, m.key.proto, m.key.external_port);
-                            self.put_elem(&mut b, MAP_FWD4R, &k, Some(&data), m.timeout);
+                            self.put_elem(&mut b, SetId::Fwd4r, &k, Some(&data), m.timeout);
                         }
                         None => {
                             let k = fwd4_key(m.key.proto, m.key.external_port);
-                            self.put_elem(&mut b, MAP_FWD4, &k, Some(&data), m.timeout);
+                            self.put_elem(&mut b, SetId::Fwd4, &k, Some(&data), m.timeout);
                         }
                     }
                 }
                 Change::Remove(k) => match k.remote {
-                    Some(r) => {
-                        self.del_elem(&mut b, MAP_FWD4R, &fwd4r_key(r, k.proto, k.external_port))
-                    }
-                    None => self.del_elem(&mut b, MAP_FWD4, &fwd4_key(k.proto, k.external_port)),
+                    Some(r) => self.del_elem(
+                        &mut b,
+                        SetId::Fwd4r,
+                        &fwd4r_key(r, k.proto, k.external_port),
+                    ),
+                    None => self.del_elem(&mut b, SetId::Fwd4, &fwd4_key(k.proto, k.external_port)),
                 },
                 Change::PutPinhole(p) => {
                     let set = if p.key.remote.is_some() {
-                        SET_PIN6R
+                        SetId::Pin6r
                     } else {
-                        SET_PIN6
+                        SetId::Pin6
                     };
                     self.put_elem(&mut b, set, &pin6_key(&p.key), None, p.timeout);
                 }
                 Change::RemovePinhole(k) => {
                     let set = if k.remote.is_some() {
-                        SET_PIN6R
+                        SetId::Pin6r
                     } else {
-                        SET_PIN6
+                        SetId::Pin6
                     };
                     self.del_elem(&mut b, set, &pin6_key(k));
                 }
@@ -851,7 +1281,7 @@ impl Firewall for NftFirewall {
 
     fn list(&mut self) -> Result<Vec<MappingEntry>, FirewallError> {
         let mut out = Vec::new();
-        for set in [MAP_FWD4R, MAP_FWD4] {
+        for set in [SetId::Fwd4r, SetId::Fwd4] {
             self.dump_set(set, |p| {
                 let e = parse_elem(p)?;
                 let key = decode_fwd4_key(&e.key)?;
@@ -879,7 +1309,7 @@ impl Firewall for NftFirewall {
 
     fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError> {
         let mut out = Vec::new();
-        for set in [SET_PIN6R, SET_PIN6] {
+        for set in [SetId::Pin6r, SetId::Pin6] {
             self.dump_set(set, |p| {
                 let e = parse_elem(p)?;
                 out.push(PinholeEntry {
@@ -902,6 +1332,52 @@ impl Firewall for NftFirewall {
             debug!(table = %self.cfg.table, "keeping nftables table");
             return Ok(());
         }
-        self.delete_table()
+        if self.layout.is_some() {
+            self.remove_ours()
+        } else {
+            self.delete_table()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(ty: u16, v: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(4 + v.len()).unwrap_or(u16::MAX);
+        let mut out = len.to_ne_bytes().to_vec();
+        out.extend_from_slice(&ty.to_ne_bytes());
+        out.extend_from_slice(v);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn our_rules_are_recognised_by_their_tag() {
+        let mut body = attr(NFTA_RULE_TABLE, b"filter\0");
+        body.extend(attr(NFTA_RULE_HANDLE, &42u64.to_be_bytes()));
+        let mut ours = body.clone();
+        ours.extend(attr(NFTA_RULE_USERDATA, OUR_RULE_UDATA));
+        assert_eq!(our_rule_handle(&ours).ok(), Some(Some(42)));
+        // The admin's rule: another comment, or none.
+        let mut admin = body.clone();
+        admin.extend(attr(NFTA_RULE_USERDATA, b"\x00\x06admin\x00"));
+        assert_eq!(our_rule_handle(&admin).ok(), Some(None));
+        assert_eq!(our_rule_handle(&body).ok(), Some(None));
+        // Truncated attribute: a decode error, not a panic.
+        let mut bad = ours.clone();
+        bad.extend_from_slice(&[200, 0, 3, 0]);
+        assert!(our_rule_handle(&bad).is_err());
+    }
+
+    #[test]
+    fn layout_names_are_validated() {
+        assert!(valid_name("miniupnpd"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a\0b"));
+        assert!(!valid_name(&"x".repeat(MAX_TABLE_NAME_LEN + 1)));
     }
 }

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use portgate_nft::{
-    Change, Firewall, FirewallError, L4Proto, Mapping, MappingKey, NftConfig, NftFirewall, Pinhole,
-    PinholeKey,
+    Change, Firewall, FirewallError, Hairpin, L4Proto, Mapping, MappingKey, NftConfig, NftFirewall,
+    NftLayout, Pinhole, PinholeKey,
 };
 use support::{wait_output, Netns};
 
@@ -366,5 +366,214 @@ fn lab_tcp_reaches_lan_host_only_while_mapped() {
     // Deleted: nothing arrives any more.
     fw.remove(&m.key).unwrap();
     assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    fw.shutdown(false).unwrap();
+}
+
+/// Loads an nftables script in `ns` (test set-up only; the crate never runs `nft`).
+fn nft_script(ns: &Netns, script: &str) {
+    let path = std::env::temp_dir().join(format!("{}.nft", ns.name));
+    std::fs::write(&path, script).unwrap();
+    ns.exec(&["nft", "-f", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(path);
+}
+
+/// The skeleton Debian's miniupnpd-nftables expects (as the reference daemon is run in
+/// the lab): forward policy drop jumping to `miniupnpd`, nat base chains jumping to
+/// `prerouting_miniupnpd` / `postrouting_miniupnpd`; plus one rule of the admin's own in
+/// the `miniupnpd` chain, which must survive us.
+const MINIUPNPD_SKELETON: &str = r#"table inet filter {
+    chain miniupnpd { counter comment "admin"; }
+    chain prerouting_miniupnpd { }
+    chain postrouting_miniupnpd { }
+    chain forward {
+        type filter hook forward priority 0; policy drop;
+        ct state established,related accept
+        iifname "lan0" accept
+        jump miniupnpd
+    }
+    chain prerouting {
+        type nat hook prerouting priority -100; policy accept;
+        jump prerouting_miniupnpd
+    }
+    chain postrouting {
+        type nat hook postrouting priority 100; policy accept;
+        jump postrouting_miniupnpd
+    }
+}
+"#;
+
+fn chain_text(ns: &Netns, chain: &str) -> String {
+    ns.exec(&["nft", "list", "chain", "inet", "filter", chain])
+}
+
+#[test]
+fn miniupnpd_layout_rules_go_into_the_admins_chains() {
+    let (gw, lan, wan) = lab();
+    nft_script(&gw, MINIUPNPD_SKELETON);
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout::default())).unwrap();
+    fw.init().unwrap();
+    // No table of our own.
+    assert!(gw.nft_json("portgate").is_none());
+    let pre = chain_text(&gw, "prerouting_miniupnpd");
+    assert!(
+        pre.contains("dnat ip to ip saddr . meta l4proto . th dport map @portgate_fwd4r")
+            && pre.contains("dnat ip to meta l4proto . th dport map @portgate_fwd4")
+            && pre.contains("comment \"portgate\""),
+        "{pre}"
+    );
+    let fwd = chain_text(&gw, "miniupnpd");
+    assert!(
+        fwd.contains("iifname \"wan0\" ct status dnat accept") && fwd.contains("@portgate_pin6"),
+        "{fwd}"
+    );
+    assert!(
+        !fwd.contains("drop"),
+        "no drop of ours in the admin's chain: {fwd}"
+    );
+    let json = gw.nft_json("filter").unwrap();
+    let rules = rule_count(&json);
+    // Idempotent: init again replaces our rules, does not duplicate them.
+    fw.init().unwrap();
+    assert_eq!(rule_count(&gw.nft_json("filter").unwrap()), rules);
+
+    let lan_ip = Ipv4Addr::new(10, 77, 0, 2);
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    let m = mapping(8080, None, lan_ip, 9000, Some(600));
+    fw.put(&m).unwrap();
+    assert_eq!(
+        elements(&gw.nft_json("filter").unwrap(), "portgate_fwd4").len(),
+        1
+    );
+    // Through the admin's policy-drop forward chain, via the jump to `miniupnpd`.
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+    assert_eq!(fw.list().unwrap().len(), 1);
+
+    // Shutdown removes exactly what we added.
+    fw.shutdown(false).unwrap();
+    let json = gw.nft_json("filter").expect("the admin's table stays");
+    let s = json.to_string();
+    assert!(!s.contains("portgate"), "{s}");
+    let fwd = chain_text(&gw, "miniupnpd");
+    assert!(fwd.contains("comment \"admin\""), "{fwd}");
+    assert!(chain_text(&gw, "forward").contains("jump miniupnpd"));
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    // Shutting down twice is fine.
+    fw.shutdown(false).unwrap();
+}
+
+#[test]
+fn miniupnpd_layout_without_the_skeleton_is_a_typed_error() {
+    let ns = Netns::new();
+    let mut fw = NftFirewall::open_in_netns(&ns.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout::default())).unwrap();
+    assert!(matches!(fw.init(), Err(FirewallError::TableMissing(_))));
+    let bad = NftLayout {
+        forward_chain: String::new(),
+        ..NftLayout::default()
+    };
+    assert!(matches!(
+        fw.set_layout(Some(bad)),
+        Err(FirewallError::InvalidConfig(_))
+    ));
+}
+
+#[test]
+fn miniupnpd_layout_family_split() {
+    let ns = Netns::new();
+    nft_script(
+        &ns,
+        "table ip filter { chain miniupnpd { }; }\n\
+         table ip nat { chain prerouting_miniupnpd { }; chain postrouting_miniupnpd { }; }\n\
+         table ip6 filter { chain miniupnpd { }; }\n",
+    );
+    let mut fw = NftFirewall::open_in_netns(&ns.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout {
+        nat_table: "nat".into(),
+        family_split: true,
+        ..NftLayout::default()
+    }))
+    .unwrap();
+    fw.init().unwrap();
+    let nat = ns.exec(&["nft", "list", "table", "ip", "nat"]);
+    assert!(nat.contains("map @portgate_fwd4"), "{nat}");
+    let f4 = ns.exec(&["nft", "list", "table", "ip", "filter"]);
+    assert!(f4.contains("ct status dnat accept"), "{f4}");
+    let f6 = ns.exec(&["nft", "list", "table", "ip6", "filter"]);
+    assert!(f6.contains("@portgate_pin6r accept"), "{f6}");
+    let lan = Ipv4Addr::new(10, 1, 1, 1);
+    fw.put(&mapping(7000, None, lan, 7000, Some(60))).unwrap();
+    fw.apply(&[Change::PutPinhole(Pinhole {
+        key: PinholeKey {
+            internal_addr: "2001:db8::5".parse().unwrap(),
+            proto: L4Proto::TCP,
+            internal_port: 22,
+            remote: None,
+        },
+        timeout: None,
+    })])
+    .unwrap();
+    assert_eq!(fw.list().unwrap().len(), 1);
+    assert_eq!(fw.list_pinholes().unwrap().len(), 1);
+    fw.shutdown(false).unwrap();
+    for t in [["ip", "nat"], ["ip", "filter"], ["ip6", "filter"]] {
+        let text = ns.exec(&["nft", "list", "table", t[0], t[1]]);
+        assert!(!text.contains("portgate"), "{text}");
+    }
+}
+
+#[test]
+fn hairpin_lan_host_reaches_another_through_the_external_address() {
+    // Gateway with a LAN bridge and two LAN hosts.
+    let gw = Netns::new();
+    let lan1 = Netns::new();
+    let lan2 = Netns::new();
+    let wan = Netns::new();
+    gw.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+    gw.exec(&["ip", "link", "set", "br0", "up"]);
+    for (i, host) in [&lan1, &lan2].into_iter().enumerate() {
+        let port = format!("lanp{i}");
+        gw.exec(&[
+            "ip", "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &host.name,
+        ]);
+        gw.exec(&["ip", "link", "set", &port, "master", "br0", "up"]);
+        host.exec(&["ip", "link", "set", "eth0", "up"]);
+        let addr = format!("10.78.0.{}/24", i + 2);
+        host.exec(&["ip", "addr", "add", &addr, "dev", "eth0"]);
+        host.exec(&["ip", "route", "add", "default", "via", "10.78.0.1"]);
+    }
+    gw.exec(&[
+        "ip", "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &wan.name,
+    ]);
+    gw.exec(&["ip", "link", "set", "wan0", "up"]);
+    wan.exec(&["ip", "link", "set", "eth0", "up"]);
+    gw.exec(&["ip", "addr", "add", "10.78.0.1/24", "dev", "br0"]);
+    gw.exec(&["ip", "addr", "add", "203.0.113.1/24", "dev", "wan0"]);
+    gw.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    wan.exec(&["ip", "addr", "add", "203.0.113.2/24", "dev", "eth0"]);
+
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.init().unwrap();
+    let m = mapping(8080, None, Ipv4Addr::new(10, 78, 0, 2), 9000, Some(600));
+    fw.put(&m).unwrap();
+    // Without hairpin the LAN client does not reach its neighbour via the external address.
+    assert_eq!(try_connect(&lan1, &lan2, 8080, 9000), "");
+    fw.set_hairpin(Some(Hairpin {
+        external: Ipv4Addr::new(203, 0, 113, 1),
+        lan: vec![(Ipv4Addr::new(10, 78, 0, 0), 24)],
+    }))
+    .unwrap();
+    fw.init().unwrap();
+    let post = gw.exec(&["nft", "list", "chain", "inet", "portgate", "postrouting"]);
+    assert!(
+        post.contains("ip saddr 10.78.0.0/24 ip daddr 10.78.0.0/24 ct status dnat masquerade"),
+        "{post}"
+    );
+    assert_eq!(
+        try_connect(&lan1, &lan2, 8080, 9000),
+        "hello through 8080\n"
+    );
+    // The WAN path still works and is not masqueraded away.
+    assert_eq!(try_connect(&lan1, &wan, 8080, 9000), "hello through 8080\n");
     fw.shutdown(false).unwrap();
 }
