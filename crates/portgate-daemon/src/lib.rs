@@ -16,6 +16,7 @@ pub mod extaddr;
 pub mod flags;
 pub mod gateway;
 pub mod lease;
+pub mod pinhole;
 pub mod pmp;
 pub mod rules;
 pub mod run;
