@@ -1,0 +1,83 @@
+//! `portgate-bench`: builds a namespace lab and measures, in one run, Debian's
+//! miniupnpd-nftables (the reference) and then portgated in the same lab: mapping
+//! add/refresh/delete rates over NAT-PMP, PCP and SOAP as the table grows, the
+//! read actions (GetGenericPortMappingEntry, GetListOfPortMappings), latency
+//! percentiles, resident memory, binary sizes and client wall times. Prints a table
+//! and writes `results.json`, `results.md` and `throughput.svg` (performance.md).
+//!
+//! Needs root. Run through `scripts/bench.sh`.
+
+mod client;
+mod daemon;
+mod report;
+mod run;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(about = "portgated vs miniupnpd-nftables, side by side in a namespace lab")]
+pub struct Args {
+    /// The portgated binary to measure (release build).
+    #[arg(long)]
+    pub portgated: PathBuf,
+    /// The portgate client binary (for the client timings; skipped if absent).
+    #[arg(long)]
+    pub portgate: Option<PathBuf>,
+    /// The reference daemon.
+    #[arg(long, default_value = "/usr/sbin/miniupnpd")]
+    pub miniupnpd: PathBuf,
+    /// Where results.json, results.md and throughput.svg go.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// Sizes 100 and 1000 only and short time budgets (a few minutes in all).
+    #[arg(long)]
+    pub quick: bool,
+    /// Table sizes at which rates are measured (default 100,1000,10000).
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<usize>>,
+    /// Seconds the table-growing adds of one protocol may take before that phase
+    /// stops (default 60, 15 with --quick).
+    #[arg(long)]
+    pub budget: Option<u64>,
+    /// Skip the reference daemon.
+    #[arg(long)]
+    pub no_reference: bool,
+}
+
+impl Args {
+    /// The table sizes to measure at.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut s = self.sizes.clone().unwrap_or_else(|| {
+            if self.quick {
+                vec![100, 1000]
+            } else {
+                vec![100, 1000, 10_000]
+            }
+        });
+        s.retain(|&n| n > 0);
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+
+    /// The per-phase time budget.
+    pub fn budget(&self) -> Duration {
+        Duration::from_secs(self.budget.unwrap_or(if self.quick { 15 } else { 60 }))
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run::run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portgate-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The benchmark: portgated vs Debian's miniupnpd-nftables, side by side in one
+# namespace lab (docs/benchmarks.md).
+#
+#   bash scripts/bench.sh            # sizes 100, 1000, 10000 (about 10 minutes)
+#   bash scripts/bench.sh --quick    # sizes 100 and 1000, short budgets (< 3 minutes)
+#
+# Any other argument is passed to portgate-bench (see `portgate-bench --help`).
+# Builds release binaries with the default target dir, runs the harness as root,
+# writes target/bench/results.json, results.md and throughput.svg.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+cargo build --release -p portgate-daemon --bin portgated \
+    -p portgate-cli --bin portgate -p portgate-bench --bin portgate-bench
+
+target="${CARGO_TARGET_DIR:-$root/target}"
+if [ -n "${CARGO_TARGET_DIR:-}" ] && [ "$CARGO_TARGET_DIR" != "$root/target" ]; then
+    echo "bench.sh: note: CARGO_TARGET_DIR is set; binaries come from $target" >&2
+fi
+bin="$target/release"
+out="$root/target/bench"
+mkdir -p "$out"
+
+if [ ! -x /usr/sbin/miniupnpd ]; then
+    echo "bench.sh: /usr/sbin/miniupnpd not found (Debian package miniupnpd-nftables); add --no-reference to skip it" >&2
+fi
+
+run=("$bin/portgate-bench" --portgated "$bin/portgated" --portgate "$bin/portgate" --out "$out" "$@")
+if [ "$(id -u)" -eq 0 ]; then
+    "${run[@]}"
+else
+    sudo "${run[@]}"
+fi
