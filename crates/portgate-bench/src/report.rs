@@ -202,6 +202,24 @@ pub fn markdown(res: &Results) -> String {
         rss_loaded(refd),
         rss_loaded(pg)
     );
+    for proto in protos {
+        let m = |d: Option<&DaemonResult>| {
+            d.and_then(|d| find(d, proto))
+                .and_then(|r| {
+                    r.nft_mentions
+                        .map(|n| format!("{n} ({} mappings)", r.reached))
+                })
+                .unwrap_or_else(|| "-".into())
+        };
+        let (a, b) = (m(refd), m(pg));
+        if a != "-" || b != "-" {
+            let _ = writeln!(
+                s,
+                "| LAN host mentions in `nft list ruleset` after the {} adds | {a} | {b} | - |",
+                proto_label(proto)
+            );
+        }
+    }
     let size = |d: Option<&DaemonResult>| {
         d.map(|d| format!("{:.0} KB", d.binary_bytes as f64 / 1024.0))
             .unwrap_or_else(|| "-".into())
@@ -408,6 +426,7 @@ mod tests {
             aborted: None,
             windows,
             rss_loaded_kib: Some(2048),
+            nft_mentions: None,
         };
         Results {
             sizes: vec![100, 1000],

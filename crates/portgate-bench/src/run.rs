@@ -48,8 +48,12 @@ pub struct ProtoRun {
     pub aborted: Option<String>,
     /// Measured windows.
     pub windows: Vec<Window>,
-    /// Resident memory after the adds (KiB) and the table size then.
+    /// Resident memory after the adds (KiB), with `reached` mappings.
     pub rss_loaded_kib: Option<u64>,
+    /// Sanity check that the mappings reached the kernel: how many times the LAN
+    /// host's address appears in `nft list ruleset` after the adds (a rule or a map
+    /// element per mapping, more than one per mapping for some layouts).
+    pub nft_mentions: Option<usize>,
 }
 
 /// Wall time of a client command, repeated.
@@ -161,11 +165,14 @@ fn bench_daemon(
         }
         let mut r = grow(lab, proto, &sizes, args.budget())?;
         r.rss_loaded_kib = d.rss_kib().ok();
+        let lan = format!("{}", lab.ipv4(Host::Lan(0)));
+        r.nft_mentions = lab.nft_ruleset().ok().map(|t| t.matches(&lan).count());
         eprintln!(
-            "   {proto}: reached {} of {} in {:.1} s{}",
+            "   {proto}: reached {} of {} in {:.1} s (LAN host in nft ruleset {:?} times){}",
             r.reached,
             r.target,
             r.add_seconds,
+            r.nft_mentions,
             r.aborted
                 .as_deref()
                 .map(|a| format!(" (aborted: {a})"))
@@ -241,6 +248,7 @@ fn grow(lab: &Lab, proto: &str, sizes: &[usize], budget: Duration) -> anyhow::Re
             aborted: None,
             windows: Vec::new(),
             rss_loaded_kib: None,
+            nft_mentions: None,
         };
         // Only the adds count against the budget (not the checkpoint windows).
         let mut add_time = Duration::ZERO;
