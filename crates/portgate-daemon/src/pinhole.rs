@@ -487,5 +487,10 @@ pub fn parse_lease6(text: &str, now: u64) -> (Vec<Lease6Entry>, usize, usize) {
     (out, skipped, expired)
 }
 
+mod service;
+pub use service::{
+    Lan6, Pinhole6Report, PinholeServiceError, PinholeSettings, Pinholes, SharedPinholes,
+};
+
 #[cfg(test)]
 mod tests;

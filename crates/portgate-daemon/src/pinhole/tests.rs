@@ -179,3 +179,160 @@ proptest! {
         let _ = parse_lease6(&s, 0);
     }
 }
+
+mod service {
+    use super::*;
+    use crate::gateway::tests::{gateway, settings, SharedMem, NOW};
+    use crate::gateway::Gateway;
+    use portgate_nft::Firewall as _;
+
+    const LAN_GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+
+    fn pin_settings(file: Option<std::path::PathBuf>) -> PinholeSettings {
+        PinholeSettings {
+            enabled: true,
+            lease_file6: file,
+            lan: vec![Lan6 {
+                addr: LAN_GW6,
+                prefix: 64,
+            }],
+        }
+    }
+
+    fn start(file: Option<std::path::PathBuf>) -> (Gateway, SharedMem, Pinholes) {
+        let (mut gw, fw) = gateway(settings(None));
+        let (p, _) = Pinholes::start(pin_settings(file), &mut gw, NOW).expect("start");
+        (gw, fw, p)
+    }
+
+    fn kernel(fw: &SharedMem) -> Vec<portgate_nft::PinholeKey> {
+        let mut v: Vec<_> =
+            fw.0.borrow_mut()
+                .list_pinholes()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.pinhole.key)
+                .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn add_update_delete_reach_the_kernel_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("leases6");
+        let (mut gw, fw, mut p) = start(Some(file.clone()));
+        let a = p
+            .add(&mut gw, req(HOST, 8080, Some(NOW + 100)), NOW)
+            .unwrap();
+        let uid = a.record.uid;
+        assert_eq!(kernel(&fw), vec![a.record.firewall_key()]);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            text,
+            format!("TCP;2001:db8:1::2;8080;;0;{uid};{};test\n", NOW + 100)
+        );
+        p.update(&mut gw, uid, Some(NOW + 500), Some(HOST), NOW + 1)
+            .unwrap();
+        assert!(std::fs::read_to_string(&file)
+            .unwrap()
+            .contains(&format!(";{};", NOW + 500)));
+        assert!(matches!(
+            p.delete(&mut gw, uid, Some(OTHER), NOW + 2),
+            Err(PinholeServiceError::Table(PinholeError::NotOwner))
+        ));
+        p.delete(&mut gw, uid, Some(HOST), NOW + 2).unwrap();
+        assert!(kernel(&fw).is_empty());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
+    }
+
+    #[test]
+    fn restart_restores_from_lease_file6_and_drops_strays() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("leases6");
+        let (mut gw, fw, mut p) = start(Some(file.clone()));
+        let uid = p
+            .add(&mut gw, req(HOST, 8080, Some(NOW + 100)), NOW)
+            .unwrap()
+            .record
+            .uid;
+        let stray = portgate_nft::PinholeKey {
+            internal_addr: OTHER,
+            proto: portgate_nft::L4Proto(17),
+            internal_port: 9,
+            remote: None,
+        };
+        fw.0.borrow_mut()
+            .apply(&[portgate_nft::Change::PutPinhole(portgate_nft::Pinhole {
+                key: stray,
+                timeout: None,
+            })])
+            .unwrap();
+        drop(p);
+        // "kill -9": a new service on the same kernel and file.
+        let (p2, report) = Pinholes::start(pin_settings(Some(file)), &mut gw, NOW + 10).unwrap();
+        assert_eq!((report.restored, report.removed), (1, 1));
+        assert_eq!(
+            p2.get(uid, NOW + 10).map(|r| r.spec.internal_port),
+            Some(8080)
+        );
+        assert_eq!(kernel(&fw).len(), 1);
+    }
+
+    #[test]
+    fn refusals_disabled_outside_lan_and_link_local() {
+        let (mut gw, fw, mut p) = start(None);
+        let outside: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
+        assert!(matches!(
+            p.add(&mut gw, req(outside, 80, Some(NOW + 10)), NOW),
+            Err(PinholeServiceError::NotLan(_))
+        ));
+        assert!(matches!(
+            p.add(&mut gw, req(LAN_GW6, 80, Some(NOW + 10)), NOW),
+            Err(PinholeServiceError::NotLan(_))
+        ));
+        let ll: Ipv6Addr = "fe80::2".parse().unwrap();
+        assert!(matches!(
+            p.add(&mut gw, req(ll, 80, Some(NOW + 10)), NOW),
+            Err(PinholeServiceError::Table(PinholeError::BadInternalClient(
+                _
+            )))
+        ));
+        p.reload(PinholeSettings {
+            enabled: false,
+            ..pin_settings(None)
+        });
+        assert!(matches!(
+            p.add(&mut gw, req(HOST, 80, Some(NOW + 10)), NOW),
+            Err(PinholeServiceError::Disabled)
+        ));
+        assert!(kernel(&fw).is_empty());
+    }
+
+    #[test]
+    fn firewall_failure_rolls_back_and_missing_table_is_recreated() {
+        let (mut gw, fw, mut p) = start(None);
+        fw.0.borrow_mut().drop_table();
+        let a = p.add(&mut gw, req(HOST, 80, Some(NOW + 10)), NOW).unwrap();
+        assert_eq!(kernel(&fw), vec![a.record.firewall_key()]);
+        assert_eq!(p.next_expiry(), Some(NOW + 10));
+        assert_eq!(p.expire(&mut gw, NOW + 10).len(), 1);
+        assert!(kernel(&fw).is_empty());
+        assert!(p.table().is_empty());
+    }
+
+    #[test]
+    fn packets_come_from_the_kernel_counter() {
+        let (mut gw, _fw, mut p) = start(None);
+        let uid = p
+            .add(&mut gw, req(HOST, 80, Some(NOW + 10)), NOW)
+            .unwrap()
+            .record
+            .uid;
+        assert_eq!(p.packets(&mut gw, uid, NOW).unwrap(), 0);
+        assert!(matches!(
+            p.packets(&mut gw, uid + 1, NOW),
+            Err(PinholeServiceError::Table(PinholeError::NoSuchEntry))
+        ));
+    }
+}

@@ -1,0 +1,397 @@
+//! The pinhole service: the one place where a pinhole request meets the
+//! [`PinholeTable`], the kernel and `lease_file6` (the IPv6 counterpart of
+//! [`crate::gateway::Gateway`], which owns the firewall handle it borrows).
+//!
+//! Rules, as for IPv4 mappings:
+//!
+//! - **table first, then one firewall change** (`PutPinhole` or
+//!   `RemovePinhole`); on failure the table change is rolled back. When the
+//!   firewall reports its table missing, the table is recreated and both the
+//!   mappings and the pinholes are pushed again.
+//! - **persistence**: every acknowledged change rewrites `lease_file6`
+//!   atomically (temp + fsync + rename, [`crate::lease::write_atomic`])
+//!   before returning, so it survives `kill -9`; expiries only mark the file
+//!   dirty (an expired line is dropped when read) and the next change or
+//!   [`Pinholes::flush`] rewrites it.
+//! - **start-up**: `lease_file6` is read (expired and malformed lines
+//!   dropped), pinholes in the kernel that the file does not hold are
+//!   removed, and the file's pinholes are put back with their remaining
+//!   lease.
+
+use std::cell::RefCell;
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use portgate_nft::{Change, Firewall, FirewallError};
+
+use super::{
+    parse_lease6, NewPinhole, PinholeAdded, PinholeError, PinholeOrigin, PinholeRecord,
+    PinholeTable,
+};
+use crate::gateway::{firewall_mapping, Gateway};
+use crate::table::Protocol;
+
+/// The pinhole service as the run loop shares it between its tasks (one
+/// thread, never borrowed across an `.await`, like the gateway).
+pub type SharedPinholes = Rc<RefCell<Pinholes>>;
+
+/// A LAN IPv6 prefix the daemon serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lan6 {
+    /// The gateway's own address on it.
+    pub addr: Ipv6Addr,
+    /// Prefix length (0..=128).
+    pub prefix: u8,
+}
+
+impl Lan6 {
+    /// Whether `ip` is inside this prefix.
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        let mask = u128::MAX
+            .checked_shl(128 - u32::from(self.prefix.min(128)))
+            .unwrap_or(0);
+        u128::from(ip) & mask == u128::from(self.addr) & mask
+    }
+}
+
+/// Policy of the pinhole service (from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PinholeSettings {
+    /// Pinholes allowed at all (`ipv6_disable=no`); otherwise every request
+    /// gets [`PinholeServiceError::Disabled`] (UPnP 702 FirewallDisabled).
+    pub enabled: bool,
+    /// `lease_file6`; `None`: not persisted.
+    pub lease_file6: Option<PathBuf>,
+    /// LAN prefixes served: internal clients must be inside one.
+    pub lan: Vec<Lan6>,
+}
+
+/// Why the service refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PinholeServiceError {
+    /// The table refused (unknown UniqueID, quota, bad client, owner).
+    #[error(transparent)]
+    Table(#[from] PinholeError),
+    /// The kernel refused; the table was rolled back.
+    #[error("firewall: {0}")]
+    Firewall(#[from] FirewallError),
+    /// Pinholes are off (`ipv6_disable=yes`).
+    #[error("ipv6 pinholes are disabled")]
+    Disabled,
+    /// The internal client is outside the LAN prefixes or is the gateway.
+    #[error("internal client {0} is not a LAN host")]
+    NotLan(Ipv6Addr),
+}
+
+/// What start-up found in `lease_file6`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pinhole6Report {
+    /// Pinholes restored.
+    pub restored: usize,
+    /// Lines skipped as malformed or refused.
+    pub skipped: usize,
+    /// Lines whose lease had run out.
+    pub expired: usize,
+    /// Kernel pinholes the file did not hold, removed.
+    pub removed: usize,
+}
+
+/// The pinhole service. See the module docs.
+#[derive(Debug)]
+pub struct Pinholes {
+    table: PinholeTable,
+    settings: PinholeSettings,
+    dirty: bool,
+}
+
+impl Pinholes {
+    /// Start: load `lease_file6` and make the kernel agree with it.
+    pub fn start(
+        settings: PinholeSettings,
+        gw: &mut Gateway,
+        now: u64,
+    ) -> Result<(Pinholes, Pinhole6Report), PinholeServiceError> {
+        let mut p = Pinholes {
+            table: PinholeTable::default(),
+            settings,
+            dirty: false,
+        };
+        let mut report = Pinhole6Report::default();
+        if let Some(path) = &p.settings.lease_file6 {
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    let (entries, skipped, expired) = parse_lease6(&text, now);
+                    report.skipped = skipped;
+                    report.expired = expired;
+                    for e in entries {
+                        match p.table.add(e.pinhole, Some(e.uid), now) {
+                            Ok(_) => report.restored += 1,
+                            Err(err) => {
+                                tracing::warn!(%err, "lease6 entry refused");
+                                report.skipped += 1;
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    tracing::warn!(file = %path.display(), %err, "cannot read the lease6 file")
+                }
+            }
+        }
+        let fw = gw.firewall();
+        let mut changes: Vec<Change> = Vec::new();
+        for e in fw.list_pinholes()? {
+            if p.table.find(&e.pinhole.key).is_none() {
+                changes.push(Change::RemovePinhole(e.pinhole.key));
+                report.removed += 1;
+            }
+        }
+        changes.extend(
+            p.table
+                .iter()
+                .map(|r| Change::PutPinhole(r.firewall_pinhole(now))),
+        );
+        for chunk in changes.chunks(portgate_nft::MAX_BATCH_CHANGES) {
+            fw.apply(chunk)?;
+        }
+        p.persist();
+        Ok((p, report))
+    }
+
+    /// Wrap into the shared handle.
+    pub fn into_shared(self) -> SharedPinholes {
+        Rc::new(RefCell::new(self))
+    }
+
+    /// The table, for reading.
+    pub fn table(&self) -> &PinholeTable {
+        &self.table
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &PinholeSettings {
+        &self.settings
+    }
+
+    /// New settings (SIGHUP); pinholes are kept.
+    pub fn reload(&mut self, settings: PinholeSettings) {
+        self.settings = settings;
+    }
+
+    /// Whether `ip` is a LAN host (inside a LAN prefix, not the gateway).
+    pub fn is_lan(&self, ip: Ipv6Addr) -> bool {
+        self.settings
+            .lan
+            .iter()
+            .any(|l| l.contains(ip) && l.addr != ip)
+    }
+
+    /// Add (or refresh) a pinhole. `by`, when given, must be the internal
+    /// client (the caller maps that to UPnP 606 itself, before calling).
+    pub fn add(
+        &mut self,
+        gw: &mut Gateway,
+        req: NewPinhole,
+        now: u64,
+    ) -> Result<PinholeAdded, PinholeServiceError> {
+        if !self.settings.enabled {
+            return Err(PinholeServiceError::Disabled);
+        }
+        self.expire(gw, now);
+        if !super::valid_internal_client(req.internal_client) {
+            return Err(PinholeError::BadInternalClient(req.internal_client).into());
+        }
+        if !self.is_lan(req.internal_client) {
+            return Err(PinholeServiceError::NotLan(req.internal_client));
+        }
+        let added = self.table.add(req, None, now)?;
+        let change = Change::PutPinhole(added.record.firewall_pinhole(now));
+        if let Err(err) = self.apply(gw, &[change], now) {
+            tracing::warn!(%err, "firewall refused a pinhole; rolled back");
+            let _ = self.table.delete(added.record.uid, None, now);
+            if let Some(prev) = &added.previous {
+                self.table.restore(prev.clone());
+            }
+            return Err(err.into());
+        }
+        tracing::debug!(uid = added.record.uid, client = %added.record.spec.internal_client,
+            port = added.record.spec.internal_port, "pinhole added");
+        self.persist();
+        Ok(added)
+    }
+
+    /// New lease for pinhole `uid` (`by` must own it when given).
+    pub fn update(
+        &mut self,
+        gw: &mut Gateway,
+        uid: u16,
+        expiry: Option<u64>,
+        by: Option<Ipv6Addr>,
+        now: u64,
+    ) -> Result<PinholeRecord, PinholeServiceError> {
+        if !self.settings.enabled {
+            return Err(PinholeServiceError::Disabled);
+        }
+        self.expire(gw, now);
+        let (old, new) = self.table.update(uid, expiry, by, now)?;
+        let change = Change::PutPinhole(new.firewall_pinhole(now));
+        if let Err(err) = self.apply(gw, &[change], now) {
+            self.table.restore(old);
+            return Err(err.into());
+        }
+        self.persist();
+        Ok(new)
+    }
+
+    /// Delete pinhole `uid` (`by` must own it when given).
+    pub fn delete(
+        &mut self,
+        gw: &mut Gateway,
+        uid: u16,
+        by: Option<Ipv6Addr>,
+        now: u64,
+    ) -> Result<PinholeRecord, PinholeServiceError> {
+        if !self.settings.enabled {
+            return Err(PinholeServiceError::Disabled);
+        }
+        self.expire(gw, now);
+        let gone = self.table.delete(uid, by, now)?;
+        if let Err(err) = self.apply(gw, &[Change::RemovePinhole(gone.firewall_key())], now) {
+            self.table.restore(gone);
+            return Err(err.into());
+        }
+        self.persist();
+        Ok(gone)
+    }
+
+    /// Delete `client`'s pinhole of (`protocol`, `internal_port`), as PCP
+    /// names it; a PCP pinhole's nonce must match when `nonce` is given.
+    pub fn delete_internal(
+        &mut self,
+        gw: &mut Gateway,
+        client: Ipv6Addr,
+        protocol: Protocol,
+        internal_port: u16,
+        nonce: Option<&crate::table::Nonce>,
+        now: u64,
+    ) -> Result<PinholeRecord, PinholeServiceError> {
+        self.expire(gw, now);
+        let found = self
+            .table
+            .iter()
+            .find(|r| {
+                r.spec.internal_client == client
+                    && r.spec.protocol == protocol
+                    && r.spec.internal_port == internal_port
+            })
+            .cloned()
+            .ok_or(PinholeError::NoSuchEntry)?;
+        if let (Some(n), PinholeOrigin::Pcp(mine)) = (nonce, found.spec.origin) {
+            if *n != mine {
+                return Err(PinholeError::NotOwner.into());
+            }
+        }
+        self.delete(gw, found.uid, None, now)
+    }
+
+    /// The pinhole `uid`, if live at `now`.
+    pub fn get(&self, uid: u16, now: u64) -> Option<&PinholeRecord> {
+        self.table.get(uid, now)
+    }
+
+    /// Packets accepted through pinhole `uid` (the kernel's counter).
+    pub fn packets(
+        &mut self,
+        gw: &mut Gateway,
+        uid: u16,
+        now: u64,
+    ) -> Result<u64, PinholeServiceError> {
+        let key = self
+            .table
+            .get(uid, now)
+            .ok_or(PinholeError::NoSuchEntry)?
+            .firewall_key();
+        let list = gw.firewall().list_pinholes()?;
+        Ok(list
+            .iter()
+            .find(|e| e.pinhole.key == key)
+            .map_or(0, |e| e.packets))
+    }
+
+    /// Remove what is due at `now` (the kernel has usually timed it out
+    /// already); the file is marked dirty.
+    pub fn expire(&mut self, gw: &mut Gateway, now: u64) -> Vec<PinholeRecord> {
+        let gone = self.table.expire(now);
+        if !gone.is_empty() {
+            let changes: Vec<Change> = gone
+                .iter()
+                .map(|r| Change::RemovePinhole(r.firewall_key()))
+                .collect();
+            if let Err(err) = gw.firewall().apply(&changes) {
+                tracing::debug!(%err, "removing expired pinholes failed");
+            }
+            self.dirty = true;
+        }
+        gone
+    }
+
+    /// When [`Pinholes::expire`] should next run.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.table.next_expiry()
+    }
+
+    /// Rewrite `lease_file6` if expiries are pending.
+    pub fn flush(&mut self) {
+        if self.dirty {
+            self.persist();
+        }
+    }
+
+    /// Write `lease_file6` now (shutdown).
+    pub fn persist(&mut self) {
+        self.dirty = false;
+        let Some(path) = &self.settings.lease_file6 else {
+            return;
+        };
+        let text: String = self.table.iter().map(super::format_lease6_line).collect();
+        if let Err(err) = crate::lease::write_atomic(path, text.as_bytes()) {
+            tracing::error!(file = %path.display(), %err, "cannot write the lease6 file");
+        }
+    }
+
+    /// One transaction; on a missing table, recreate it and push mappings
+    /// and pinholes again.
+    fn apply(
+        &mut self,
+        gw: &mut Gateway,
+        changes: &[Change],
+        now: u64,
+    ) -> Result<(), FirewallError> {
+        match gw.firewall().apply(changes) {
+            Err(FirewallError::TableMissing(t)) => {
+                tracing::warn!(table = %t, "firewall table missing: recreating it");
+                let wanted: Vec<portgate_nft::Mapping> = gw
+                    .table()
+                    .iter()
+                    .map(|m| firewall_mapping(m, now))
+                    .collect();
+                let fw: &mut dyn Firewall = gw.firewall();
+                fw.init()?;
+                fw.reconcile(&wanted)?;
+                let pins: Vec<Change> = self
+                    .table
+                    .iter()
+                    .map(|r| Change::PutPinhole(r.firewall_pinhole(now)))
+                    .collect();
+                for chunk in pins.chunks(portgate_nft::MAX_BATCH_CHANGES) {
+                    fw.apply(chunk)?;
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
