@@ -1,6 +1,6 @@
 //! The async front end (feature `tokio`): the same sans-IO cores as [`crate::blocking`]
-//! driven by tokio sockets and timers. First version: transactions (NAT-PMP, PCP),
-//! HTTP exchanges and UPnP calls.
+//! driven by tokio sockets and timers: transactions (NAT-PMP, PCP), HTTP exchanges,
+//! UPnP calls, and the [`AsyncMapper`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -10,6 +10,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use crate::error::ClientError;
 use crate::http::{HttpExchange, HttpResponse};
+use crate::mapper::{Event, Mapper, Mapping};
 use crate::transaction::Transaction;
 use crate::upnp::actions::Call;
 use crate::upnp::Igd;
@@ -83,6 +84,121 @@ pub async fn call<T>(igd: &Igd, call: Call<T>, timeout: Duration) -> Result<T, C
     let x = call.exchange(igd.control_url(&call)?)?;
     let r = http(x, timeout).await?;
     call.finish(&r)
+}
+
+/// The [`Mapper`] for tokio programs: the same mapper (every recovery rule lives there
+/// once) run on tokio's blocking pool, with tokio timers between renewals, so an async
+/// task never blocks on the network. Dropping it releases the mapping on the blocking
+/// pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), portgate_client::ClientError> {
+/// use portgate_client::{asynch::AsyncMapper, blocking::Client, Protocol};
+/// use portgate_client::mapper::{MapSpec, Mapper, Via};
+/// let spec = MapSpec {
+///     protocol: Protocol::Tcp,
+///     internal_port: 8080,
+///     external_port: 8080,
+///     lease: 3600,
+///     remote_host: None,
+///     description: "demo".into(),
+///     via: Via::Auto,
+/// };
+/// let mut m = AsyncMapper::new(Mapper::new(Client::new(), spec, None, None));
+/// let got = m.map().await?;
+/// println!("{got:?}");
+/// for event in m.wait_and_renew().await {
+///     println!("{event:?}");
+/// }
+/// m.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct AsyncMapper {
+    inner: Option<Mapper>,
+}
+
+impl AsyncMapper {
+    /// Wraps a mapper (nothing is sent yet).
+    pub fn new(mapper: Mapper) -> Self {
+        Self {
+            inner: Some(mapper),
+        }
+    }
+
+    /// The current mapping.
+    pub fn mapping(&self) -> Option<&Mapping> {
+        self.inner.as_ref().and_then(Mapper::mapping)
+    }
+
+    /// When the next renewal is due (see [`Mapper::renew_due`]).
+    pub fn renew_due(&self) -> Option<Instant> {
+        self.inner.as_ref().and_then(Mapper::renew_due)
+    }
+
+    async fn with<R, F>(&mut self, f: F) -> Result<R, ClientError>
+    where
+        F: FnOnce(&mut Mapper) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut m = self.inner.take().ok_or(ClientError::InvalidArgument(
+            "mapper lost by an earlier panic",
+        ))?;
+        let (m, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut m);
+            (m, r)
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(p) => std::panic::resume_unwind(p),
+            Err(_) => ClientError::InvalidArgument("mapper task cancelled"),
+        })?;
+        self.inner = Some(m);
+        Ok(r)
+    }
+
+    /// Makes the mapping (see [`Mapper::map`]).
+    pub async fn map(&mut self) -> Result<Mapping, ClientError> {
+        self.with(Mapper::map).await?
+    }
+
+    /// Renews now and reports what happened (see [`Mapper::renew`]).
+    pub async fn renew(&mut self) -> Vec<Event> {
+        self.with(Mapper::renew).await.unwrap_or_default()
+    }
+
+    /// Waits (a tokio timer) until the renewal is due, then renews.
+    pub async fn wait_and_renew(&mut self) -> Vec<Event> {
+        let Some(due) = self.renew_due() else {
+            return Vec::new();
+        };
+        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+        self.renew().await
+    }
+
+    /// Deletes the mapping now (see [`Mapper::release`]).
+    pub async fn release(&mut self) -> Result<(), ClientError> {
+        self.with(Mapper::release).await?
+    }
+
+    /// Gives up ownership: the mapping stays until its lease ends.
+    pub fn detach(mut self) -> Option<Mapping> {
+        self.inner.take().and_then(Mapper::detach)
+    }
+}
+
+impl Drop for AsyncMapper {
+    fn drop(&mut self) {
+        if let Some(m) = self.inner.take() {
+            // Releasing is blocking I/O: keep it off the async worker when one runs us.
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => {
+                    h.spawn_blocking(move || drop(m));
+                }
+                Err(_) => drop(m),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

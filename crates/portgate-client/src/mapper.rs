@@ -30,6 +30,11 @@ pub const PERMANENT_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 /// Shortest renewal interval, so a tiny lease from a gateway cannot make us spin.
 pub const MIN_RENEW_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long a unicast search to the routing table's gateway runs alone before the
+/// multicast discovery joins it: a LAN gateway answers a unicast search in about a
+/// millisecond (UDA 1.1 §1.3.2: at once), description fetch included well under this.
+pub const UNICAST_HEAD_START: Duration = Duration::from_millis(100);
+
 /// Which protocol to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Via {
@@ -146,6 +151,127 @@ pub fn epoch_reset(old_epoch: u32, old_at: Instant, new_epoch: u32, now: Instant
     u64::from(new_epoch) + 2 < expected
 }
 
+/// Finds the IGD, racing a unicast search to the routing table's gateway (answered at
+/// once, UDA 1.1 §1.3.2) against the client's full multicast discovery; the first
+/// gateway found wins. `known` short-circuits both.
+pub fn find_igd_fast(
+    client: &Client,
+    gateway: Option<Ipv4Addr>,
+    known: Option<Igd>,
+) -> Result<Igd, ClientError> {
+    if let Some(i) = known {
+        return Ok(i);
+    }
+    let (tx, rx) = mpsc::channel::<Result<Igd, ClientError>>();
+    let mut started = 0;
+    if let Some(gw) = gateway {
+        started += 1;
+        let c = client.clone();
+        let t = tx.clone();
+        std::thread::spawn(move || {
+            let _ = t.send(unicast_find_igd(&c, gw));
+        });
+        // Give the unicast search a head start: a gateway that answers it spares the
+        // LAN (and its per-sender search budget) the multicast round.
+        match rx.recv_timeout(UNICAST_HEAD_START) {
+            Ok(Ok(i)) => return Ok(i),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "unicast igd search failed");
+                started -= 1;
+            }
+            Err(_) => {}
+        }
+    }
+    started += 1;
+    let c = client.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(c.find_igd());
+    });
+    let mut last = Err(ClientError::NoIgd);
+    for _ in 0..started {
+        match rx.recv() {
+            Ok(Ok(i)) => return Ok(i),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "igd search failed");
+                last = Err(e);
+            }
+            Err(_) => break,
+        }
+    }
+    last
+}
+
+/// The unicast half of [`find_igd_fast`]: M-SEARCH straight to `gateway`:1900 and
+/// fetch the description of the first answer.
+fn unicast_find_igd(client: &Client, gateway: Ipv4Addr) -> Result<Igd, ClientError> {
+    use crate::upnp::discovery::Discovery;
+    let dest = std::net::SocketAddr::new(IpAddr::V4(gateway), portgate_proto::ssdp::SSDP_PORT);
+    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    let mut d = Discovery::new(client.discovery);
+    let start = Instant::now();
+    let _ = d.poll_transmit(start); // starts the clock; the multicast datagrams are not ours
+    let search = Discovery::unicast_search(dest);
+    let mut sent = 0;
+    let mut buf = vec![0u8; portgate_proto::ssdp::MAX_DATAGRAM_LEN + 1];
+    let deadline = start + client.discovery.timeout;
+    loop {
+        let now = Instant::now();
+        if sent == 0 || (sent == 1 && now >= start + client.discovery.resend_after) {
+            sent += 1;
+            if let Err(e) = sock.send_to(&search, dest) {
+                tracing::debug!(error = %e, "unicast search send failed");
+            }
+        }
+        if let Some(hit) = d.hits().first() {
+            return client.fetch_igd(&hit.location);
+        }
+        if now >= deadline {
+            return Err(ClientError::NoIgd);
+        }
+        let mut wake = deadline;
+        if sent == 1 {
+            wake = wake.min(start + client.discovery.resend_after);
+        }
+        let wait = wake
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1));
+        sock.set_read_timeout(Some(wait))?;
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) if from.ip() == IpAddr::V4(gateway) => {
+                d.handle_datagram(Instant::now(), from, buf.get(..n).unwrap_or_default())
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::ConnectionRefused
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The events one successful renewal reports: `Changed` when the gateway, external
+/// address or port moved (and `Recovered` too when the gateway had lost the mapping),
+/// `Recovered` when it had to be made again, else `Renewed`.
+pub fn classify(old: &Mapping, new: Mapping, reset: bool) -> Vec<Event> {
+    let moved = new.external_port != old.external_port
+        || new.external_address != old.external_address
+        || new.gateway != old.gateway;
+    match (moved, reset) {
+        (true, true) => vec![
+            Event::Changed(old.clone(), new.clone()),
+            Event::Recovered(new),
+        ],
+        (true, false) => vec![Event::Changed(old.clone(), new)],
+        (false, true) => vec![Event::Recovered(new)],
+        (false, false) => vec![Event::Renewed(new)],
+    }
+}
+
 impl Mapper {
     /// A mapper. `gateway` skips routing-table detection; `igd` skips discovery.
     pub fn new(client: Client, spec: MapSpec, gateway: Option<Ipv4Addr>, igd: Option<Igd>) -> Self {
@@ -200,12 +326,10 @@ impl Mapper {
             let c = self.client.clone();
             let t = tx.clone();
             let known = self.igd.clone();
+            let gw_known = gw.as_ref().ok().copied();
             started += 1;
             std::thread::spawn(move || {
-                let r = match known {
-                    Some(i) => Ok(i),
-                    None => c.find_igd(),
-                };
+                let r = find_igd_fast(&c, gw_known, known);
                 let _ = t.send(r.map(|i| Probe::Upnp(Box::new(i))));
             });
             drop(tx);
@@ -239,10 +363,8 @@ impl Mapper {
                 self.map_natpmp(gw)?
             }
             Via::Upnp => {
-                let igd = match self.igd.take() {
-                    Some(i) => i,
-                    None => self.client.find_igd()?,
-                };
+                let gw = self.gateway().ok();
+                let igd = find_igd_fast(&self.client, gw, self.igd.take())?;
                 self.map_upnp(igd)?
             }
             Via::Auto => match self.probe()? {
@@ -412,7 +534,17 @@ impl Mapper {
         let Some(old) = self.current.clone() else {
             return Vec::new();
         };
-        let state = self.state.take();
+        let mut state = self.state.take();
+        // The default route moved to another router: what the old one holds is moot.
+        if self.gateway.is_none() {
+            if let Ok((gw, _)) = crate::route::gateway_v4(self.client.interface.as_deref()) {
+                if IpAddr::V4(gw) != old.gateway {
+                    tracing::debug!(old = %old.gateway, new = %gw, "gateway changed: re-mapping");
+                    state = None;
+                    self.igd = None;
+                }
+            }
+        }
         let result = match state {
             Some(State::Pcp(gw, m, at)) => self.map_pcp(gw, Some(m.nonce)).map(|new| {
                 let reset = match &self.state {
@@ -446,19 +578,22 @@ impl Mapper {
             }
             None => self.map().map(|m| (m, true)),
         };
+        // Renewing in place failed (the gateway restarted on another port, lost its
+        // state, or speaks another protocol now): start over from discovery once.
+        let result = match result {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                tracing::debug!(error = %e, "renewal failed: re-mapping from scratch");
+                self.state = None;
+                self.igd = None;
+                self.map().map(|m| (m, true))
+            }
+        };
         self.last_renew = Some(Instant::now());
         match result {
             Ok((new, reset)) => {
                 self.current = Some(new.clone());
-                if reset {
-                    vec![Event::Recovered(new)]
-                } else if new.external_port != old.external_port
-                    || new.external_address != old.external_address
-                {
-                    vec![Event::Changed(old, new)]
-                } else {
-                    vec![Event::Renewed(new)]
-                }
+                classify(&old, new, reset)
             }
             Err(e) => {
                 // Keep the old mapping as the target; the next renewal tries again.
@@ -466,6 +601,16 @@ impl Mapper {
                 vec![Event::Lost(e.to_string())]
             }
         }
+    }
+
+    /// Sleeps until [`Mapper::renew_due`] and renews: the body of a keep-alive loop.
+    /// Without a mapping it returns at once with no event.
+    pub fn wait_and_renew(&mut self) -> Vec<Event> {
+        let Some(due) = self.renew_due() else {
+            return Vec::new();
+        };
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        self.renew()
     }
 
     /// Deletes the mapping now.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use portgate_proto::minissdpd;
-use portgate_proto::ssdp::{MSearch, SearchTarget, SsdpMessage};
+use portgate_proto::ssdp::{MSearch, Mx, SearchTarget, SsdpMessage};
 
 /// What portgate searches for, best first (UDA 1.1 §1.3.2 search targets).
 pub const SEARCH_TARGETS: [&str; 5] = [
@@ -108,6 +108,27 @@ impl Discovery {
                 out
             })
             .collect()
+    }
+
+    /// The unicast M-SEARCH to send to `device` (its IP and port 1900). UDA 1.1
+    /// §1.3.2: a unicast search has HOST naming the device and no MX, and the device
+    /// answers at once instead of after a random delay within MX, so a gateway already
+    /// known from the routing table is found in one round trip. One datagram, for
+    /// InternetGatewayDevice:1, which IGD:2 devices answer too (UDA 1.1 §1.3.2: a device
+    /// answers searches for lower versions of its type); gateways rate-limit searches
+    /// per sender, so this spends as little of that budget as possible.
+    pub fn unicast_search(device: SocketAddr) -> Vec<u8> {
+        let st = SEARCH_TARGETS[1];
+        let mut m = MSearch::multicast(
+            SearchTarget::from_value(st),
+            SEARCH_MX,
+            Some(crate::http::USER_AGENT),
+        );
+        m.host = Some(device.to_string());
+        m.mx = Mx::Absent;
+        let mut out = Vec::new();
+        m.emit(&mut out);
+        out
     }
 
     /// The datagrams to send now (all searches at the start and once more after
@@ -270,6 +291,20 @@ LOCATION: http://10.0.0.1:5000/rootDesc.xml\r\nOPT: \"http://schemas.upnp.org/up
             assert!(wanted(&m.st.to_string()));
         }
         assert_eq!(Discovery::searches().len(), 5);
+    }
+
+    #[test]
+    fn unicast_search_names_the_device_and_has_no_mx() {
+        let dev: SocketAddr = "10.77.0.1:1900".parse().expect("addr");
+        let d = Discovery::unicast_search(dev);
+        let m = MSearch::parse(&d).expect("parses");
+        assert_eq!(m.host.as_deref(), Some("10.77.0.1:1900"));
+        assert_eq!(m.mx, Mx::Absent);
+        assert_eq!(
+            m.st.to_string(),
+            "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
+        );
+        assert!(!String::from_utf8_lossy(&d).contains("MX:"));
     }
 
     #[test]
