@@ -2,8 +2,9 @@
 //! (replaces `upnpc` and `natpmpc`).
 
 mod json;
+mod pinhole;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -69,6 +70,58 @@ enum Cmd {
     /// Map and keep the mapping alive until Ctrl-C (renews at half the lease), then
     /// delete it.
     Keep(MapArgs),
+    /// IPv6 firewall pinholes (WANIPv6FirewallControl:1): add, update, delete, check.
+    #[command(subcommand)]
+    Pinhole(PinholeCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum PinholeCmd {
+    /// Open an inbound IPv6 pinhole to this host (prints its UniqueID).
+    Add(PinholeAddArgs),
+    /// Give pinhole ID a new lease.
+    Update {
+        /// The pinhole's UniqueID.
+        id: u16,
+        /// New lease in seconds (1..=86400).
+        #[arg(long, default_value_t = 3600)]
+        lease: u32,
+    },
+    /// Delete pinhole ID.
+    Delete {
+        /// The pinhole's UniqueID.
+        id: u16,
+    },
+    /// Whether traffic went through pinhole ID (CheckPinholeWorking, GetPinholePackets).
+    Check {
+        /// The pinhole's UniqueID.
+        id: u16,
+    },
+    /// The IPv6 firewall's status (GetFirewallStatus).
+    Status,
+    /// How long the firewall keeps an idle outbound flow (GetOutboundPinholeTimeout).
+    OutboundTimeout(PinholeAddArgs),
+}
+
+#[derive(Args, Debug)]
+struct PinholeAddArgs {
+    /// This host's port to open.
+    port: u16,
+    /// tcp or udp.
+    #[arg(long, short, default_value = "tcp")]
+    protocol: Protocol,
+    /// Lease in seconds (1..=86400).
+    #[arg(long, default_value_t = 3600)]
+    lease: u32,
+    /// The LAN address to open to (default: this host's global IPv6 address).
+    #[arg(long)]
+    internal_client: Option<Ipv6Addr>,
+    /// Only this remote host may come in (default: any).
+    #[arg(long)]
+    remote_host: Option<Ipv6Addr>,
+    /// Only from this remote port (default: any).
+    #[arg(long, default_value_t = 0)]
+    remote_port: u16,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -271,6 +324,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Cmd::Unmap(a) => unmap(cli, a),
         Cmd::Keep(a) => keep(cli, a),
+        Cmd::Pinhole(p) => pinhole::run(cli, p),
     }
 }
 
