@@ -39,6 +39,7 @@ pub mod http;
 pub mod register;
 pub mod soap;
 pub mod ssdp;
+pub mod v6fc;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
