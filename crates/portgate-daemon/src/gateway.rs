@@ -14,12 +14,16 @@
 //!   is recreated, the whole mapping table is pushed again
 //!   ([`Firewall::reconcile`]) and the request succeeds if that works.
 //! - **persistence**: every change a client is told about (map, unmap) is
-//!   written to the lease file (atomically: temp + fsync + rename) *before*
-//!   the call returns, so an acknowledged mapping survives `kill -9`.
+//!   appended to the lease file as journal lines ([`lease::append`]: the
+//!   new line of a mapping, or a removal line) *before* the call returns, so
+//!   an acknowledged mapping survives `kill -9`; one change costs the same
+//!   whatever the number of mappings. The file is compacted (rewritten whole,
+//!   atomically: temp + fsync + rename) when the journal holds more lines than
+//!   [`JOURNAL_SLACK`] or the live mappings, at start-up and at shutdown.
+//!   Appends are fsynced by [`Gateway::flush`], which the run loop calls
+//!   within [`PERSIST_DELAY`]: a power loss can take at most that much.
 //!   Expiries only mark the file dirty: an expired line is harmless (it is
-//!   dropped when read) and is rewritten with the next change or by
-//!   [`Gateway::flush`], which the run loop calls within
-//!   [`PERSIST_DELAY`].
+//!   dropped when read) and the file is rewritten by the next flush.
 //! - **forwarding**: a missing external address, or a reserved/private one
 //!   without `ext_allow_private_ipv4`, makes every new mapping fail with
 //!   [`GatewayError::ForwardingDisabled`] (UPnP 501, NAT-PMP 3, PCP
@@ -64,6 +68,11 @@ pub type SharedGateway = Rc<RefCell<Gateway>>;
 /// rewritten by [`Gateway::flush`]; bounds the work after a burst of
 /// expiries while keeping the file close to the truth.
 pub const PERSIST_DELAY: Duration = Duration::from_secs(5);
+
+/// Journal lines tolerated in the lease file before it is compacted, at the
+/// least (more when there are more live mappings): compaction rewrites every
+/// line, so it runs at most once per this many changes.
+pub const JOURNAL_SLACK: usize = 1024;
 
 /// Capacity of the event channel: a subscriber that falls this far behind
 /// gets `RecvError::Lagged` and should resynchronise from the table.
@@ -184,7 +193,12 @@ pub struct Gateway {
     external: Option<Ipv4Addr>,
     epoch_start: u64,
     events: broadcast::Sender<GatewayEvent>,
+    /// Expiries not yet in the lease file: rewrite it by this time + delay.
     dirty_since: Option<u64>,
+    /// Journal appends not yet fsynced: sync them by this time + delay.
+    unsynced_since: Option<u64>,
+    /// Lines appended since the last full rewrite.
+    journal_lines: usize,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -297,6 +311,8 @@ impl Gateway {
             epoch_start: now,
             events,
             dirty_since: None,
+            unsynced_since: None,
+            journal_lines: 0,
         };
         gw.persist_now();
         Ok((gw, report))
@@ -426,7 +442,16 @@ impl Gateway {
             }
         }
         self.emit(GatewayEvent::MappingAdded(new.clone()));
-        self.persist_now();
+        let moved = outcome
+            .previous
+            .as_ref()
+            .filter(|p| (p.protocol, p.external_port) != (new.protocol, new.external_port));
+        let mut text = String::new();
+        if let Some(p) = moved {
+            text.push_str(&lease::format_removal(p.protocol, p.external_port));
+        }
+        text.push_str(&lease::format_entry(&LeaseEntry::from(new)));
+        self.journal(&text, now);
         Ok(outcome)
     }
 
@@ -522,14 +547,24 @@ impl Gateway {
 
     /// When [`Gateway::flush`] should next run (`None`: nothing pending).
     pub fn flush_due(&self) -> Option<u64> {
-        self.dirty_since
+        [self.dirty_since, self.unsynced_since]
+            .into_iter()
+            .flatten()
+            .min()
             .map(|t| t.saturating_add(PERSIST_DELAY.as_secs()))
     }
 
-    /// Write the lease file if something changed since the last write.
+    /// Rewrite the lease file if expiries are pending, else fsync the
+    /// journal lines appended since the last sync.
     pub fn flush(&mut self) {
         if self.dirty_since.is_some() {
             self.persist_now();
+        } else if self.unsynced_since.take().is_some() {
+            if let Some(path) = &self.settings.lease_file {
+                if let Err(err) = lease::sync(path) {
+                    tracing::error!(file = %path.display(), %err, "cannot sync the lease file");
+                }
+            }
         }
     }
 
@@ -590,7 +625,11 @@ impl Gateway {
         for m in &gone {
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
-        self.persist_now();
+        let text: String = gone
+            .iter()
+            .map(|m| lease::format_removal(m.protocol, m.external_port))
+            .collect();
+        self.journal(&text, now);
         Ok(gone)
     }
 
@@ -617,8 +656,34 @@ impl Gateway {
         let _ = self.events.send(ev);
     }
 
+    /// Append `text` (journal lines) to the lease file; compact instead when
+    /// the journal has grown past [`JOURNAL_SLACK`] and the live mappings, or
+    /// when the append fails.
+    fn journal(&mut self, text: &str, now: u64) {
+        let Some(path) = &self.settings.lease_file else {
+            return;
+        };
+        let lines = text.lines().count();
+        if self.journal_lines + lines > JOURNAL_SLACK.max(self.table.len()) {
+            self.persist_now();
+            return;
+        }
+        match lease::append(path, text.as_bytes()) {
+            Ok(()) => {
+                self.journal_lines += lines;
+                self.unsynced_since.get_or_insert(now);
+            }
+            Err(err) => {
+                tracing::warn!(file = %path.display(), %err, "lease journal append failed; rewriting");
+                self.persist_now();
+            }
+        }
+    }
+
     fn persist_now(&mut self) {
         self.dirty_since = None;
+        self.unsynced_since = None;
+        self.journal_lines = 0;
         let Some(path) = &self.settings.lease_file else {
             return;
         };

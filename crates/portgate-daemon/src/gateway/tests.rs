@@ -325,3 +325,53 @@ fn unmap_client_removes_only_that_clients() {
     assert_eq!(gone.len(), 1);
     assert_eq!(fw.ports(), vec![(6, 4001, HOST2, 4001)]);
 }
+
+#[test]
+fn changes_are_journaled_then_compacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("leases");
+    let fw = SharedMem::default();
+    let (mut gw, _) = Gateway::start(
+        settings(Some(path.clone())),
+        Box::new(fw.clone()),
+        Some(EXT),
+        NOW,
+    )
+    .expect("start");
+    let a = gw
+        .map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    gw.map(req(4001, HOST, 600), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    // A refresh and a delete are appended, not rewritten.
+    gw.map(req(4000, HOST, 900), Requester::Client(HOST), false, NOW)
+        .expect("refresh");
+    gw.unmap(a.mapping.key(), None, Requester::Client(HOST), NOW)
+        .expect("unmap");
+    let text = std::fs::read_to_string(&path).expect("lease file");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.ends_with("#portgate-del TCP 4000\n"), "{text}");
+    // Read back as a restart would: only 4001 is left.
+    let f = lease::read_file(&path, NOW).expect("read");
+    assert_eq!(f.entries.len(), 1);
+    assert_eq!(f.entries[0].external_port, 4001);
+    // Past the slack, the file is rewritten whole: one line per live mapping.
+    for i in 0..JOURNAL_SLACK {
+        gw.map(
+            req(4001, HOST, 600 + i as u64),
+            Requester::Client(HOST),
+            false,
+            NOW,
+        )
+        .expect("refresh");
+    }
+    let text = std::fs::read_to_string(&path).expect("lease file");
+    assert!(text.lines().count() <= JOURNAL_SLACK, "not compacted");
+    let f = lease::read_file(&path, NOW).expect("read");
+    assert_eq!(f.entries.len(), 1);
+    // Shutdown leaves plain miniupnpd format.
+    gw.shutdown(true).expect("shutdown");
+    let text = std::fs::read_to_string(&path).expect("lease file");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("TCP:4001:10.77.0.2:4001:"), "{text}");
+}
