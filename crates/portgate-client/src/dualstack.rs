@@ -181,6 +181,12 @@ pub enum DualEvent {
     V6(PinholeEvent),
 }
 
+/// What [`DualStack::map`] returns: each half's outcome (`None` for an absent half).
+pub type DualResult = (
+    Option<Result<Mapping, ClientError>>,
+    Option<Result<Pinhole, ClientError>>,
+);
+
 /// An IPv4 mapping and an IPv6 pinhole for the same service, kept together: both made
 /// by [`DualStack::map`], renewed by [`DualStack::renew`] whenever either is due,
 /// both released by [`DualStack::release`] or on drop. Either half may be missing
@@ -200,12 +206,7 @@ impl DualStack {
     /// Makes both. Each half's result is reported on its own: one family failing does
     /// not undo the other (a dual-stack host reachable on one family is still
     /// reachable).
-    pub fn map(
-        &mut self,
-    ) -> (
-        Option<Result<Mapping, ClientError>>,
-        Option<Result<Pinhole, ClientError>>,
-    ) {
+    pub fn map(&mut self) -> DualResult {
         (
             self.v4.as_mut().map(Mapper::map),
             self.v6.as_mut().map(PinholeKeeper::open),
