@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use portgate_proto::http::{Event, RequestHead, ResponseDecoder};
+use portgate_proto::http::{Event, Limits, RequestHead, ResponseDecoder};
 use portgate_proto::soap::{ControlResponse, SoapRequest};
 use portgate_proto::{natpmp, pcp};
 
@@ -28,6 +28,10 @@ pub const WANIP1: &str = "urn:schemas-upnp-org:service:WANIPConnection:1";
 
 /// The service type of the IGD:2-only actions (GetListOfPortMappings).
 pub const WANIP2: &str = "urn:schemas-upnp-org:service:WANIPConnection:2";
+
+/// Largest HTTP response body read: twice the XML parser's document cap, so that
+/// the parser (not the framer) decides.
+pub const MAX_RESPONSE_BODY: u64 = 2 * 1024 * 1024;
 
 /// A NAT-PMP client on one connected UDP socket.
 pub struct NatPmp {
@@ -286,7 +290,12 @@ impl Soap {
 /// may carry another request.
 fn exchange(stream: &mut TcpStream, msg: &[u8]) -> anyhow::Result<(Vec<u8>, bool)> {
     stream.write_all(msg)?;
-    let mut dec = ResponseDecoder::default();
+    // A GetListOfPortMappings answer with 1 000 entries is larger than the framer's
+    // default body cap; the XML parser still caps the document at 1 MiB.
+    let mut dec = ResponseDecoder::new(Limits {
+        max_body_len: MAX_RESPONSE_BODY,
+        ..Limits::default()
+    });
     let mut body = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut status = 0;
