@@ -48,14 +48,13 @@ fn client() -> Client {
 }
 
 /// Runs `f` on a thread inside LAN host 0 (the mapper's sockets belong there).
-fn on_lan<T: Send>(lab: &Lab, f: impl FnOnce() -> T + Send) -> T {
-    lab.in_netns(Host::Lan(0), f).expect("enter LAN namespace")
+fn on_lan<T: Send>(lab: &Lab, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
+    Ok(lab.in_netns(Host::Lan(0), f)?)
 }
 
 /// The WAN host's bytes to `ext` arrive on LAN host 0 at `internal`.
-fn reaches(lab: &Lab, ext: SocketAddr, internal: u16, timeout: Duration) -> bool {
-    lab.tcp_probe(Host::Wan, ext, (Host::Lan(0), internal), b"mapper", timeout)
-        .expect("probe")
+fn reaches(lab: &Lab, ext: SocketAddr, internal: u16, timeout: Duration) -> anyhow::Result<bool> {
+    Ok(lab.tcp_probe(Host::Wan, ext, (Host::Lan(0), internal), b"mapper", timeout)?)
 }
 
 fn lab() -> anyhow::Result<Option<Lab>> {
@@ -96,12 +95,11 @@ fn gw_of(lab: &Lab) -> Option<Ipv4Addr> {
     Some(lab.gateway().lan.ipv4)
 }
 
-fn ext_of(m: &Mapping) -> SocketAddr {
-    (
-        m.external_address.expect("external address"),
-        m.external_port,
-    )
-        .into()
+fn ext_of(m: &Mapping) -> anyhow::Result<SocketAddr> {
+    let a = m
+        .external_address
+        .ok_or_else(|| anyhow::anyhow!("no external address in {m:?}"))?;
+    Ok((a, m.external_port).into())
 }
 
 #[test]
@@ -120,7 +118,7 @@ fn permanent_only_gateway_gets_a_permanent_mapping_deleted_on_release() -> anyho
         gw_of(&lab),
         None,
     );
-    let got = on_lan(&lab, || m.map())?;
+    let got = on_lan(&lab, || m.map())??;
     assert_eq!(got.via, Via::Upnp);
     assert_eq!(got.lease, 0, "725 must fall back to a permanent lease");
     assert_eq!(got.external_port, 41001);
@@ -129,20 +127,20 @@ fn permanent_only_gateway_gets_a_permanent_mapping_deleted_on_release() -> anyho
         .starts_with(&["AddPortMapping:725".into(), "AddPortMapping".into()]));
     assert_eq!(gw.table().len(), 1);
     assert_eq!(gw.table()[0].lease, 0);
-    assert!(reaches(&lab, ext_of(&got), 7101, PROBE));
+    assert!(reaches(&lab, ext_of(&got)?, 7101, PROBE)?);
     // a renewal keeps it permanent (no second 725 round)
-    let ev = on_lan(&lab, || m.renew());
+    let ev = on_lan(&lab, || m.renew())?;
     assert!(
         matches!(ev.as_slice(), [Event::Renewed(r)] if r.lease == 0),
         "{ev:?}"
     );
-    on_lan(&lab, || m.release())?;
+    on_lan(&lab, || m.release())??;
     assert!(
         gw.table().is_empty(),
         "a permanent mapping must be deleted on release"
     );
     assert!(gw.log().contains(&"DeletePortMapping".to_string()));
-    assert!(!reaches(&lab, ext_of(&got), 7101, PROBE_BLOCKED));
+    assert!(!reaches(&lab, ext_of(&got)?, 7101, PROBE_BLOCKED)?);
     Ok(())
 }
 
@@ -162,7 +160,7 @@ fn conflict_only_gateway_gets_another_port() -> anyhow::Result<()> {
         gw_of(&lab),
         None,
     );
-    let got = on_lan(&lab, || m.map())?;
+    let got = on_lan(&lab, || m.map())??;
     assert_ne!(
         got.external_port, 41002,
         "the conflicting port must not be reported"
@@ -178,14 +176,14 @@ fn conflict_only_gateway_gets_another_port() -> anyhow::Result<()> {
             .count(),
         3
     );
-    assert!(reaches(&lab, ext_of(&got), 7102, PROBE));
+    assert!(reaches(&lab, ext_of(&got)?, 7102, PROBE)?);
     // the next renewal keeps the port it got
-    let ev = on_lan(&lab, || m.renew());
+    let ev = on_lan(&lab, || m.renew())?;
     assert!(
         matches!(ev.as_slice(), [Event::Renewed(r)] if r.external_port == 41005),
         "{ev:?}"
     );
-    on_lan(&lab, || m.release())?;
+    on_lan(&lab, || m.release())??;
     assert!(gw.table().is_empty());
     Ok(())
 }
@@ -196,12 +194,12 @@ fn vanished_mapping_is_remapped_on_the_next_renewal() -> anyhow::Result<()> {
     let gw = test_gateway(&lab, Behaviour::default())?;
     // a 4 s lease: the renewal is due after 2 s (half the lease)
     let mut m = Mapper::new(client(), spec(Via::Upnp, 7103, 41003, 4), gw_of(&lab), None);
-    let got = on_lan(&lab, || m.map())?;
-    assert!(reaches(&lab, ext_of(&got), 7103, PROBE));
+    let got = on_lan(&lab, || m.map())??;
+    assert!(reaches(&lab, ext_of(&got)?, 7103, PROBE)?);
     gw.vanish();
-    assert!(!reaches(&lab, ext_of(&got), 7103, PROBE_BLOCKED));
+    assert!(!reaches(&lab, ext_of(&got)?, 7103, PROBE_BLOCKED)?);
     let t = std::time::Instant::now();
-    let ev = on_lan(&lab, || m.wait_and_renew());
+    let ev = on_lan(&lab, || m.wait_and_renew())?;
     assert!(
         t.elapsed() < Duration::from_secs(3),
         "renewal at half the lease"
@@ -211,8 +209,8 @@ fn vanished_mapping_is_remapped_on_the_next_renewal() -> anyhow::Result<()> {
         "{ev:?}"
     );
     assert_eq!(gw.table().len(), 1);
-    assert!(reaches(&lab, ext_of(&got), 7103, PROBE));
-    on_lan(&lab, || m.release())?;
+    assert!(reaches(&lab, ext_of(&got)?, 7103, PROBE)?);
+    on_lan(&lab, || m.release())??;
     assert!(gw.table().is_empty());
     Ok(())
 }
@@ -289,10 +287,10 @@ fn portgated_restarted_with_its_table_flushed_is_recovered() -> anyhow::Result<(
         gw_of(&lab),
         None,
     );
-    let (a, b) = on_lan(&lab, || (up.map(), pmp.map()));
+    let (a, b) = on_lan(&lab, || (up.map(), pmp.map()))?;
     let (a, b) = (a?, b?);
-    assert!(reaches(&lab, ext_of(&a), 7104, PROBE));
-    assert!(reaches(&lab, ext_of(&b), 7105, PROBE));
+    assert!(reaches(&lab, ext_of(&a)?, 7104, PROBE)?);
+    assert!(reaches(&lab, ext_of(&b)?, 7105, PROBE)?);
     // Let the NAT-PMP epoch grow: RFC 6886 §3.6 allows 2 s of slack, so a restart within
     // seconds of the first start is indistinguishable from no restart.
     std::thread::sleep(Duration::from_secs(4));
@@ -304,9 +302,9 @@ fn portgated_restarted_with_its_table_flushed_is_recovered() -> anyhow::Result<(
         Host::Gateway,
         &["nft", "delete", "table", "inet", "portgate"],
     );
-    assert!(!reaches(&lab, ext_of(&a), 7104, PROBE_BLOCKED));
+    assert!(!reaches(&lab, ext_of(&a)?, 7104, PROBE_BLOCKED)?);
     let daemon = start_portgated(&lab, &bin, &dir)?;
-    let (ea, eb) = on_lan(&lab, || (up.renew(), pmp.renew()));
+    let (ea, eb) = on_lan(&lab, || (up.renew(), pmp.renew()))?;
     assert!(
         matches!(ea.as_slice(), [Event::Recovered(r)] if r.external_port == 41004),
         "upnp: {ea:?}"
@@ -315,9 +313,9 @@ fn portgated_restarted_with_its_table_flushed_is_recovered() -> anyhow::Result<(
         matches!(eb.as_slice(), [Event::Recovered(r)] if r.external_port == 41005),
         "nat-pmp (epoch reset): {eb:?}"
     );
-    assert!(reaches(&lab, ext_of(&a), 7104, PROBE));
-    assert!(reaches(&lab, ext_of(&b), 7105, PROBE));
-    let (ra, rb) = on_lan(&lab, || (up.release(), pmp.release()));
+    assert!(reaches(&lab, ext_of(&a)?, 7104, PROBE)?);
+    assert!(reaches(&lab, ext_of(&b)?, 7105, PROBE)?);
+    let (ra, rb) = on_lan(&lab, || (up.release(), pmp.release()))?;
     ra?;
     rb?;
     if daemon.try_status().is_some() {
@@ -345,11 +343,11 @@ fn external_address_change_is_reported_and_reachable() -> anyhow::Result<()> {
         gw_of(&lab),
         None,
     );
-    let (a, b) = on_lan(&lab, || (up.map(), pmp.map()));
+    let (a, b) = on_lan(&lab, || (up.map(), pmp.map()))?;
     let (a, _b) = (a?, b?);
     let old = lab.external_ipv4();
     assert_eq!(a.external_address, Some(IpAddr::V4(old)));
-    assert!(reaches(&lab, ext_of(&a), 7106, PROBE));
+    assert!(reaches(&lab, ext_of(&a)?, 7106, PROBE)?);
     // move the WAN address to another one on the same net
     let wan = lab.gateway().wan.clone();
     let o = old.octets();
@@ -367,19 +365,19 @@ fn external_address_change_is_reported_and_reachable() -> anyhow::Result<()> {
     )?;
     lab.exec(Host::Gateway, &["kill", "-USR1", &daemon.pid().to_string()])?;
     std::thread::sleep(Duration::from_millis(500));
-    let (ea, eb) = on_lan(&lab, || (up.renew(), pmp.renew()));
+    let (ea, eb) = on_lan(&lab, || (up.renew(), pmp.renew()))?;
     for (name, ev, port, internal) in [("upnp", &ea, 41006, 7106), ("nat-pmp", &eb, 41007, 7107)] {
         let Some(Event::Changed(o, n)) = ev.first() else {
-            panic!("{name}: no change event: {ev:?}");
+            anyhow::bail!("{name}: no change event: {ev:?}");
         };
         assert_eq!(o.external_address, Some(IpAddr::V4(old)), "{name}");
         assert_eq!(n.external_address, Some(IpAddr::V4(new)), "{name}");
         assert!(
-            reaches(&lab, (new, port).into(), internal, PROBE),
+            reaches(&lab, (new, port).into(), internal, PROBE)?,
             "{name}: WAN host cannot reach the new address"
         );
     }
-    let (ra, rb) = on_lan(&lab, || (up.release(), pmp.release()));
+    let (ra, rb) = on_lan(&lab, || (up.release(), pmp.release()))?;
     ra?;
     rb?;
     if daemon.try_status().is_some() {
