@@ -9,6 +9,7 @@
 
 mod client;
 mod daemon;
+mod load;
 mod report;
 mod run;
 mod stats;

@@ -220,6 +220,36 @@ pub fn markdown(res: &Results) -> String {
             );
         }
     }
+    let load = |d: Option<&DaemonResult>, f: &dyn Fn(&crate::load::LoadResult) -> String| {
+        d.and_then(|d| d.load.as_ref())
+            .map(f)
+            .unwrap_or_else(|| "-".into())
+    };
+    let soap_load = |l: &crate::load::LoadResult| {
+        format!(
+            "{:.0} ok/s, {} errors ({:.0} s)",
+            l.soap_ok_per_s, l.soap_errors, l.seconds
+        )
+    };
+    let pmp_load = |l: &crate::load::LoadResult| {
+        format!(
+            "{:.2} / {:.2} ms ({} requests, {} errors)",
+            l.natpmp.p50_ms, l.natpmp.p99_ms, l.natpmp.count, l.natpmp.errors
+        )
+    };
+    let _ = writeln!(
+        s,
+        "| {} concurrent SOAP clients (GetGenericPortMappingEntry, 1 conn/request) | {} | {} | - |",
+        crate::load::SOAP_CLIENTS,
+        load(refd, &soap_load),
+        load(pg, &soap_load)
+    );
+    let _ = writeln!(
+        s,
+        "| NAT-PMP latency p50 / p99 during that load | {} | {} | - |",
+        load(refd, &pmp_load),
+        load(pg, &pmp_load)
+    );
     let size = |d: Option<&DaemonResult>| {
         d.map(|d| format!("{:.0} KB", d.binary_bytes as f64 / 1024.0))
             .unwrap_or_else(|| "-".into())
@@ -446,6 +476,7 @@ mod tests {
                         vec![win("add", 100, 150.0), win("add_partial", 500, 60.0)],
                     )],
                     clients: vec![],
+                    load: None,
                 },
                 DaemonResult {
                     name: "portgated".into(),
@@ -458,6 +489,7 @@ mod tests {
                         vec![win("add", 100, 3000.0), win("add", 1000, 3000.0)],
                     )],
                     clients: vec![],
+                    load: None,
                 },
             ],
         }

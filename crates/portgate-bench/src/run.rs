@@ -84,6 +84,8 @@ pub struct DaemonResult {
     pub runs: Vec<ProtoRun>,
     /// Client wall times against this daemon.
     pub clients: Vec<ClientTiming>,
+    /// NAT-PMP latency while 100 SOAP clients hammer the daemon.
+    pub load: Option<crate::load::LoadResult>,
 }
 
 /// The whole run.
@@ -111,7 +113,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let lab = Lab::builder()
-        .lan_hosts(1)
+        .lan_hosts(crate::load::LOAD_HOSTS)
         .wan_unreserved()
         .echo(false)
         .build()
@@ -181,6 +183,19 @@ fn bench_daemon(
         runs.push(r);
         d.stop(lab)?;
     }
+    let load = {
+        let d = daemon::start(lab, kind, bin, dir)?;
+        let secs = if args.quick { 3 } else { 10 };
+        let l = crate::load::run(lab, Duration::from_secs(secs));
+        d.stop(lab)?;
+        match l {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("   load: {e:#}");
+                None
+            }
+        }
+    };
     let clients = match &args.portgate {
         Some(pg) => {
             let d = daemon::start(lab, kind, bin, dir)?;
@@ -197,6 +212,7 @@ fn bench_daemon(
         rss_idle_kib: rss_idle,
         runs,
         clients,
+        load,
     })
 }
 
