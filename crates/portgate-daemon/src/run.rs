@@ -44,6 +44,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::config::{Config, ListenSpec};
 use crate::flags::Flags;
 use crate::gateway::{Gateway, GatewaySettings, LanNet, SharedGateway};
+use crate::pinhole::{Lan6, PinholeSettings, Pinholes, SharedPinholes};
 use crate::pmp;
 
 /// How often the WAN interface's address is checked for changes when no
@@ -154,6 +155,50 @@ fn prefix_of(addr: Ipv4Addr) -> Option<u8> {
     None
 }
 
+/// The LAN IPv6 prefixes: `ipv6_listening_ip` when set, else the global
+/// (non link-local) IPv6 addresses of the interfaces that hold the IPv4 LAN
+/// addresses. Empty when IPv6 is off (`ipv6_disable=yes`).
+pub fn resolve_lan6(cfg: &Config, lan: &[LanNet]) -> Vec<Lan6> {
+    if cfg.ipv6_disable {
+        return Vec::new();
+    }
+    let Ok(all) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let all: Vec<nix::ifaddrs::InterfaceAddress> = all.collect();
+    let v6_of = |ifa: &nix::ifaddrs::InterfaceAddress| -> Option<Lan6> {
+        let a = ifa.address.as_ref()?.as_sockaddr_in6()?.ip();
+        let prefix = ifa
+            .netmask
+            .as_ref()
+            .and_then(|m| m.as_sockaddr_in6())
+            .map_or(64, |m| u128::from(m.ip()).count_ones() as u8);
+        Some(Lan6 { addr: a, prefix })
+    };
+    if let Some(addr) = cfg.ipv6_listening_ip {
+        let found = all.iter().filter_map(v6_of).find(|l| l.addr == addr);
+        return vec![found.unwrap_or(Lan6 { addr, prefix: 64 })];
+    }
+    let mut ifnames: Vec<String> = Vec::new();
+    for ifa in &all {
+        let v4 = ifa
+            .address
+            .as_ref()
+            .and_then(|a| a.as_sockaddr_in())
+            .map(|s| s.ip());
+        if v4.is_some_and(|v| lan.iter().any(|l| l.addr == v))
+            && !ifnames.contains(&ifa.interface_name)
+        {
+            ifnames.push(ifa.interface_name.clone());
+        }
+    }
+    all.iter()
+        .filter(|ifa| ifnames.contains(&ifa.interface_name))
+        .filter_map(v6_of)
+        .filter(|l| crate::pinhole::valid_internal_client(l.addr))
+        .collect()
+}
+
 fn bind_pmp(addr: Ipv4Addr) -> anyhow::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
@@ -198,6 +243,7 @@ async fn start_upnp(
     cfg: &Config,
     gw: &SharedGateway,
     lan: &[LanNet],
+    v6: Option<(&[Lan6], &SharedPinholes)>,
 ) -> anyhow::Result<Option<crate::upnp::UpnpHandle>> {
     if !cfg.enable_upnp {
         return Ok(None);
@@ -222,6 +268,7 @@ async fn start_upnp(
     if cfg.description_igd_version().number() == 2 {
         igd.version = portgate_proto::description::IgdVersion::V2;
     }
+    igd.ipv6_firewall = v6.is_some();
     if let Some(p) = &cfg.presentation_url {
         igd.presentation_url = p.clone();
     }
@@ -252,6 +299,11 @@ async fn start_upnp(
         http_max_connections: usize::try_from(cfg.http_max_connections).unwrap_or(usize::MAX),
         gateway_events: Some(gw.borrow().subscribe()),
         minissdpd_socket: cfg.minissdpdsocket.clone(),
+        ipv6: v6.map(|(lan6, pins)| crate::upnp::UpnpIpv6 {
+            lan: lan6.to_vec(),
+            pinholes: crate::upnp::v6fc::GatewayPinholes::new(gw.clone(), pins.clone())
+                .into_shared(),
+        }),
     };
     Ok(Some(crate::upnp::start(ctx).await?))
 }
@@ -311,6 +363,24 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
              (set ext_allow_private_ipv4=yes to accept a reserved one)"
         );
     }
+    let lan6 = resolve_lan6(&cfg, &lan);
+    let pin_settings = |cfg: &Config, lan6: &[Lan6]| PinholeSettings {
+        enabled: !cfg.ipv6_disable && !lan6.is_empty(),
+        lease_file6: cfg.lease_file6.clone(),
+        lan: lan6.to_vec(),
+    };
+    let mut gw = gw;
+    let (pins, report6) = Pinholes::start(pin_settings(&cfg, &lan6), &mut gw, now)
+        .context("start the pinhole service")?;
+    tracing::info!(
+        restored = report6.restored,
+        skipped = report6.skipped,
+        expired = report6.expired,
+        removed = report6.removed,
+        lan6 = ?lan6,
+        "ipv6 pinholes loaded"
+    );
+    let pins = pins.into_shared();
     let gw = gw.into_shared();
 
     let mut pmp_socks: Vec<(Ipv4Addr, Rc<UdpSocket>)> = Vec::new();
@@ -326,7 +396,8 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             pmp_socks.push((l.addr, s));
         }
     }
-    let upnp = start_upnp(&cfg, &gw, &lan).await?;
+    let v6 = (!lan6.is_empty()).then_some((lan6.as_slice(), &pins));
+    let upnp = start_upnp(&cfg, &gw, &lan, v6).await?;
     if let Some(p) = &flags.pidfile {
         write_pidfile(p)?;
     }
@@ -358,8 +429,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             let g = gw.borrow();
             (g.next_expiry(), g.flush_due())
         };
+        let expiry6 = pins.borrow().next_expiry();
         let mut wake = next_ext_check;
-        for t in [expiry, flush].into_iter().flatten() {
+        for t in [expiry, flush, expiry6].into_iter().flatten() {
             wake = wake.min(at_unix(t));
         }
         if let Some(d) = announcer.deadline() {
@@ -379,6 +451,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                             GatewaySettings::from_config(&new, lan.clone()),
                             unix_now(),
                         );
+                        pins.borrow_mut().reload(pin_settings(&new, &lan6));
                         tracing::info!(removed = removed.len(), "configuration reloaded");
                         cfg = new;
                         redetect = true;
@@ -394,6 +467,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             if g.flush_due().is_some_and(|t| t <= now) {
                 g.flush();
             }
+            let mut p = pins.borrow_mut();
+            p.expire(&mut g, now);
+            p.flush();
         }
         if redetect || tokio::time::Instant::now() >= next_ext_check {
             next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
@@ -422,6 +498,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
     for t in &tasks {
         t.abort();
     }
+    pins.borrow_mut().persist();
     if let Err(e) = gw.borrow_mut().shutdown(cfg.keep_table_on_exit) {
         tracing::warn!(%e, "firewall shutdown");
     }

@@ -153,6 +153,7 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
                             http_max_connections: 64,
                             gateway_events: Some(events),
                             minissdpd_socket: sock,
+                            ipv6: None,
                         })
                         .await?;
                         let _ = ready_tx.send(Ok(()));

@@ -103,6 +103,7 @@ fn start_device(lab: &Lab, secure: bool, rules: &[&str]) -> Device {
                     http_max_connections: 64,
                     gateway_events: Some(events),
                     minissdpd_socket: portgate_daemon::config::DEFAULT_MINISSDPD_SOCKET.into(),
+                    ipv6: None,
                 })
                 .await?;
                 let _ = ready_tx.send(Ok(()));

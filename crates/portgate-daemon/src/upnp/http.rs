@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::desc::Documents;
 use super::gena::GenaService;
 use super::soap::{self, SoapSettings};
-use super::{lan_for, Shared, UpnpEvent};
+use super::{v6fc, Shared, UpnpEvent};
 
 /// Largest request body, bytes. SOAP envelopes are a few hundred bytes; the cap
 /// follows the SOAP parser's own ([`portgate_proto::soap::MAX_REQUEST_LEN`]) so a
@@ -291,11 +291,30 @@ pub(crate) async fn spawn_listeners(
             listener,
         )));
     }
+    if let Some(v6) = &shared.ctx.ipv6 {
+        for lan in &v6.lan {
+            let listener = bind_listener(SocketAddr::from((lan.addr, port)))?;
+            let local = listener.local_addr()?;
+            tracing::info!("upnp: http server bound, description at http://{local}/rootDesc.xml");
+            addrs.push(local);
+            tasks.push(tokio::task::spawn_local(accept_loop(
+                server.clone(),
+                listener,
+            )));
+        }
+    }
     Ok(addrs)
 }
 
 fn bind_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
     sock.set_reuse_address(true)?;
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())
@@ -315,7 +334,7 @@ async fn accept_loop(server: Rc<Server>, listener: TcpListener) {
             }
         };
         let peer_ip = peer.ip();
-        if lan_for(&server.shared.ctx.lan, peer_ip).is_none() {
+        if !server.shared.is_lan_peer(peer_ip) {
             tracing::debug!(%peer, "http: connection from outside the LAN dropped");
             continue;
         }
@@ -417,6 +436,21 @@ impl Server {
                 let doc = self.docs.get(path).unwrap_or_default();
                 (
                     xml_response(200, doc, close, server, req.head.method == Method::Head),
+                    close,
+                )
+            }
+            Route::Control(IgdService::WanIpv6FirewallControl) if ctx.ipv6.is_some() => {
+                let outcome = match &ctx.ipv6 {
+                    Some(v6) => v6fc::handle(
+                        req.head.headers.get("SOAPAction"),
+                        &req.body,
+                        peer,
+                        &mut *v6.pinholes.borrow_mut(),
+                    ),
+                    None => return (error_response(500, true, server), true),
+                };
+                (
+                    xml_response(outcome.status, &outcome.body, close, server, false),
                     close,
                 )
             }

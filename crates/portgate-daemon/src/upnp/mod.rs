@@ -107,6 +107,18 @@ pub struct UpnpContext {
     pub gateway_events: Option<tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>>,
     /// The SSDP cache daemon's socket (`minissdpdsocket`), used when UDP 1900 is taken.
     pub minissdpd_socket: std::path::PathBuf,
+    /// IPv6 side (HTTP on the LAN IPv6 addresses, WANIPv6FirewallControl); `None`:
+    /// IPv4 only.
+    pub ipv6: Option<UpnpIpv6>,
+}
+
+/// The device's IPv6 side.
+pub struct UpnpIpv6 {
+    /// LAN IPv6 addresses: an HTTP listener on each (same port as IPv4) and the
+    /// prefixes whose hosts are answered.
+    pub lan: Vec<crate::pinhole::Lan6>,
+    /// The pinhole operations behind WANIPv6FirewallControl.
+    pub pinholes: Rc<RefCell<dyn v6fc::PinholeBackend>>,
 }
 
 /// A change the device must tell its GENA subscribers about.
@@ -218,6 +230,17 @@ impl Shared {
         Self {
             ctx,
             server: server_string(),
+        }
+    }
+
+    /// Whether `peer` is a LAN host (IPv4 LAN, or an IPv6 LAN prefix when IPv6 is on).
+    pub(crate) fn is_lan_peer(&self, peer: IpAddr) -> bool {
+        if lan_for(&self.ctx.lan, peer).is_some() {
+            return true;
+        }
+        match (peer, &self.ctx.ipv6) {
+            (IpAddr::V6(a), Some(v6)) => v6.lan.iter().any(|l| l.contains(a) && l.addr != a),
+            _ => false,
         }
     }
 }
