@@ -226,8 +226,18 @@ fn remote_host(s: &str) -> Result<Option<Ipv6Addr>, Fault> {
     }
 }
 
+/// `Protocol` is an IANA number (ui2, 65535 = any); the names `TCP`/`UDP` are
+/// accepted too, as `upnpc -G` sends the name.
+fn protocol_number(req: &SoapRequest) -> Result<u16, Fault> {
+    let s = arg(req, "Protocol")?;
+    match Protocol::parse(s) {
+        Some(p) => Ok(u16::from(p.number())),
+        None => s.parse().map_err(|_| Fault(402)),
+    }
+}
+
 fn protocol(req: &SoapRequest) -> Result<Protocol, Fault> {
-    match num::<u16>(req, "Protocol")? {
+    match protocol_number(req)? {
         6 => Ok(Protocol::Tcp),
         17 => Ok(Protocol::Udp),
         65535 => Err(Fault(707)),
@@ -275,10 +285,9 @@ fn dispatch(
     let by = requester.filter(|r| backend.is_lan(*r)).ok_or(Fault(606))?;
     match action {
         "GetOutboundPinholeTimeout" => {
-            remote_host(arg(req, "RemoteHost")?)?;
-            num::<u16>(req, "RemotePort")?;
-            num::<u16>(req, "InternalPort")?;
-            let p: u16 = num(req, "Protocol")?;
+            // Only the protocol matters for the answer; the other arguments are
+            // accepted as clients send them.
+            let p = protocol_number(req)?;
             if p != 6 && p != 17 && p != 65535 {
                 return Err(Fault(705));
             }

@@ -34,10 +34,20 @@ impl TestGateway {
     /// external address accepted, lease file in a temp dir) plus `extra`
     /// config lines. `Ok(None)` when the lab cannot run here (outside CI).
     pub fn start(lan_hosts: usize, extra: &str) -> anyhow::Result<Option<TestGateway>> {
+        Self::start_lab(lan_hosts, false, extra)
+    }
+
+    /// As [`TestGateway::start`], with IPv6 in the lab when `ipv6` (LAN
+    /// 2001:db8:1::/64, WAN 2001:db8:2::/64, routed).
+    pub fn start_lab(
+        lan_hosts: usize,
+        ipv6: bool,
+        extra: &str,
+    ) -> anyhow::Result<Option<TestGateway>> {
         if !portgate_lab::require() {
             return Ok(None);
         }
-        let lab = Lab::builder().lan_hosts(lan_hosts).build()?;
+        let lab = Lab::builder().lan_hosts(lan_hosts).ipv6(ipv6).build()?;
         let dir = tempfile::tempdir()?;
         let gw = lab.gateway();
         let text = format!(

@@ -1,0 +1,202 @@
+//! IPv6 end to end: the real `portgated` in a lab with IPv6 (documentation
+//! prefix, LAN 2001:db8:1::/64 and WAN 2001:db8:2::/64, routed, no NAT66).
+//!
+//! - `upnpc -6` (Debian's miniupnpc) on the LAN host drives
+//!   WANIPv6FirewallControl: -A, -U, -C, -K, -G, -D;
+//! - a TCP connection from the WAN host to the LAN host's IPv6 port succeeds
+//!   only while the pinhole exists (the standalone forward chain drops it
+//!   otherwise);
+//! - `lease_file6` is written in miniupnpd's format and a pinhole survives
+//!   `kill -9` and a restart;
+//! - hostile: a pinhole for another host (606), link-local and multicast
+//!   internal clients, requests from the WAN side.
+
+mod common;
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use common::TestGateway;
+use portgate_lab::Host;
+
+const HTTP_PORT: u16 = 5000;
+
+fn start() -> anyhow::Result<Option<TestGateway>> {
+    let Some(t) = TestGateway::start_lab(
+        2,
+        true,
+        &format!("http_port={HTTP_PORT}\nenable_natpmp=yes\nlease_file6=LEASE6\n"),
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(t))
+}
+
+/// Rewrite the placeholder with the temp dir path, then restart.
+fn fix_lease6(t: &mut TestGateway) -> anyhow::Result<()> {
+    let cfg = t.config_file();
+    let text = std::fs::read_to_string(&cfg)?;
+    let lease6 = t.dir.path().join("leases6");
+    std::fs::write(&cfg, text.replace("LEASE6", &lease6.display().to_string()))?;
+    t.kill()?;
+    t.restart()
+}
+
+fn lease6(t: &TestGateway) -> String {
+    std::fs::read_to_string(t.dir.path().join("leases6")).unwrap_or_default()
+}
+
+fn gw6(t: &TestGateway) -> Ipv6Addr {
+    t.lab.ipv6(Host::Gateway).expect("gateway ipv6")
+}
+
+fn host6(t: &TestGateway, i: usize) -> Ipv6Addr {
+    t.lab.ipv6(Host::Lan(i)).expect("host ipv6")
+}
+
+fn upnpc(t: &TestGateway, host: Host, args: &[&str]) -> String {
+    let url = format!("http://[{}]:{HTTP_PORT}/rootDesc.xml", gw6(t));
+    let mut full = vec!["upnpc", "-6", "-u", url.as_str()];
+    full.extend_from_slice(args);
+    let out = t.lab.exec_unchecked(host, &full).expect("upnpc");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("upnpc {args:?}:\n{text}");
+    text
+}
+
+fn wan_reaches(t: &TestGateway, port: u16) -> bool {
+    let to = SocketAddr::new(IpAddr::V6(host6(t, 0)), port);
+    t.lab
+        .tcp_probe(
+            Host::Wan,
+            to,
+            (Host::Lan(0), port),
+            b"v6",
+            Duration::from_secs(2),
+        )
+        .expect("probe")
+}
+
+/// The UniqueID upnpc printed after AddPinhole ("AddPinhole: (...) / Pinhole ID = N").
+fn unique_id(text: &str) -> Option<u16> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("pinhole id")? + "pinhole id".len();
+    let rest = lower.get(at..)?;
+    let digits: String = rest
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn upnpc6_pinhole_lifecycle_and_wan_reachability() -> anyhow::Result<()> {
+    let Some(mut t) = start()? else {
+        return Ok(());
+    };
+    fix_lease6(&mut t)?;
+    let me = host6(&t, 0).to_string();
+    let wan = t.lab.ipv6(Host::Wan).expect("wan ipv6").to_string();
+    let port = 8080u16;
+    assert!(!wan_reaches(&t, port), "closed before any pinhole");
+
+    let out = upnpc(
+        &t,
+        Host::Lan(0),
+        &["-A", &wan, "0", &me, "8080", "TCP", "3600"],
+    );
+    let uid = unique_id(&out).expect("a UniqueID in upnpc's output");
+    let u = uid.to_string();
+    assert!(wan_reaches(&t, port), "open while the pinhole exists");
+    let line = lease6(&t);
+    assert!(
+        line.starts_with(&format!("TCP;{me};8080;{wan};0;{uid};")),
+        "lease_file6: {line:?}"
+    );
+
+    let out = upnpc(&t, Host::Lan(0), &["-K", &u]);
+    assert!(!out.contains("failed"), "GetPinholePackets: {out}");
+    let out = upnpc(&t, Host::Lan(0), &["-C", &u]);
+    assert!(
+        !out.contains("failed"),
+        "CheckPinholeWorking after traffic: {out}"
+    );
+    let out = upnpc(&t, Host::Lan(0), &["-U", &u, "7200"]);
+    assert!(!out.contains("failed"), "UpdatePinhole: {out}");
+    let out = upnpc(&t, Host::Lan(0), &["-G", &wan, "0", &me, "8080", "TCP"]);
+    assert!(!out.contains("failed"), "GetOutboundPinholeTimeout: {out}");
+
+    // kill -9 and restart: the pinhole is back from lease_file6, same UniqueID.
+    t.kill()?;
+    t.restart()?;
+    assert!(wan_reaches(&t, port), "open after a crash and restart");
+    let out = upnpc(&t, Host::Lan(0), &["-K", &u]);
+    assert!(!out.contains("failed"), "pinhole {uid} restored: {out}");
+
+    let out = upnpc(&t, Host::Lan(0), &["-D", &u]);
+    assert!(!out.contains("failed"), "DeletePinhole: {out}");
+    assert!(!wan_reaches(&t, port), "closed after DeletePinhole");
+    assert_eq!(lease6(&t), "");
+    Ok(())
+}
+
+#[test]
+fn hostile_ipv6_pinhole_requests() -> anyhow::Result<()> {
+    let Some(t) = start()? else {
+        return Ok(());
+    };
+    let other = host6(&t, 1).to_string();
+    // A pinhole for another LAN host: 606.
+    let out = upnpc(
+        &t,
+        Host::Lan(0),
+        &["-A", "", "0", &other, "9000", "TCP", "600"],
+    );
+    assert!(out.contains("606"), "pinhole for another host: {out}");
+    // Link-local and multicast internal clients: refused (402).
+    for bad in ["fe80::2", "ff02::1"] {
+        let out = upnpc(
+            &t,
+            Host::Lan(0),
+            &["-A", "", "0", bad, "9000", "TCP", "600"],
+        );
+        assert!(out.contains("402"), "{bad}: {out}");
+    }
+    // Nothing was opened: the other host stays unreachable.
+    let to = SocketAddr::new(IpAddr::V6(host6(&t, 1)), 9000);
+    assert!(!t.lab.tcp_probe(
+        Host::Wan,
+        to,
+        (Host::Lan(1), 9000),
+        b"x",
+        Duration::from_secs(2)
+    )?);
+    // The WAN host cannot reach the HTTP server at all (it listens on the LAN only
+    // and drops non-LAN peers).
+    let url = format!("http://[{}]:{HTTP_PORT}/rootDesc.xml", gw6(&t));
+    let out = t.lab.exec_unchecked(
+        Host::Wan,
+        &[
+            "upnpc",
+            "-6",
+            "-u",
+            url.as_str(),
+            "-A",
+            "",
+            "0",
+            "2001:db8:2::2",
+            "9000",
+            "TCP",
+            "600",
+        ],
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(unique_id(&text).is_none(), "WAN host got a pinhole: {text}");
+    Ok(())
+}
