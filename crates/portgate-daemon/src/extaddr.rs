@@ -149,6 +149,253 @@ pub async fn detect(cfg: &crate::config::Config) -> Option<Ipv4Addr> {
     }
 }
 
+// ---- rtnetlink address watch -----------------------------------------------------
+
+/// `RTMGRP_LINK`: link (interface) changes (linux/rtnetlink.h, legacy group bit of
+/// `RTNLGRP_LINK` = 1).
+const RTMGRP_LINK: u32 = 0x1;
+/// `RTMGRP_IPV4_IFADDR`: IPv4 address changes (bit of `RTNLGRP_IPV4_IFADDR` = 5).
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const NLMSG_HDR_LEN: usize = 16;
+/// `struct ifaddrmsg`: family, prefixlen, flags, scope, index (u32).
+const IFADDRMSG_LEN: usize = 8;
+/// `struct ifinfomsg`: family, pad, type (u16), index (i32), flags, change.
+const IFINFOMSG_LEN: usize = 16;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFLA_IFNAME: u16 = 3;
+const AF_INET: u8 = 2;
+/// `IFF_UP` (administratively up).
+const IFF_UP: u32 = 0x1;
+/// `IFF_RUNNING` (operationally up: carrier present).
+const IFF_RUNNING: u32 = 0x40;
+
+/// Receive buffer of the address watch socket: a burst of address and link
+/// notifications (a link message is about 1.5 KiB) fits in one read; more
+/// waits in the socket for the next one.
+pub const WATCH_BUF_LEN: usize = 32 * 1024;
+
+/// What changed on the WAN interface, as rtnetlink reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrChange {
+    /// An IPv4 address was added (`RTM_NEWADDR`).
+    Added {
+        /// The interface's own address (`IFA_LOCAL`).
+        addr: Ipv4Addr,
+        /// Its prefix length.
+        prefix: u8,
+    },
+    /// An IPv4 address was removed (`RTM_DELADDR`).
+    Removed {
+        /// The address that went away.
+        addr: Ipv4Addr,
+        /// Its prefix length.
+        prefix: u8,
+    },
+    /// The link is up and running (`RTM_NEWLINK` with `IFF_UP | IFF_RUNNING`).
+    LinkUp,
+    /// The link went down or lost carrier, or the interface was deleted.
+    LinkDown,
+    /// Notifications were lost (the socket buffer overflowed, `ENOBUFS`):
+    /// re-read the addresses.
+    Resync,
+}
+
+/// Parses a buffer of rtnetlink notifications into the changes concerning the
+/// interface `ifname` (`ifindex`: its index when known; a link message naming
+/// `ifname` updates it, so a re-created interface is followed). Messages for
+/// other interfaces, other families and malformed messages are skipped.
+pub fn parse_rtnl(buf: &[u8], ifname: &str, ifindex: &mut Option<u32>) -> Vec<AddrChange> {
+    let mut out = Vec::new();
+    let mut rest = buf;
+    while rest.len() >= NLMSG_HDR_LEN {
+        let len = rest
+            .get(0..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_ne_bytes)
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0);
+        if len < NLMSG_HDR_LEN || len > rest.len() {
+            break;
+        }
+        let ty = rest
+            .get(4..6)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(u16::from_ne_bytes)
+            .unwrap_or(0);
+        let body = rest.get(NLMSG_HDR_LEN..len).unwrap_or(&[]);
+        match ty {
+            RTM_NEWADDR | RTM_DELADDR => {
+                if let Some((index, addr, prefix)) = parse_ifaddr(body) {
+                    if Some(index) == *ifindex {
+                        out.push(if ty == RTM_NEWADDR {
+                            AddrChange::Added { addr, prefix }
+                        } else {
+                            AddrChange::Removed { addr, prefix }
+                        });
+                    }
+                }
+            }
+            RTM_NEWLINK | RTM_DELLINK => {
+                if let Some((index, flags, name)) = parse_ifinfo(body) {
+                    let named = name.as_deref() == Some(ifname.as_bytes());
+                    if named && ty == RTM_NEWLINK {
+                        *ifindex = Some(index);
+                    }
+                    if named || Some(index) == *ifindex {
+                        let up = flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING;
+                        out.push(if ty == RTM_NEWLINK && up {
+                            AddrChange::LinkUp
+                        } else {
+                            AddrChange::LinkDown
+                        });
+                        if ty == RTM_DELLINK {
+                            *ifindex = None;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        let next = len.checked_add(3).map(|l| l & !3).unwrap_or(usize::MAX);
+        rest = rest.get(next..).unwrap_or(&[]);
+    }
+    out
+}
+
+/// rtattrs: `{len: u16, type: u16, payload}` padded to 4 bytes.
+fn rtattrs(mut data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let len = usize::from(u16::from_ne_bytes(data.get(0..2)?.try_into().ok()?));
+        let ty = u16::from_ne_bytes(data.get(2..4)?.try_into().ok()?);
+        let payload = data.get(4..len)?;
+        data = data.get(len.checked_add(3)? & !3..).unwrap_or(&[]);
+        Some((ty, payload))
+    })
+}
+
+/// (ifindex, address, prefix) of an IPv4 `ifaddrmsg`.
+fn parse_ifaddr(body: &[u8]) -> Option<(u32, Ipv4Addr, u8)> {
+    let (hdr, attrs) = body.split_at_checked(IFADDRMSG_LEN)?;
+    if *hdr.first()? != AF_INET {
+        return None;
+    }
+    let prefix = *hdr.get(1)?;
+    let index = u32::from_ne_bytes(hdr.get(4..8)?.try_into().ok()?);
+    let mut local = None;
+    let mut address = None;
+    for (ty, v) in rtattrs(attrs) {
+        let a = <[u8; 4]>::try_from(v).ok().map(Ipv4Addr::from);
+        match ty {
+            IFA_LOCAL => local = a,
+            IFA_ADDRESS => address = a,
+            _ => {}
+        }
+    }
+    Some((index, local.or(address)?, prefix))
+}
+
+/// (ifindex, flags, name) of an `ifinfomsg`.
+fn parse_ifinfo(body: &[u8]) -> Option<(u32, u32, Option<Vec<u8>>)> {
+    let (hdr, attrs) = body.split_at_checked(IFINFOMSG_LEN)?;
+    let index = u32::from_ne_bytes(hdr.get(4..8)?.try_into().ok()?);
+    let flags = u32::from_ne_bytes(hdr.get(8..12)?.try_into().ok()?);
+    let name = rtattrs(attrs)
+        .find(|&(ty, _)| ty == IFLA_IFNAME)
+        .map(|(_, v)| v.split(|&c| c == 0).next().unwrap_or(&[]).to_vec());
+    Some((index, flags, name))
+}
+
+/// Depth of the channel from the watch thread to the daemon: changes come in
+/// small bursts; when the daemon lags, the thread waits and the kernel queues
+/// (or reports an overflow, turned into [`AddrChange::Resync`]).
+pub const WATCH_CHANNEL_DEPTH: usize = 16;
+
+/// Opens an rtnetlink socket subscribed to `RTNLGRP_LINK` and
+/// `RTNLGRP_IPV4_IFADDR` in the calling thread's network namespace (a socket
+/// keeps its namespace, so it can be opened on a thread that entered another
+/// namespace and handed to [`watch_socket`]).
+pub fn watch_socket_open() -> std::io::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{
+        bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType,
+    };
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )?;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &NetlinkAddr::new(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR),
+    )?;
+    Ok(fd)
+}
+
+/// Watches the IPv4 addresses and link state of the WAN interface `ifname`
+/// (in the calling thread's namespace): the kernel pushes every change over
+/// rtnetlink, nothing is polled. Each message on the returned channel is a
+/// non-empty batch of changes; on any of them the daemon re-detects its
+/// external address ([`detect`]). The channel closes if the socket fails.
+///
+/// ```ignore
+/// let mut wan = extaddr::watch_addresses("eth0")?;
+/// tokio::select! { Some(changes) = wan.recv() => { /* re-detect, announce */ } }
+/// ```
+pub fn watch_addresses(
+    ifname: &str,
+) -> std::io::Result<tokio::sync::mpsc::Receiver<Vec<AddrChange>>> {
+    let index = nix::net::if_::if_nametoindex(ifname).ok();
+    watch_socket(watch_socket_open()?, ifname, index)
+}
+
+/// [`watch_addresses`] on a socket from [`watch_socket_open`]; `ifindex` is
+/// the interface's index in the socket's namespace when it exists. The socket
+/// is read by a dedicated thread (blocking reads; no async registration of a
+/// raw descriptor), which ends when the receiver is dropped and the next
+/// change arrives.
+pub fn watch_socket(
+    fd: std::os::fd::OwnedFd,
+    ifname: &str,
+    ifindex: Option<u32>,
+) -> std::io::Result<tokio::sync::mpsc::Receiver<Vec<AddrChange>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(WATCH_CHANNEL_DEPTH);
+    let ifname = ifname.to_owned();
+    std::thread::Builder::new()
+        .name("wan-watch".into())
+        .spawn(move || {
+            let mut ifindex = ifindex;
+            let mut buf = vec![0u8; WATCH_BUF_LEN];
+            loop {
+                let changes = match nix::sys::socket::recv(
+                    std::os::fd::AsRawFd::as_raw_fd(&fd),
+                    &mut buf,
+                    nix::sys::socket::MsgFlags::empty(),
+                ) {
+                    Ok(n) => parse_rtnl(buf.get(..n).unwrap_or(&[]), &ifname, &mut ifindex),
+                    Err(nix::errno::Errno::ENOBUFS) => vec![AddrChange::Resync],
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        tracing::debug!(%e, %ifname, "rtnetlink watch failed");
+                        return;
+                    }
+                };
+                if changes.is_empty() {
+                    continue;
+                }
+                tracing::debug!(?changes, %ifname, "WAN interface changed");
+                if tx.blocking_send(changes).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +469,202 @@ mod tests {
         let got = stun_ipv4("127.0.0.1", port, [7; 12]).await.expect("stun");
         assert_eq!(got, Ipv4Addr::new(198, 51, 100, 77));
         t.join().expect("responder");
+    }
+
+    /// One rtnetlink message laid out per linux/netlink.h + rtnetlink.h
+    /// (host byte order headers, 4-byte aligned rtattrs); built here, not a
+    /// capture.
+    fn nlmsg(ty: u16, fixed: &[u8], attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut body = fixed.to_vec();
+        for (t, v) in attrs {
+            let len = u16::try_from(4 + v.len()).expect("small");
+            body.extend_from_slice(&len.to_ne_bytes());
+            body.extend_from_slice(&t.to_ne_bytes());
+            body.extend_from_slice(v);
+            while body.len() % 4 != 0 {
+                body.push(0);
+            }
+        }
+        let len = u32::try_from(NLMSG_HDR_LEN + body.len()).expect("small");
+        let mut m = len.to_ne_bytes().to_vec();
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&0u16.to_ne_bytes());
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(&body);
+        m
+    }
+
+    fn ifaddr(ty: u16, family: u8, prefix: u8, index: u32, local: [u8; 4]) -> Vec<u8> {
+        let mut fixed = vec![family, prefix, 0x80, 0];
+        fixed.extend_from_slice(&index.to_ne_bytes());
+        nlmsg(
+            ty,
+            &fixed,
+            &[(IFA_ADDRESS, &local), (IFA_LOCAL, &local), (3, b"wan0\0")],
+        )
+    }
+
+    fn ifinfo(ty: u16, index: u32, flags: u32, name: &[u8]) -> Vec<u8> {
+        let mut fixed = vec![0u8, 0, 1, 0];
+        fixed.extend_from_slice(&index.to_ne_bytes());
+        fixed.extend_from_slice(&flags.to_ne_bytes());
+        fixed.extend_from_slice(&0u32.to_ne_bytes());
+        nlmsg(
+            ty,
+            &fixed,
+            &[(IFLA_IFNAME, name), (4, &1500u32.to_ne_bytes())],
+        )
+    }
+
+    #[test]
+    fn rtnl_address_changes_of_our_interface_only() {
+        let mut idx = Some(7);
+        let mut buf = ifaddr(RTM_NEWADDR, AF_INET, 24, 7, [203, 0, 113, 9]);
+        buf.extend(ifaddr(RTM_NEWADDR, AF_INET, 16, 8, [10, 0, 0, 1])); // other interface
+        buf.extend(ifaddr(RTM_NEWADDR, 10, 64, 7, [1, 2, 3, 4])); // not IPv4
+        buf.extend(ifaddr(RTM_DELADDR, AF_INET, 24, 7, [203, 0, 113, 8]));
+        buf.extend(nlmsg(3, &[0; 4], &[])); // NLMSG_DONE: ignored
+        assert_eq!(
+            parse_rtnl(&buf, "wan0", &mut idx),
+            vec![
+                AddrChange::Added {
+                    addr: Ipv4Addr::new(203, 0, 113, 9),
+                    prefix: 24
+                },
+                AddrChange::Removed {
+                    addr: Ipv4Addr::new(203, 0, 113, 8),
+                    prefix: 24
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn rtnl_link_state_and_index_follow_the_name() {
+        let mut idx = None;
+        // The interface appears (index learnt from its name), then an address.
+        let mut buf = ifinfo(RTM_NEWLINK, 12, IFF_UP | IFF_RUNNING, b"wan0\0");
+        buf.extend(ifaddr(RTM_NEWADDR, AF_INET, 30, 12, [192, 0, 1, 2]));
+        buf.extend(ifinfo(RTM_NEWLINK, 13, IFF_UP | IFF_RUNNING, b"lan0\0"));
+        let got = parse_rtnl(&buf, "wan0", &mut idx);
+        assert_eq!(idx, Some(12));
+        assert_eq!(
+            got,
+            vec![
+                AddrChange::LinkUp,
+                AddrChange::Added {
+                    addr: Ipv4Addr::new(192, 0, 1, 2),
+                    prefix: 30
+                }
+            ]
+        );
+        // Carrier lost: up but not running.
+        let buf = ifinfo(RTM_NEWLINK, 12, IFF_UP, b"wan0\0");
+        assert_eq!(
+            parse_rtnl(&buf, "wan0", &mut idx),
+            vec![AddrChange::LinkDown]
+        );
+        // Deleted: down, index forgotten.
+        let buf = ifinfo(RTM_DELLINK, 12, 0, b"wan0\0");
+        assert_eq!(
+            parse_rtnl(&buf, "wan0", &mut idx),
+            vec![AddrChange::LinkDown]
+        );
+        assert_eq!(idx, None);
+    }
+
+    #[test]
+    fn rtnl_hostile_buffers_do_not_panic() {
+        let good = ifaddr(RTM_NEWADDR, AF_INET, 24, 7, [203, 0, 113, 9]);
+        let mut idx = Some(7);
+        // Every truncation: no panic, never a wrong address.
+        for n in 0..good.len() {
+            let got = parse_rtnl(&good[..n], "wan0", &mut idx);
+            assert!(got.is_empty(), "{n}: {got:?}");
+        }
+        // Length fields lying: nlmsg_len 0, huge, attribute length past the end.
+        let mut bad = good.clone();
+        bad[0..4].copy_from_slice(&0u32.to_ne_bytes());
+        assert!(parse_rtnl(&bad, "wan0", &mut idx).is_empty());
+        bad[0..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(parse_rtnl(&bad, "wan0", &mut idx).is_empty());
+        let mut bad = good.clone();
+        let attr_len = NLMSG_HDR_LEN + IFADDRMSG_LEN;
+        bad[attr_len..attr_len + 2].copy_from_slice(&999u16.to_ne_bytes());
+        assert!(parse_rtnl(&bad, "wan0", &mut idx).is_empty());
+        // An address attribute of the wrong size is skipped.
+        let mut fixed = vec![AF_INET, 24, 0, 0];
+        fixed.extend_from_slice(&7u32.to_ne_bytes());
+        let odd = nlmsg(RTM_NEWADDR, &fixed, &[(IFA_LOCAL, &[1, 2, 3])]);
+        assert!(parse_rtnl(&odd, "wan0", &mut idx).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rtnl_garbage_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut idx = Some(1);
+            let _ = parse_rtnl(&data, "wan0", &mut idx);
+        }
+    }
+
+    async fn next_change(rx: &mut tokio::sync::mpsc::Receiver<Vec<AddrChange>>) -> Vec<AddrChange> {
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a change within 5 s")
+            .expect("channel open")
+    }
+
+    /// In a lab gateway namespace: `ip addr add/del` on the WAN interface and
+    /// `ip link set down` reach the watcher.
+    #[tokio::test]
+    async fn watcher_sees_address_changes_in_a_namespace() {
+        use portgate_lab::{Host, Lab};
+        if !portgate_lab::require() {
+            return;
+        }
+        let lab = Lab::builder().build().expect("lab");
+        let wan = lab.gateway().wan.name.clone();
+        let w = wan.clone();
+        let (fd, index) = lab
+            .in_netns(Host::Gateway, move || {
+                (
+                    watch_socket_open(),
+                    nix::net::if_::if_nametoindex(w.as_str()).ok(),
+                )
+            })
+            .expect("enter the gateway namespace");
+        let mut rx = watch_socket(fd.expect("socket"), &wan, index).expect("watch");
+        lab.exec(
+            Host::Gateway,
+            &["ip", "addr", "add", "192.0.1.77/24", "dev", &wan],
+        )
+        .expect("ip addr add");
+        let added = AddrChange::Added {
+            addr: Ipv4Addr::new(192, 0, 1, 77),
+            prefix: 24,
+        };
+        let mut seen = next_change(&mut rx).await;
+        while !seen.contains(&added) {
+            seen = next_change(&mut rx).await;
+        }
+        lab.exec(
+            Host::Gateway,
+            &["ip", "addr", "del", "192.0.1.77/24", "dev", &wan],
+        )
+        .expect("ip addr del");
+        let removed = AddrChange::Removed {
+            addr: Ipv4Addr::new(192, 0, 1, 77),
+            prefix: 24,
+        };
+        let mut seen = next_change(&mut rx).await;
+        while !seen.contains(&removed) {
+            seen = next_change(&mut rx).await;
+        }
+        lab.exec(Host::Gateway, &["ip", "link", "set", &wan, "down"])
+            .expect("link down");
+        let mut seen = next_change(&mut rx).await;
+        while !seen.contains(&AddrChange::LinkDown) {
+            seen = next_change(&mut rx).await;
+        }
     }
 }
