@@ -11,6 +11,8 @@
 //! - hostile: a pinhole for another host (606), link-local and multicast
 //!   internal clients, requests from the WAN side.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
