@@ -27,6 +27,7 @@ use crate::gateway::Gateway;
 
 pub mod natpmp;
 pub mod pcp;
+pub mod pcp6;
 #[cfg(test)]
 mod tests;
 

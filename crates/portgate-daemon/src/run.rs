@@ -212,6 +212,53 @@ fn bind_pmp(addr: Ipv4Addr) -> anyhow::Result<UdpSocket> {
     Ok(UdpSocket::from_std(s.into())?)
 }
 
+fn bind_pcp6(addr: std::net::Ipv6Addr) -> anyhow::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    let sa = SocketAddr::new(IpAddr::V6(addr), portgate_proto::natpmp::SERVER_PORT);
+    s.bind(&sa.into())
+        .with_context(|| format!("bind PCP socket {sa}"))?;
+    Ok(UdpSocket::from_std(s.into())?)
+}
+
+/// Serve PCP over IPv6 (MAP opens pinholes) on one socket until aborted.
+/// Only LAN hosts (inside a LAN IPv6 prefix) are answered.
+async fn serve_pcp6(sock: Rc<UdpSocket>, gw: SharedGateway, pins: SharedPinholes) {
+    let mut buf = vec![0u8; pmp::RECV_BUFFER];
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(%e, "pcp6 receive error");
+                continue;
+            }
+        };
+        let IpAddr::V6(client) = from.ip() else {
+            continue;
+        };
+        let Some(data) = buf.get(..n) else { continue };
+        if !pins.borrow().is_lan(client) {
+            tracing::debug!(%from, "pcp6: datagram from outside the LAN dropped");
+            continue;
+        }
+        let reply = pmp::pcp6::handle6(
+            data,
+            client,
+            unix_now(),
+            &mut gw.borrow_mut(),
+            &mut pins.borrow_mut(),
+        );
+        if let Some(r) = reply {
+            if let Err(e) = sock.send_to(&r, from).await {
+                tracing::debug!(%e, %from, "pcp6 send error");
+            }
+        }
+    }
+}
+
 /// Serve NAT-PMP/PCP on one socket until the task is aborted.
 async fn serve_pmp(sock: Rc<UdpSocket>, local: Ipv4Addr, gw: SharedGateway) {
     let mut buf = vec![0u8; pmp::RECV_BUFFER];
@@ -397,6 +444,21 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         }
     }
     let v6 = (!lan6.is_empty()).then_some((lan6.as_slice(), &pins));
+    let mut pcp6_addrs = Vec::new();
+    if cfg.enable_natpmp && pins.borrow().settings().enabled {
+        for l in &lan6 {
+            let s = Rc::new(bind_pcp6(l.addr)?);
+            tasks.push(tokio::task::spawn_local(serve_pcp6(
+                s,
+                gw.clone(),
+                pins.clone(),
+            )));
+            pcp6_addrs.push(SocketAddr::new(
+                IpAddr::V6(l.addr),
+                portgate_proto::natpmp::SERVER_PORT,
+            ));
+        }
+    }
     let upnp = start_upnp(&cfg, &gw, &lan, v6).await?;
     if let Some(p) = &flags.pidfile {
         write_pidfile(p)?;
@@ -405,6 +467,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         .iter()
         .map(|(a, _)| format!("{a}:{} (nat-pmp/pcp)", portgate_proto::natpmp::SERVER_PORT))
         .collect();
+    listening.extend(pcp6_addrs.iter().map(|a| format!("{a} (pcp)")));
     if let Some(u) = &upnp {
         listening.extend(u.http_addrs().iter().map(|a| format!("{a} (http)")));
     }

@@ -202,3 +202,76 @@ fn hostile_ipv6_pinhole_requests() -> anyhow::Result<()> {
     assert!(unique_id(&text).is_none(), "WAN host got a pinhole: {text}");
     Ok(())
 }
+
+/// Send one PCP request from LAN host `i` to the gateway's LAN IPv6 address
+/// and return the parsed response.
+fn pcp6(
+    t: &TestGateway,
+    i: usize,
+    req: &portgate_proto::pcp::Request,
+) -> portgate_proto::pcp::Response {
+    let from = SocketAddr::new(IpAddr::V6(host6(t, i)), 0);
+    let to = SocketAddr::new(IpAddr::V6(gw6(t)), 5351);
+    let bytes = req.to_bytes();
+    let answer = t
+        .lab
+        .in_netns(Host::Lan(i), move || -> std::io::Result<Vec<u8>> {
+            let s = std::net::UdpSocket::bind(from)?;
+            s.set_read_timeout(Some(Duration::from_millis(500)))?;
+            let mut buf = [0u8; 1100];
+            for _ in 0..6 {
+                s.send_to(&bytes, to)?;
+                if let Ok((n, _)) = s.recv_from(&mut buf) {
+                    return Ok(buf[..n].to_vec());
+                }
+            }
+            Err(std::io::Error::other("no PCP answer"))
+        })
+        .expect("netns")
+        .expect("pcp answer");
+    portgate_proto::pcp::Response::parse(&answer).expect("a PCP response")
+}
+
+fn pcp6_map(client: Ipv6Addr, port: u16, lifetime: u32) -> portgate_proto::pcp::Request {
+    use portgate_proto::pcp::{MapData, OpData, Request};
+    Request {
+        lifetime,
+        client_address: IpAddr::V6(client),
+        data: OpData::Map(MapData {
+            nonce: [7; 12],
+            protocol: 6,
+            internal_port: port,
+            external_port: 0,
+            external_address: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }),
+        options: Vec::new(),
+    }
+}
+
+#[test]
+fn pcp_over_ipv6_map_opens_and_closes_a_pinhole() -> anyhow::Result<()> {
+    use portgate_proto::pcp::{OpData, ResultCode};
+    let Some(t) = start()? else {
+        return Ok(());
+    };
+    let me = host6(&t, 0);
+    let port = 7070u16;
+    assert!(!wan_reaches(&t, port));
+    let r = pcp6(&t, 0, &pcp6_map(me, port, 600));
+    assert_eq!(r.result, ResultCode::Success);
+    let OpData::Map(m) = r.data else {
+        panic!("not a MAP response: {:?}", r.data)
+    };
+    assert_eq!(
+        (m.external_address, m.external_port),
+        (IpAddr::V6(me), port)
+    );
+    assert!(wan_reaches(&t, port), "open after PCP MAP over IPv6");
+    // Another host claiming this host's address: ADDRESS_MISMATCH.
+    let r = pcp6(&t, 1, &pcp6_map(me, 7071, 600));
+    assert_eq!(r.result, ResultCode::AddressMismatch);
+    let r = pcp6(&t, 0, &pcp6_map(me, port, 0));
+    assert_eq!(r.result, ResultCode::Success);
+    assert!(!wan_reaches(&t, port), "closed after lifetime 0");
+    Ok(())
+}

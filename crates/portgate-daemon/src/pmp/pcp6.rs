@@ -1,0 +1,222 @@
+//! PCP over IPv6 (RFC 6887): MAP for an IPv6 internal address opens a
+//! pinhole; there is no translation, so the assigned external address and
+//! port are the internal ones (RFC 6887 §11.3 for a firewall-only device).
+//!
+//! Processing order, as for IPv4 ([`super::pcp`]): the codec's disposition
+//! (NAT-PMP datagrams are dropped: NAT-PMP is IPv4 only), options (unknown
+//! mandatory → UNSUPP_OPTION, not valid for the opcode → MALFORMED_OPTION,
+//! THIRD_PARTY → UNSUPP_OPTION: not offered for IPv6), client address ≠
+//! source → ADDRESS_MISMATCH, then ANNOUNCE → SUCCESS, MAP as below, other
+//! opcodes → UNSUPP_OPCODE.
+//!
+//! MAP: protocol 6 or 17 (else UNSUPP_PROTOCOL), internal port 0 →
+//! MALFORMED_REQUEST, lifetime 0 deletes the client's pinhole of that port
+//! (nonce must match: NOT_AUTHORIZED; absent: SUCCESS), other lifetimes are
+//! clamped to `[min_lifetime, max_lifetime]`; one FILTER naming one IPv6
+//! host (prefix 128, any port) restricts the remote host, prefix 0 means
+//! none, other filter sets → EXCESSIVE_REMOTE_PEERS. A renewal must carry
+//! the nonce of the pinhole it renews (NOT_AUTHORIZED otherwise). Pinholes
+//! off or the client not a LAN unicast host → NOT_AUTHORIZED; table full or
+//! the kernel failing → NO_RESOURCES.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use portgate_proto::pcp as wire;
+use wire::{Filter, MapData, OpData, PcpOption, RequestError, Response, ResultCode};
+
+use super::pcp::error_lifetime;
+use crate::gateway::Gateway;
+use crate::pinhole::{NewPinhole, PinholeError, PinholeOrigin, PinholeServiceError, Pinholes};
+use crate::table::{clamp_lifetime, Protocol};
+
+fn error(buf: &[u8], code: ResultCode, epoch: u32) -> Option<Vec<u8>> {
+    Some(wire::error_response(buf, code, error_lifetime(code), epoch))
+}
+
+fn result_for(e: &PinholeServiceError) -> ResultCode {
+    match e {
+        PinholeServiceError::Table(PinholeError::SpaceExhausted)
+        | PinholeServiceError::Firewall(_) => ResultCode::NoResources,
+        PinholeServiceError::Table(PinholeError::WildcardPort) => ResultCode::MalformedRequest,
+        PinholeServiceError::Table(_)
+        | PinholeServiceError::Disabled
+        | PinholeServiceError::NotLan(_) => ResultCode::NotAuthorized,
+    }
+}
+
+/// Handle a PCP datagram from the IPv6 LAN host `client`.
+pub fn handle6(
+    buf: &[u8],
+    client: Ipv6Addr,
+    now: u64,
+    gw: &mut Gateway,
+    pins: &mut Pinholes,
+) -> Option<Vec<u8>> {
+    let epoch = gw.epoch(now);
+    let req = match wire::Request::parse_server(buf) {
+        Ok(r) => r,
+        Err(RequestError::NatPmp) | Err(RequestError::Drop(_)) => {
+            tracing::debug!(%client, "pcp6 datagram dropped");
+            return None;
+        }
+        Err(RequestError::Reject { result, cause }) => {
+            tracing::debug!(%client, %cause, ?result, "pcp6 request rejected");
+            return error(buf, result, epoch);
+        }
+    };
+    let opcode = req.data.opcode();
+    for o in &req.options {
+        if !o.is_known() {
+            if o.is_mandatory() {
+                return error(buf, ResultCode::UnsupportedOption, epoch);
+            }
+            continue;
+        }
+        if !wire::allowed_in(o.code(), opcode) {
+            return error(buf, ResultCode::MalformedOption, epoch);
+        }
+        if matches!(o, PcpOption::ThirdParty(_)) {
+            return error(buf, ResultCode::UnsupportedOption, epoch);
+        }
+    }
+    if req.client_address != IpAddr::V6(client) {
+        return error(buf, ResultCode::AddressMismatch, epoch);
+    }
+    match &req.data {
+        OpData::Announce => Some(
+            Response {
+                result: ResultCode::Success,
+                lifetime: 0,
+                epoch,
+                data: OpData::Announce,
+                options: Vec::new(),
+            }
+            .to_bytes(),
+        ),
+        OpData::Map(m) => map(buf, &req, m, client, now, gw, pins),
+        _ => error(buf, ResultCode::UnsupportedOpcode, epoch),
+    }
+}
+
+fn remote_host(options: &[PcpOption]) -> Result<Option<Ipv6Addr>, ResultCode> {
+    let filters: Vec<&Filter> = options
+        .iter()
+        .filter_map(|o| match o {
+            PcpOption::Filter(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    match filters.as_slice() {
+        [] => Ok(None),
+        [f] if f.prefix_length == 0 => Ok(None),
+        [Filter {
+            prefix_length: 128,
+            remote_peer_port: 0,
+            remote_peer_address: IpAddr::V6(a),
+        }] if a.to_ipv4_mapped().is_none() => Ok(Some(*a)),
+        _ => Err(ResultCode::ExcessiveRemotePeers),
+    }
+}
+
+fn map(
+    buf: &[u8],
+    req: &wire::Request,
+    m: &MapData,
+    client: Ipv6Addr,
+    now: u64,
+    gw: &mut Gateway,
+    pins: &mut Pinholes,
+) -> Option<Vec<u8>> {
+    let epoch = gw.epoch(now);
+    let proto = match m.protocol {
+        6 => Protocol::Tcp,
+        17 => Protocol::Udp,
+        _ => return error(buf, ResultCode::UnsupportedProtocol, epoch),
+    };
+    if m.internal_port == 0 {
+        return error(buf, ResultCode::MalformedRequest, epoch);
+    }
+    let remote = match remote_host(&req.options) {
+        Ok(r) => r,
+        Err(code) => return error(buf, code, epoch),
+    };
+    let success = |lifetime| {
+        Some(
+            Response {
+                result: ResultCode::Success,
+                lifetime,
+                epoch,
+                data: OpData::Map(MapData {
+                    external_port: m.internal_port,
+                    external_address: IpAddr::V6(client),
+                    ..*m
+                }),
+                options: req
+                    .options
+                    .iter()
+                    .filter(|o| o.is_known())
+                    .cloned()
+                    .collect(),
+            }
+            .to_bytes(),
+        )
+    };
+    if req.lifetime == 0 {
+        return match pins.delete_internal(gw, client, proto, m.internal_port, Some(&m.nonce), now) {
+            Ok(_) | Err(PinholeServiceError::Table(PinholeError::NoSuchEntry)) => success(0),
+            Err(e) => error(buf, result_for(&e), epoch),
+        };
+    }
+    let existing = pins
+        .table()
+        .iter()
+        .find(|r| {
+            r.spec.internal_client == client
+                && r.spec.protocol == proto
+                && r.spec.internal_port == m.internal_port
+                && r.remaining(now) != Some(0)
+        })
+        .cloned();
+    if let Some(e) = &existing {
+        if let PinholeOrigin::Pcp(nonce) = e.spec.origin {
+            if nonce != m.nonce {
+                return error(buf, ResultCode::NotAuthorized, epoch);
+            }
+        }
+        if e.spec.remote_host != remote {
+            if let Err(err) = pins.delete(gw, e.uid, None, now) {
+                return error(buf, result_for(&err), epoch);
+            }
+        }
+    }
+    let s = gw.settings();
+    let lifetime = clamp_lifetime(req.lifetime, s.min_lifetime, s.max_lifetime);
+    let description = req
+        .options
+        .iter()
+        .find_map(|o| match o {
+            PcpOption::Description(d) => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()));
+    let new = NewPinhole {
+        remote_host: remote,
+        remote_port: 0,
+        internal_client: client,
+        internal_port: m.internal_port,
+        protocol: proto,
+        expiry: Some(now + u64::from(lifetime)),
+        description,
+        origin: PinholeOrigin::Pcp(m.nonce),
+    };
+    match pins.add(gw, new, now) {
+        Ok(_) => success(lifetime),
+        Err(e) => {
+            tracing::debug!(%client, err = %e, "pcp6 map refused");
+            error(buf, result_for(&e), epoch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
