@@ -42,7 +42,7 @@ struct Cli {
     /// LAN interface (name or IPv4 address) to discover on.
     #[arg(long, global = true)]
     interface: Option<String>,
-    /// Ask the SSDP cache daemon at this socket first (e.g. /var/run/minissdpd.sock).
+    /// Ask the SSDP cache daemon at this socket before multicasting [default: /var/run/minissdpd.sock; skipped when absent].
     #[arg(long, global = true)]
     minissdpd: Option<String>,
     /// Discovery window in milliseconds.
@@ -203,7 +203,12 @@ fn main() -> ExitCode {
 fn client(cli: &Cli, whole_window: bool) -> Client {
     let mut c = Client::new();
     c.interface = cli.interface.clone();
-    c.minissdpd = cli.minissdpd.clone();
+    // Like upnpc: ask the SSDP cache daemon first when its socket is there, then multicast.
+    c.minissdpd = Some(
+        cli.minissdpd
+            .clone()
+            .unwrap_or_else(|| portgate_client::blocking::MINISSDPD_SOCKET.into()),
+    );
     c.discovery = DiscoveryConfig {
         timeout: Duration::from_millis(cli.discover_ms),
         grace: if whole_window {
