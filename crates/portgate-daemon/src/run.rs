@@ -199,6 +199,24 @@ pub fn resolve_lan6(cfg: &Config, lan: &[LanNet]) -> Vec<Lan6> {
         .collect()
 }
 
+/// Index of the interface holding `addr` (0 when none does).
+fn ifindex_of(addr: std::net::Ipv6Addr) -> u32 {
+    let Ok(all) = nix::ifaddrs::getifaddrs() else {
+        return 0;
+    };
+    for ifa in all {
+        let has = ifa
+            .address
+            .as_ref()
+            .and_then(|a| a.as_sockaddr_in6())
+            .is_some_and(|s| s.ip() == addr);
+        if has {
+            return nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
+        }
+    }
+    0
+}
+
 fn bind_pmp(addr: Ipv4Addr) -> anyhow::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
@@ -348,6 +366,7 @@ async fn start_upnp(
         minissdpd_socket: cfg.minissdpdsocket.clone(),
         ipv6: v6.map(|(lan6, pins)| crate::upnp::UpnpIpv6 {
             lan: lan6.to_vec(),
+            ifindex: lan6.first().map_or(0, |l| ifindex_of(l.addr)),
             pinholes: crate::upnp::v6fc::GatewayPinholes::new(gw.clone(), pins.clone())
                 .into_shared(),
         }),

@@ -275,3 +275,23 @@ fn pcp_over_ipv6_map_opens_and_closes_a_pinhole() -> anyhow::Result<()> {
     assert!(!wan_reaches(&t, port), "closed after lifetime 0");
     Ok(())
 }
+
+#[test]
+fn upnpc6_discovers_the_gateway_over_ssdp_v6() -> anyhow::Result<()> {
+    let Some(t) = start()? else {
+        return Ok(());
+    };
+    let ifname = t.lab.ifname(Host::Lan(0)).to_owned();
+    let out = t
+        .lab
+        .exec_unchecked(Host::Lan(0), &["upnpc", "-6", "-m", ifname.as_str(), "-P"])?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("upnpc -6 -P:\n{text}");
+    let loc = format!("http://[{}]:{HTTP_PORT}/rootDesc.xml", gw6(&t));
+    assert!(text.contains(&loc), "discovered over IPv6 SSDP: {text}");
+    Ok(())
+}

@@ -39,6 +39,7 @@ pub mod http;
 pub mod register;
 pub mod soap;
 pub mod ssdp;
+pub mod ssdp6;
 pub mod v6fc;
 
 use std::cell::RefCell;
@@ -117,6 +118,9 @@ pub struct UpnpIpv6 {
     /// LAN IPv6 addresses: an HTTP listener on each (same port as IPv4) and the
     /// prefixes whose hosts are answered.
     pub lan: Vec<crate::pinhole::Lan6>,
+    /// Index of the LAN interface: SSDP joins ff02::c and ff05::c there (0: no IPv6
+    /// SSDP).
+    pub ifindex: u32,
     /// The pinhole operations behind WANIPv6FirewallControl.
     pub pinholes: Rc<RefCell<dyn v6fc::PinholeBackend>>,
 }
@@ -136,6 +140,7 @@ pub struct UpnpHandle {
     events: mpsc::UnboundedSender<UpnpEvent>,
     http_addrs: Vec<SocketAddr>,
     ssdp: Option<Rc<ssdp::SsdpDriver>>,
+    ssdp6: Option<Rc<ssdp6::Ssdp6Driver>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -153,6 +158,9 @@ impl UpnpHandle {
     /// Sends `ssdp:byebye` for every announced type (clean shutdown, UDA 1.1 §1.2.3).
     pub async fn byebye(&self) {
         if let Some(s) = &self.ssdp {
+            s.byebye().await;
+        }
+        if let Some(s) = &self.ssdp6 {
             s.byebye().await;
         }
     }
@@ -211,10 +219,33 @@ pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
             None
         }
     };
+    let v6 = shared
+        .ctx
+        .ipv6
+        .as_ref()
+        .and_then(|v| Some((v.lan.first()?.addr, v.ifindex)))
+        .filter(|(_, i)| *i != 0);
+    let ssdp6 = match v6 {
+        Some((addr, ifindex)) => {
+            match ssdp6::Ssdp6Driver::bind(shared.clone(), addr, ifindex, http_port) {
+                Ok(d) => {
+                    let d = Rc::new(d);
+                    tasks.push(tokio::task::spawn_local(ssdp6::Ssdp6Driver::run(d.clone())));
+                    Some(d)
+                }
+                Err(e) => {
+                    tracing::warn!("upnp: ipv6 ssdp disabled: {e:#}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     Ok(UpnpHandle {
         events: tx,
         http_addrs,
         ssdp,
+        ssdp6,
         tasks,
     })
 }
