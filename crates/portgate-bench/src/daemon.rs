@@ -156,6 +156,16 @@ fn wait_ready(lab: &Lab, gw: Ipv4Addr) -> anyhow::Result<()> {
 }
 
 impl Running {
+    /// Whether the process still runs (not gone, not a zombie).
+    pub fn alive(&self) -> bool {
+        match &self.proc {
+            Some(p) => p.try_status().is_none(),
+            None => std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false),
+        }
+    }
+
     /// Resident memory (VmRSS) in KiB.
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
         let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;

@@ -250,6 +250,19 @@ pub fn markdown(res: &Results) -> String {
         load(refd, &pmp_load),
         load(pg, &pmp_load)
     );
+    for d in [refd, pg].into_iter().flatten() {
+        for r in d.runs.iter().filter(|r| !r.daemon_alive) {
+            let _ = writeln!(
+                s,
+                "| {} died during the {} phase (table at {}) | {} | {} | - |",
+                d.name,
+                proto_label(&r.protocol),
+                r.reached,
+                if d.name == "miniupnpd" { "yes" } else { "-" },
+                if d.name == "portgated" { "yes" } else { "-" },
+            );
+        }
+    }
     let size = |d: Option<&DaemonResult>| {
         d.map(|d| format!("{:.0} KB", d.binary_bytes as f64 / 1024.0))
             .unwrap_or_else(|| "-".into())
@@ -457,6 +470,7 @@ mod tests {
             windows,
             rss_loaded_kib: Some(2048),
             nft_mentions: None,
+            daemon_alive: true,
         };
         Results {
             sizes: vec![100, 1000],

@@ -54,6 +54,8 @@ pub struct ProtoRun {
     /// host's address appears in `nft list ruleset` after the adds (a rule or a map
     /// element per mapping, more than one per mapping for some layouts).
     pub nft_mentions: Option<usize>,
+    /// Whether the daemon process was still alive at the end of the phase.
+    pub daemon_alive: bool,
 }
 
 /// Wall time of a client command, repeated.
@@ -167,6 +169,10 @@ fn bench_daemon(
         }
         let mut r = grow(lab, proto, &sizes, args.budget())?;
         r.rss_loaded_kib = d.rss_kib().ok();
+        r.daemon_alive = d.alive();
+        if !r.daemon_alive {
+            eprintln!("   {proto}: the daemon died during the phase");
+        }
         let lan = format!("{}", lab.ipv4(Host::Lan(0)));
         r.nft_mentions = lab.nft_ruleset().ok().map(|t| t.matches(&lan).count());
         eprintln!(
@@ -265,6 +271,7 @@ fn grow(lab: &Lab, proto: &str, sizes: &[usize], budget: Duration) -> anyhow::Re
             windows: Vec::new(),
             rss_loaded_kib: None,
             nft_mentions: None,
+            daemon_alive: true,
         };
         // Only the adds count against the budget (not the checkpoint windows).
         let mut add_time = Duration::ZERO;
