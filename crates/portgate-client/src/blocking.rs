@@ -262,6 +262,16 @@ impl Client {
             s.set_nonblocking(true)?;
         }
         let dest = SocketAddr::new(IpAddr::V4(ssdp::SSDP_MULTICAST_V4), ssdp::SSDP_PORT);
+        // Also ask the routing table's gateway directly: a unicast M-SEARCH is answered
+        // at once (UDA 1.1 §1.3.2), a multicast one only after a random share of MX.
+        if let (Ok((gw, _)), Some(s)) =
+            (route::gateway_v4(self.interface.as_deref()), socks.first())
+        {
+            let to = SocketAddr::new(IpAddr::V4(gw), ssdp::SSDP_PORT);
+            if let Err(e) = s.send_to(&Discovery::unicast_search(to), to) {
+                tracing::debug!(error = %e, "unicast ssdp send failed");
+            }
+        }
         let mut datagrams = Discovery::searches();
         let mut buf = vec![0u8; ssdp::MAX_DATAGRAM_LEN + 1];
         loop {

@@ -120,9 +120,18 @@ pub fn parse_fib_trie_locals(text: &str) -> Vec<Ipv4Addr> {
     out
 }
 
+/// Reads a /proc/net table, capped. `/proc/thread-self/net` first: `/proc/net` is the
+/// network namespace of the process's main thread, while a thread that entered
+/// another namespace (setns) must see its own.
 fn read_capped(path: &str) -> std::io::Result<String> {
     use std::io::Read;
-    let f = std::fs::File::open(path)?;
+    let own = path
+        .strip_prefix("/proc/net/")
+        .map(|t| format!("/proc/thread-self/net/{t}"));
+    let f = match own.map(std::fs::File::open) {
+        Some(Ok(f)) => f,
+        _ => std::fs::File::open(path)?,
+    };
     let mut s = String::new();
     f.take(MAX_TABLE_LEN as u64).read_to_string(&mut s)?;
     Ok(s)
