@@ -6,7 +6,7 @@
 //! unicast search (HOST naming the device, no MX needed) is answered at once;
 //! `ssdp:all` gets one reply per announced NT; a versioned type is answered for any
 //! version up to ours, echoing the requested one; searches are rate-limited per
-//! sender ([`SEARCHES_PER_SECOND`]).
+//! sender ([`REPLIES_PER_SECOND`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -23,9 +23,12 @@ use tokio::net::UdpSocket;
 
 use super::{lan_for, LanAddr, Shared};
 
-/// Most M-SEARCHes answered per sender per second: an `ssdp:all` costs up to a dozen
-/// replies, so a flood from one host is cut to a bounded reply rate.
-pub const SEARCHES_PER_SECOND: u32 = 10;
+/// Most reply datagrams sent to one sender per second. A search is answered only when
+/// all its replies fit: an `ssdp:all` costs a dozen, so a flood of them from one host
+/// is cut to a few a second, while a control point's usual burst (a few targeted
+/// searches, unicast and multicast, resent once, from several commands in a row)
+/// stays well inside.
+pub const REPLIES_PER_SECOND: u32 = 64;
 
 /// Senders tracked by the rate limiter before its table is reset (bounds memory).
 pub const MAX_TRACKED_SENDERS: usize = 1024;
@@ -174,7 +177,7 @@ impl Responder {
         if replies.is_empty() {
             return Decision::Ignore("not a target of ours");
         }
-        if !self.allow(sender, now) {
+        if !self.allow(sender, now, replies.len()) {
             return Decision::Ignore("rate limited");
         }
         Decision::Reply {
@@ -183,7 +186,7 @@ impl Responder {
         }
     }
 
-    fn allow(&mut self, sender: IpAddr, now: u64) -> bool {
+    fn allow(&mut self, sender: IpAddr, now: u64, cost: usize) -> bool {
         if self.limiter.len() >= MAX_TRACKED_SENDERS && !self.limiter.contains_key(&sender) {
             self.limiter.retain(|_, (t, _)| *t == now);
             if self.limiter.len() >= MAX_TRACKED_SENDERS {
@@ -194,8 +197,14 @@ impl Responder {
         if e.0 != now {
             *e = (now, 0);
         }
-        e.1 += 1;
-        e.1 <= SEARCHES_PER_SECOND
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+        match e.1.checked_add(cost) {
+            Some(spent) if spent <= REPLIES_PER_SECOND => {
+                e.1 = spent;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A search response datagram.

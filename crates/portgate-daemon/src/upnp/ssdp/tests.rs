@@ -172,10 +172,22 @@ fn unicast_search_is_answered_at_once() {
 fn floods_are_rate_limited_per_sender() {
     let mut r = v1();
     let s = mcast("ssdp:all", Some("1"));
+    let per_search = match r.decide(&s, IpAddr::V4(Ipv4Addr::new(10, 77, 0, 9)), true, 50) {
+        Decision::Reply { replies, .. } => replies.len(),
+        other => panic!("{other:?}"),
+    };
+    assert!(per_search > 5, "ssdp:all answers every NT");
     let answered = (0..100)
         .filter(|_| matches!(r.decide(&s, SENDER, true, 50), Decision::Reply { .. }))
         .count();
-    assert_eq!(answered, SEARCHES_PER_SECOND as usize);
+    assert_eq!(answered, REPLIES_PER_SECOND as usize / per_search);
+    // Targeted searches (one reply each) get the whole budget.
+    let t = mcast("upnp:rootdevice", Some("1"));
+    let third = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 8));
+    let answered = (0..100)
+        .filter(|_| matches!(r.decide(&t, third, true, 50), Decision::Reply { .. }))
+        .count();
+    assert_eq!(answered, REPLIES_PER_SECOND as usize);
     let other = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 3));
     assert!(matches!(
         r.decide(&s, other, true, 50),
