@@ -27,22 +27,12 @@ fn start() -> anyhow::Result<Option<TestGateway>> {
     let Some(t) = TestGateway::start_lab(
         2,
         true,
-        &format!("http_port={HTTP_PORT}\nenable_natpmp=yes\nlease_file6=LEASE6\n"),
+        &format!("http_port={HTTP_PORT}\nenable_natpmp=yes\nlease_file6=@DIR@/leases6\n"),
     )?
     else {
         return Ok(None);
     };
     Ok(Some(t))
-}
-
-/// Rewrite the placeholder with the temp dir path, then restart.
-fn fix_lease6(t: &mut TestGateway) -> anyhow::Result<()> {
-    let cfg = t.config_file();
-    let text = std::fs::read_to_string(&cfg)?;
-    let lease6 = t.dir.path().join("leases6");
-    std::fs::write(&cfg, text.replace("LEASE6", &lease6.display().to_string()))?;
-    t.kill()?;
-    t.restart()
 }
 
 fn lease6(t: &TestGateway) -> String {
@@ -102,7 +92,6 @@ fn upnpc6_pinhole_lifecycle_and_wan_reachability() -> anyhow::Result<()> {
     let Some(mut t) = start()? else {
         return Ok(());
     };
-    fix_lease6(&mut t)?;
     let me = host6(&t, 0).to_string();
     let wan = t.lab.ipv6(Host::Wan).expect("wan ipv6").to_string();
     let port = 8080u16;

@@ -49,6 +49,8 @@ impl TestGateway {
         }
         let lab = Lab::builder().lan_hosts(lan_hosts).ipv6(ipv6).build()?;
         let dir = tempfile::tempdir()?;
+        // `@DIR@` in `extra` names the temporary directory (for lease_file6 and such).
+        let extra = extra.replace("@DIR@", &dir.path().display().to_string());
         let gw = lab.gateway();
         let text = format!(
             "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\next_allow_private_ipv4=yes\n\
