@@ -33,13 +33,45 @@ fn connect_from(t: &TestGateway, i: usize) -> TcpStream {
     let to = gw_http(t);
     let s = t
         .lab
-        .in_netns(Host::Lan(i), move || {
-            TcpStream::connect_timeout(&to, Duration::from_secs(3))
+        .in_netns(Host::Lan(i), move || loop {
+            match TcpStream::connect_timeout(&to, Duration::from_secs(3)) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
         })
         .expect("enter LAN namespace")
         .expect("connect to the HTTP server");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s
+}
+
+/// Whether an I/O error only means "nothing yet": a timeout, or a signal (the lab's
+/// child processes make the test process see EINTR) interrupting a blocking call.
+fn transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// One datagram on `sock` within `wait` (EINTR retried).
+fn recv_udp(sock: &UdpSocket, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 2048];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        sock.set_read_timeout(Some(left)).unwrap();
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => return Some((buf[..n].to_vec(), from)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Reads until the server closes or `wait` passes.
@@ -57,14 +89,7 @@ fn read_all(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                break
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
@@ -74,7 +99,12 @@ fn read_all(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
 /// Sends `raw` on a new connection from LAN host 0 and returns everything answered
 /// before the server closes (or 5 s pass).
 fn http_raw(t: &TestGateway, raw: &[u8]) -> String {
-    let mut s = connect_from(t, 0);
+    http_raw_from(t, 0, raw)
+}
+
+/// [`http_raw`] from LAN host `i`.
+fn http_raw_from(t: &TestGateway, i: usize, raw: &[u8]) -> String {
+    let mut s = connect_from(t, i);
     // The server may answer and close before everything is written (e.g. an oversized
     // head): a failed write is not a failure of the test.
     let _ = s.write_all(raw);
@@ -196,13 +226,8 @@ fn udp_exchange(t: &TestGateway, to: SocketAddr, req: &[u8], wait: Duration) -> 
         .in_netns(Host::Lan(0), || UdpSocket::bind("0.0.0.0:0"))
         .expect("netns")
         .expect("bind");
-    sock.set_read_timeout(Some(wait)).unwrap();
     sock.send_to(req, to).expect("send");
-    let mut buf = [0u8; 2048];
-    match sock.recv_from(&mut buf) {
-        Ok((n, _)) => Some(buf[..n].to_vec()),
-        Err(_) => None,
-    }
+    recv_udp(&sock, wait).map(|(d, _)| d)
 }
 
 fn lan_ip(t: &TestGateway, i: usize) -> Ipv4Addr {
@@ -256,21 +281,18 @@ fn ssdp_hostile_searches_are_ignored_and_a_good_one_is_answered() -> anyhow::Res
     for (_, d) in &bad {
         sock.send_to(d, group)?;
     }
-    sock.set_read_timeout(Some(Duration::from_millis(2500)))?;
-    let mut buf = [0u8; 2048];
-    if let Ok((n, from)) = sock.recv_from(&mut buf) {
+    if let Some((d, from)) = recv_udp(&sock, Duration::from_millis(2500)) {
         panic!(
             "an ignored search was answered by {from}: {}",
-            String::from_utf8_lossy(&buf[..n])
+            String::from_utf8_lossy(&d)
         );
     }
     // MX over 5 is answered (as MX 5: within 5 s).
     std::thread::sleep(Duration::from_secs(1)); // out of the per-sender rate window
     sock.send_to(&msearch(disc, Some("120"), "upnp:rootdevice"), group)?;
-    sock.set_read_timeout(Some(Duration::from_secs(7)))?;
     let start = Instant::now();
-    let (n, _) = sock.recv_from(&mut buf)?;
-    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let (d, _) = recv_udp(&sock, Duration::from_secs(7)).expect("an answer to MX 120");
+    let answer = String::from_utf8_lossy(&d).into_owned();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("upnp:rootdevice"), "{answer}");
     assert!(start.elapsed() <= Duration::from_secs(6), "MX clamped to 5");
@@ -388,7 +410,7 @@ fn http_hostile_requests_get_their_status() -> anyhow::Result<()> {
 #[test]
 fn http_slowloris_is_cut_at_the_request_deadline_and_connections_are_capped() -> anyhow::Result<()>
 {
-    let Some(t) = TestGateway::start(1, "")? else {
+    let Some(t) = TestGateway::start(2, "")? else {
         return Ok(());
     };
     // Slowloris: one byte a second never completes the head; the daemon's request
@@ -403,11 +425,7 @@ fn http_slowloris_is_cut_at_the_request_deadline_and_connections_are_capped() ->
         match s.read(&mut buf) {
             Ok(0) => break start.elapsed(),
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if transient(&e) => {}
             Err(_) => break start.elapsed(),
         }
         assert!(
@@ -434,13 +452,15 @@ fn http_slowloris_is_cut_at_the_request_deadline_and_connections_are_capped() ->
     for mut c in conns.iter() {
         c.set_read_timeout(Some(Duration::from_millis(200)))?;
         let mut buf = [0u8; 256];
-        match c.read(&mut buf) {
+        let r = loop {
+            match c.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        match r {
             Ok(_) => refused += 1, // EOF or an error status: refused
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if transient(&e) => {}
             Err(_) => refused += 1,
         }
     }
@@ -448,9 +468,19 @@ fn http_slowloris_is_cut_at_the_request_deadline_and_connections_are_capped() ->
         (8..16).contains(&refused),
         "{refused} of 16 connections refused (cap 8 per client)"
     );
+    // A second LAN host is not affected while the first holds its connections.
+    let resp = http_raw_from(
+        &t,
+        1,
+        format!(
+            "GET /rootDesc.xml HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            host_header(&t)
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status(&resp), Some(200), "other LAN host: {resp}");
     drop(conns);
-    // A second LAN host is not affected, and the first is served again once its
-    // connections are gone.
+    // The first is served again once its connections are gone.
     std::thread::sleep(Duration::from_millis(300));
     let service = wanip_service(&t);
     let (st, err, resp) = soap(&t, &service, "GetExternalIPAddress", "");
@@ -697,6 +727,28 @@ fn gena_hostile_subscriptions_are_refused() -> anyhow::Result<()> {
     let resp = subscribe(&t, &format!("{mine}{nt}"));
     assert_eq!(status(&resp), Some(200), "{resp}");
     assert!(resp.to_ascii_uppercase().contains("SID: UUID:"), "{resp}");
+    // Subscription flood from one host: capped (MAX_SUBSCRIPTIONS_PER_CLIENT = 16).
+    let accepted = (0..40)
+        .filter(|_| status(&subscribe(&t, &format!("{mine}{nt}"))) == Some(200))
+        .count();
+    assert!(accepted < 40, "all 40 flood subscriptions accepted");
+    assert!(
+        accepted + 1 <= 16,
+        "{} subscriptions for one client",
+        accepted + 1
+    );
+    // Another host still subscribes.
+    let resp = http_raw_from(
+        &t,
+        1,
+        format!(
+            "SUBSCRIBE /evt/IPConn HTTP/1.1\r\nHost: {}\r\nCALLBACK: <http://{other_lan}:4999/>\r\n\
+             {nt}Connection: close\r\n\r\n",
+            host_header(&t)
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status(&resp), Some(200), "second host: {resp}");
     Ok(())
 }
 
@@ -831,6 +883,12 @@ fn pmp_and_pcp_hostile_requests_get_their_result_codes() -> anyhow::Result<()> {
     let granted = u32::from_be_bytes(r[4..8].try_into()?);
     assert!(granted > 0 && granted <= 86_400, "lifetime {granted}");
     assert!(tcp_reaches(&t, 4000), "the clamped mapping works");
+    // Renewing or deleting it with another nonce: NOT_AUTHORIZED (RFC 6887 §11.3).
+    let c = code(&ask(&pcp_map(me, 4000, 600, 7)));
+    assert_eq!(c, Some(PCP_NOT_AUTHORIZED), "renew with a wrong nonce");
+    let c = code(&ask(&pcp_map(me, 4000, 0, 7)));
+    assert_eq!(c, Some(PCP_NOT_AUTHORIZED), "delete with a wrong nonce");
+    assert!(tcp_reaches(&t, 4000), "the mapping survived");
     // Quota: max_mappings_per_client = 4; one is in use, three more fit, then refused.
     for p in 4001..4004 {
         let c = code(&ask(&pcp_map(me, p, 600, 2)));
@@ -895,5 +953,71 @@ fn deleted_table_is_recreated_and_mappings_work_again() -> anyhow::Result<()> {
     );
     let ruleset = t.lab.nft_ruleset()?;
     assert!(ruleset.contains("table inet portgate"), "{ruleset}");
+    Ok(())
+}
+
+// ---- exposure ----------------------------------------------------------------------
+
+#[test]
+fn nothing_is_served_to_the_wan_or_on_the_external_address() -> anyhow::Result<()> {
+    let Some(t) = TestGateway::start(1, "enable_natpmp=yes\n")? else {
+        return Ok(());
+    };
+    let external = IpAddr::V4(t.lab.external_ipv4());
+    let wan_ask = |to: SocketAddr, req: &[u8]| {
+        let sock = t
+            .lab
+            .in_netns(Host::Wan, || UdpSocket::bind("0.0.0.0:0"))
+            .expect("netns")
+            .expect("bind");
+        sock.send_to(req, to).expect("send");
+        recv_udp(&sock, Duration::from_millis(800)).map(|(d, _)| d)
+    };
+    // NAT-PMP / PCP from the WAN host to the external address: no answer.
+    let wan_ip = t.lab.ipv4(Host::Wan);
+    assert_eq!(
+        wan_ask(SocketAddr::new(external, 5351), &[0, 0]),
+        None,
+        "NAT-PMP from WAN"
+    );
+    let pcp = pcp_map(wan_ip, 4500, 600, 1);
+    assert_eq!(
+        wan_ask(SocketAddr::new(external, 5351), &pcp),
+        None,
+        "PCP from WAN"
+    );
+    // SSDP from the WAN to the external address: no answer.
+    let search = msearch("\"ssdp:discover\"", Some("1"), "upnp:rootdevice");
+    assert_eq!(
+        wan_ask(SocketAddr::new(external, 1900), &search),
+        None,
+        "SSDP from WAN"
+    );
+    // HTTP on the external address from the WAN: not served.
+    let to = SocketAddr::new(external, HTTP_PORT);
+    let served = t
+        .lab
+        .in_netns(Host::Wan, move || -> bool {
+            let Ok(mut s) = TcpStream::connect_timeout(&to, Duration::from_secs(2)) else {
+                return false;
+            };
+            let _ = s.write_all(b"GET /rootDesc.xml HTTP/1.1\r\nHost: x\r\n\r\n");
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            !read_all(&mut s, Duration::from_secs(2)).is_empty()
+        })
+        .expect("netns");
+    assert!(!served, "HTTP served to the WAN");
+    // NAT-PMP from a LAN host addressed to the external address: dropped (RFC 6886).
+    let r = udp_exchange(
+        &t,
+        SocketAddr::new(external, 5351),
+        &[0, 0],
+        Duration::from_millis(800),
+    );
+    assert_eq!(r, None, "NAT-PMP to the external address");
+    // The LAN side still works.
+    let gw = SocketAddr::new(IpAddr::V4(t.lan_address()), 5351);
+    let r = udp_exchange(&t, gw, &[0, 0], Duration::from_secs(2)).expect("answer");
+    assert_eq!(r.get(2..4), Some(&[0u8, 0][..]));
     Ok(())
 }
