@@ -160,6 +160,16 @@ pub trait Firewall {
     /// Lists current IPv6 pinholes.
     fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError>;
 
+    /// Tells the backend the external IPv4 address changed (`None`: none usable). Rules
+    /// that name it (hairpin) are rebuilt; mappings are kept. The default does nothing.
+    fn set_external_address(
+        &mut self,
+        addr: Option<std::net::Ipv4Addr>,
+    ) -> Result<(), FirewallError> {
+        let _ = addr;
+        Ok(())
+    }
+
     /// Removes our table, or keeps it (and so the mappings, which still expire on their
     /// own) when `keep` is true.
     fn shutdown(&mut self, keep: bool) -> Result<(), FirewallError>;

@@ -1327,6 +1327,23 @@ impl Firewall for NftFirewall {
         Ok(out)
     }
 
+    fn set_external_address(&mut self, addr: Option<Ipv4Addr>) -> Result<(), FirewallError> {
+        let Some(h) = &mut self.hairpin else {
+            return Ok(());
+        };
+        match addr {
+            Some(a) if a == h.external => return Ok(()),
+            Some(a) => {
+                debug!(external = %a, "hairpin rules follow the external address");
+                h.external = a;
+            }
+            // No usable address: nothing to hairpin; the old rule stays harmlessly
+            // (it matches an address the gateway no longer has).
+            None => return Ok(()),
+        }
+        self.init()
+    }
+
     fn shutdown(&mut self, keep: bool) -> Result<(), FirewallError> {
         if keep {
             debug!(table = %self.cfg.table, "keeping nftables table");

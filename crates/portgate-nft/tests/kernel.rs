@@ -575,5 +575,15 @@ fn hairpin_lan_host_reaches_another_through_the_external_address() {
     );
     // The WAN path still works and is not masqueraded away.
     assert_eq!(try_connect(&lan1, &wan, 8080, 9000), "hello through 8080\n");
+    // The external address changes: the hairpin rule follows, the mapping stays.
+    gw.exec(&["ip", "addr", "add", "203.0.113.5/24", "dev", "wan0"]);
+    fw.set_external_address(Some(Ipv4Addr::new(203, 0, 113, 5)))
+        .unwrap();
+    let pre = gw.exec(&["nft", "list", "chain", "inet", "portgate", "prerouting"]);
+    assert!(
+        pre.contains("ip daddr 203.0.113.5") && !pre.contains("ip daddr 203.0.113.1 "),
+        "{pre}"
+    );
+    assert_eq!(fw.list().unwrap().len(), 1);
     fw.shutdown(false).unwrap();
 }
