@@ -8,6 +8,7 @@
 //! - [`rules`]: `allow`/`deny` permission rules shared by UPnP, NAT-PMP and PCP;
 //! - [`lease`]: the miniupnpd lease file format and its atomic writer;
 //! - [`table`]: the one mapping table behind UPnP IGD, NAT-PMP and PCP.
+//! - [`pinhole`]: the IPv6 pinhole table and `lease_file6` (WANIPv6FirewallControl, PCP).
 //!
 //! Time is always passed in (seconds), never read from a clock here.
 

@@ -284,3 +284,31 @@ fn upnpc6_discovers_the_gateway_over_ssdp_v6() -> anyhow::Result<()> {
     assert!(text.contains(&loc), "discovered over IPv6 SSDP: {text}");
     Ok(())
 }
+
+#[test]
+fn ipv6_disable_turns_the_ipv6_side_off() -> anyhow::Result<()> {
+    let Some(t) = TestGateway::start_lab(1, true, "ipv6_disable=yes\nenable_natpmp=yes\n")? else {
+        return Ok(());
+    };
+    let lines = t.daemon.as_ref().map(|d| d.lines()).unwrap_or_default();
+    let listening = lines
+        .iter()
+        .find(|l| l.contains("listening on"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(!listening.is_empty(), "{lines:?}");
+    assert!(
+        !listening.contains("2001:db8"),
+        "no IPv6 listener when ipv6_disable=yes: {listening}"
+    );
+    // The pinhole's would-be port stays closed from the WAN.
+    let to = SocketAddr::new(IpAddr::V6(host6(&t, 0)), 8080);
+    assert!(!t.lab.tcp_probe(
+        Host::Wan,
+        to,
+        (Host::Lan(0), 8080),
+        b"x",
+        Duration::from_secs(1)
+    )?);
+    Ok(())
+}
