@@ -478,7 +478,11 @@ impl NftFirewall {
     fn map_errno(&self, errno: i32, op: &'static str) -> FirewallError {
         match errno {
             1 => FirewallError::PermissionDenied, // EPERM
-            2 => FirewallError::TableMissing(self.cfg.table.clone()), // ENOENT
+            // ENOENT: our table, or in the miniupnpd layout the admin's table or chain.
+            2 => FirewallError::TableMissing(match &self.layout {
+                Some(l) => l.table.clone(),
+                None => self.cfg.table.clone(),
+            }),
             16 | 17 => FirewallError::Conflict { op }, // EBUSY, EEXIST
             _ => FirewallError::Kernel {
                 op,
