@@ -485,8 +485,8 @@ fn tcp_reaches(
     )?)
 }
 
-fn daemon(t: &common::TestGateway) -> &portgate_lab::Proc {
-    t.daemon.as_ref().expect("daemon running")
+fn daemon(t: &common::TestGateway) -> anyhow::Result<&portgate_lab::Proc> {
+    t.daemon.as_ref().context("daemon not running")
 }
 
 fn tcp_keys(ports: std::ops::Range<u16>) -> Vec<Key> {
@@ -791,7 +791,7 @@ fn change_wan_address(t: &common::TestGateway, old: Ipv4Addr, new: Ipv4Addr) -> 
     let wan = &gwnet.wan.name;
     let prefix = gwnet.wan.ipv4_prefix;
     let wan_host = t.lab.ipv4(Host::Wan);
-    let mark = daemon(t).line_count();
+    let mark = daemon(t)?.line_count();
     t.lab.sh(
         Host::Gateway,
         &format!(
@@ -800,8 +800,8 @@ fn change_wan_address(t: &common::TestGateway, old: Ipv4Addr, new: Ipv4Addr) -> 
              ip route replace default via {wan_host}"
         ),
     )?;
-    daemon(t).signal(Signal::USR1);
-    daemon(t).wait_for_after(mark, "external address changed", WAIT)?;
+    daemon(t)?.signal(Signal::USR1);
+    daemon(t)?.wait_for_after(mark, "external address changed", WAIT)?;
     Ok(())
 }
 
@@ -940,7 +940,7 @@ fn wan_link_down_and_up_under_load_keeps_mappings() -> anyhow::Result<()> {
     load.wait_more(20, WAIT)?;
     t.lab
         .exec(Host::Gateway, &["ip", "link", "set", &wan, "down"])?;
-    daemon(&t).signal(Signal::USR1);
+    daemon(&t)?.signal(Signal::USR1);
     load.wait_more(20, WAIT)?;
     t.lab
         .exec(Host::Gateway, &["ip", "link", "set", &wan, "up"])?;
@@ -961,7 +961,7 @@ fn wan_link_down_and_up_under_load_keeps_mappings() -> anyhow::Result<()> {
         Host::Gateway,
         &format!("ip route replace default via {wan_host}"),
     )?;
-    daemon(&t).signal(Signal::USR1);
+    daemon(&t)?.signal(Signal::USR1);
     load.wait_more(20, WAIT)?;
     let records = load.finish();
     all_success(&records)?;
@@ -996,12 +996,12 @@ fn table_deleted_by_admin_is_recreated_with_its_mappings() -> anyhow::Result<()>
     t.lab
         .exec(Host::Gateway, &["nft", "delete", "table", "inet", TABLE])?;
     assert!(!tcp_reaches(&t, ext, 4100, 4100)?, "table gone: closed");
-    let mark = daemon(&t).line_count();
+    let mark = daemon(&t)?.line_count();
     let r = client
         .map((Proto::Tcp, 4102), LIFETIME)
         .context("answer after the table was deleted")?;
     assert!(r.result().is_success(), "{r:?}");
-    daemon(&t).wait_for_after(mark, "firewall table missing", WAIT)?;
+    daemon(&t)?.wait_for_after(mark, "firewall table missing", WAIT)?;
     for port in [4100u16, 4101, 4102] {
         assert!(tcp_reaches(&t, ext, port, port)?, "{port} restored");
     }
@@ -1063,7 +1063,7 @@ fn corrupted_lease_file_keeps_the_good_entries() -> anyhow::Result<()> {
     );
     std::fs::write(t.lease_file(), text)?;
     t.restart()?;
-    let log = daemon(&t).output();
+    let log = daemon(&t)?.output();
     assert!(
         log.contains("skipping lease line"),
         "bad lines logged: {log}"
@@ -1103,9 +1103,9 @@ fn sighup_reload_under_load_keeps_every_mapping() -> anyhow::Result<()> {
     );
     for _ in 0..3 {
         load.wait_more(15, WAIT)?;
-        let mark = daemon(&t).line_count();
-        daemon(&t).signal(Signal::HUP);
-        daemon(&t).wait_for_after(mark, "configuration reloaded", WAIT)?;
+        let mark = daemon(&t)?.line_count();
+        daemon(&t)?.signal(Signal::HUP);
+        daemon(&t)?.wait_for_after(mark, "configuration reloaded", WAIT)?;
     }
     load.wait_more(15, WAIT)?;
     let records = load.finish();
