@@ -57,6 +57,9 @@ fn window<'a>(r: &'a ProtoRun, op: &str, size: usize) -> Option<&'a Window> {
 
 fn cell(w: Option<&Window>, run: Option<&ProtoRun>, size: usize, budget: u64) -> String {
     match (w, run) {
+        (Some(w), _) if w.count > 0 && w.errors >= w.count => {
+            format!("all {} failed", w.count)
+        }
         (Some(w), _) => {
             let err = if w.errors > 0 {
                 format!(", {} errors", w.errors)
@@ -82,7 +85,9 @@ fn cell(w: Option<&Window>, run: Option<&ProtoRun>, size: usize, budget: u64) ->
 
 fn ratio(a: Option<&Window>, b: Option<&Window>) -> String {
     match (a, b) {
-        (Some(r), Some(p)) if r.ops_per_s > 0.0 => format!("{:.1}x", p.ops_per_s / r.ops_per_s),
+        (Some(r), Some(p)) if r.ops_per_s > 0.0 && r.errors == 0 && p.errors == 0 => {
+            format!("{:.1}x", p.ops_per_s / r.ops_per_s)
+        }
         _ => "-".into(),
     }
 }
@@ -523,6 +528,24 @@ mod tests {
         );
         assert!(
             md.contains("| resident memory, idle | 2.0 MB | 3.0 MB | 1.50x |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn failed_windows_get_no_rate_or_ratio() {
+        let mut res = sample();
+        let mut dead = win("delete", 100, 50_000.0);
+        dead.errors = dead.count;
+        res.daemons[0].runs[0].windows.push(dead);
+        res.daemons[1].runs[0]
+            .windows
+            .push(win("delete", 100, 9000.0));
+        let md = markdown(&res);
+        assert!(
+            md.contains(
+                "| NAT-PMP deletes/s at 100 | all 100 failed | 9000 (1.00 / 2.00 ms) | - |"
+            ),
             "{md}"
         );
     }

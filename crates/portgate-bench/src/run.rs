@@ -349,6 +349,20 @@ fn measure_at(drv: &mut Driver, run: &mut ProtoRun, s: usize, w: usize) -> anyho
     }
     run.windows.push(rec.finish("refresh", s, t.elapsed()));
 
+    // Delete the last w (table s -> s-w), then put them back unmeasured.
+    let mut rec = Recorder::default();
+    let t = Instant::now();
+    for i in (s - w..s).rev() {
+        let t1 = Instant::now();
+        let ok = drv.delete(port_of(i)).is_ok();
+        rec.push(t1.elapsed(), ok);
+    }
+    run.windows.push(rec.finish("delete", s, t.elapsed()));
+    for i in s - w..s {
+        let _ = drv.add(port_of(i));
+    }
+    // The read actions last: a daemon that falls over on them has had its mapping
+    // windows measured already.
     if let Driver::Soap(c) = drv {
         // GetGenericPortMappingEntry at indexes spread over the table.
         let mut rec = Recorder::default();
@@ -372,18 +386,6 @@ fn measure_at(drv: &mut Driver, run: &mut ProtoRun, s: usize, w: usize) -> anyho
         run.windows.push(rec.finish("get_list", s, t.elapsed()));
     }
 
-    // Delete the last w (table s -> s-w), then put them back unmeasured.
-    let mut rec = Recorder::default();
-    let t = Instant::now();
-    for i in (s - w..s).rev() {
-        let t1 = Instant::now();
-        let ok = drv.delete(port_of(i)).is_ok();
-        rec.push(t1.elapsed(), ok);
-    }
-    run.windows.push(rec.finish("delete", s, t.elapsed()));
-    for i in s - w..s {
-        let _ = drv.add(port_of(i));
-    }
     Ok(())
 }
 
