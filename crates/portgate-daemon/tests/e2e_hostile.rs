@@ -598,6 +598,15 @@ fn soap_hostile_calls_get_their_error_codes() -> anyhow::Result<()> {
             "internal client {c:?}: {resp}"
         );
     }
+    // Another LAN address than the requester's in secure mode (the default): 606/718.
+    let mut foreign = lan_ip(&t, 0).octets();
+    foreign[3] = foreign[3].wrapping_add(100);
+    let foreign = Ipv4Addr::from(foreign).to_string();
+    let (_, err, resp) = add(add_args("4000", "TCP", "4000", &foreign, "3600", "x"));
+    assert!(
+        matches!(err, Some(606 | 718)),
+        "foreign client {foreign}: {resp}"
+    );
     // Lease not numeric: 402.
     let (_, err, resp) = add(add_args("4000", "TCP", "4000", &me, "forever", "x"));
     assert_eq!(err, Some(402), "lease: {resp}");
