@@ -268,7 +268,26 @@ impl Gateway {
                     }
                     report.skipped += file.skipped.len();
                     report.expired = file.expired;
+                    let own: Vec<Ipv4Addr> = settings
+                        .lan
+                        .iter()
+                        .map(|n| n.addr)
+                        .chain(external)
+                        .collect();
                     for e in file.entries {
+                        // The file may come from another network (or be edited by hand):
+                        // restore only mappings a LAN client could have asked for.
+                        let client = e.internal_client;
+                        if !settings.lan.iter().any(|n| n.contains(client)) {
+                            tracing::warn!(%client, port = e.external_port, "lease entry for a host outside the LAN skipped");
+                            report.skipped += 1;
+                            continue;
+                        }
+                        if let Err(why) = crate::table::validate_internal_client(client, &own) {
+                            tracing::warn!(%client, port = e.external_port, %why, "lease entry skipped");
+                            report.skipped += 1;
+                            continue;
+                        }
                         let req = NewMapping {
                             protocol: e.protocol,
                             external_port: e.external_port,

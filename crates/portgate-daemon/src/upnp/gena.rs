@@ -33,8 +33,9 @@ pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 16;
 pub const MIN_TIMEOUT: u32 = 1800;
 /// Longest granted subscription, seconds (one week; a longer one is cut to this).
 pub const MAX_TIMEOUT: u32 = 604_800;
-/// Events queued per subscription while one is being delivered; older ones are
-/// dropped past this (only the latest values matter to a subscriber).
+/// Events queued per subscription while one is being delivered; past this, a new
+/// event is merged into the last queued one (its variables take their newest
+/// values), so no variable's change is lost and SEQ has no gap.
 pub const MAX_QUEUED_EVENTS: usize = 4;
 /// Deadline for each step (connect, write, read) of a NOTIFY delivery.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,8 +51,9 @@ struct Subscription {
     host: String,
     path: String,
     expires: Instant,
-    seq: u32,
-    queue: Rc<RefCell<VecDeque<Vec<u8>>>>,
+    /// SEQ of the next NOTIFY, assigned when it is sent.
+    seq: Rc<Cell<u32>>,
+    queue: Rc<RefCell<VecDeque<Vars>>>,
     sending: Rc<Cell<bool>>,
 }
 
@@ -210,7 +212,7 @@ impl GenaService {
                     host: first.url.authority(),
                     path: first.url.path.clone(),
                     expires: Instant::now() + Duration::from_secs(u64::from(secs)),
-                    seq: 0,
+                    seq: Rc::new(Cell::new(0)),
                     queue: Rc::new(RefCell::new(VecDeque::new())),
                     sending: Rc::new(Cell::new(false)),
                 };
@@ -284,45 +286,33 @@ impl GenaService {
     }
 
     fn queue_event(&self, sid: &str, vars: &[(String, String)]) {
-        let mut subs = self.subs.borrow_mut();
-        let Some(sub) = subs.iter_mut().find(|s| s.sid == sid) else {
+        let subs = self.subs.borrow();
+        let Some(sub) = subs.iter().find(|s| s.sid == sid) else {
             return;
         };
-        let mut body = Vec::new();
-        PropertySet {
-            properties: vars.to_vec(),
-        }
-        .emit(&mut body);
-        let head = NotifyHead {
-            path: sub.path.clone(),
-            host: Some(sub.host.clone()),
-            sid: sub.sid.clone(),
-            seq: sub.seq,
-            content_length: Some(body.len() as u64),
-        };
-        // SEQ wraps to 1, never back to 0 (UDA 1.1 §4.3.1).
-        sub.seq = sub.seq.checked_add(1).unwrap_or(1);
-        let mut msg = Vec::new();
-        let mut h = head.to_head();
-        h.headers.push("Connection", "close");
-        h.emit(&mut msg);
-        msg.extend_from_slice(&body);
         {
             let mut q = sub.queue.borrow_mut();
-            if q.len() >= MAX_QUEUED_EVENTS {
-                q.pop_front();
+            let full = q.len() >= MAX_QUEUED_EVENTS;
+            match q.back_mut() {
+                Some(last) if full => merge_vars(last, vars),
+                _ => q.push_back(vars.to_vec()),
             }
-            q.push_back(msg);
         }
         if !sub.sending.get() {
             sub.sending.set(true);
             let queue = sub.queue.clone();
             let sending = sub.sending.clone();
+            let seq = sub.seq.clone();
             let to = sub.callback;
+            let (path, host, sid) = (sub.path.clone(), sub.host.clone(), sub.sid.clone());
             tokio::task::spawn_local(async move {
                 loop {
                     let next = queue.borrow_mut().pop_front();
-                    let Some(msg) = next else { break };
+                    let Some(vars) = next else { break };
+                    let n = seq.get();
+                    // SEQ wraps to 1, never back to 0 (UDA 1.1 §4.3.1).
+                    seq.set(n.checked_add(1).unwrap_or(1));
+                    let msg = notify_message(&path, &host, &sid, n, vars);
                     if let Err(e) = deliver(to, &msg).await {
                         tracing::debug!(%to, "gena: notify failed: {e}");
                     }
@@ -331,6 +321,36 @@ impl GenaService {
             });
         }
     }
+}
+
+/// Folds `newer` into `into`: a variable already there takes the newer value, others
+/// are appended.
+fn merge_vars(into: &mut Vars, newer: &[(String, String)]) {
+    for (name, value) in newer {
+        match into.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1.clone_from(value),
+            None => into.push((name.clone(), value.clone())),
+        }
+    }
+}
+
+/// One NOTIFY request (head and propertyset body).
+fn notify_message(path: &str, host: &str, sid: &str, seq: u32, vars: Vars) -> Vec<u8> {
+    let mut body = Vec::new();
+    PropertySet { properties: vars }.emit(&mut body);
+    let head = NotifyHead {
+        path: path.to_owned(),
+        host: Some(host.to_owned()),
+        sid: sid.to_owned(),
+        seq,
+        content_length: Some(body.len() as u64),
+    };
+    let mut msg = Vec::new();
+    let mut h = head.to_head();
+    h.headers.push("Connection", "close");
+    h.emit(&mut msg);
+    msg.extend_from_slice(&body);
+    msg
 }
 
 async fn deliver(to: SocketAddr, msg: &[u8]) -> std::io::Result<()> {
