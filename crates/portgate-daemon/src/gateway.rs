@@ -407,6 +407,9 @@ impl Gateway {
         let old = self.external;
         self.external = addr;
         self.epoch_start = now;
+        if let Err(e) = self.firewall.set_external_address(addr) {
+            tracing::warn!(%e, "hairpin rules not updated");
+        }
         let forwarding = self.forwarding();
         tracing::info!(?old, new = ?addr, forwarding, "external address changed");
         self.emit(GatewayEvent::ExternalAddressChanged {

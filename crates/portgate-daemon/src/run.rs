@@ -389,6 +389,45 @@ fn at_unix(t: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(t.saturating_sub(now))
 }
 
+/// The admin's chains named in the configuration (miniupnpd's `upnp_*` keys): our
+/// rules then go there instead of base chains of our own.
+fn miniupnpd_layout(cfg: &Config) -> Option<portgate_nft::NftLayout> {
+    if cfg.upnp_table_name.is_none()
+        && cfg.upnp_nat_table_name.is_none()
+        && cfg.upnp_forward_chain.is_none()
+        && cfg.upnp_nat_chain.is_none()
+        && cfg.upnp_nat_postrouting_chain.is_none()
+    {
+        return None;
+    }
+    let d = portgate_nft::NftLayout::default();
+    let table = cfg.upnp_table_name.clone().unwrap_or(d.table);
+    Some(portgate_nft::NftLayout {
+        nat_table: cfg
+            .upnp_nat_table_name
+            .clone()
+            .unwrap_or_else(|| table.clone()),
+        table,
+        family_split: cfg.upnp_nftables_family_split,
+        forward_chain: cfg.upnp_forward_chain.clone().unwrap_or(d.forward_chain),
+        nat_chain: cfg.upnp_nat_chain.clone().unwrap_or(d.nat_chain),
+        postrouting_chain: cfg
+            .upnp_nat_postrouting_chain
+            .clone()
+            .unwrap_or(d.postrouting_chain),
+    })
+}
+
+/// The next batch of WAN interface changes; never resolves without a watcher.
+async fn next_wan_change(
+    w: &mut Option<tokio::sync::mpsc::Receiver<Vec<crate::extaddr::AddrChange>>>,
+) -> Option<Vec<crate::extaddr::AddrChange>> {
+    match w {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
     let ext_ifname = cfg
         .ext_ifname
@@ -397,15 +436,31 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
     let lan = resolve_lan(&cfg.listening_ip)?;
     let external = crate::extaddr::detect(&cfg).await;
     let nft = NftConfig {
-        table: cfg
-            .upnp_table_name
-            .clone()
-            .unwrap_or_else(|| crate::config::DEFAULT_TABLE_NAME.to_owned()),
+        table: crate::config::DEFAULT_TABLE_NAME.to_owned(),
         ext_ifname: ext_ifname.clone(),
         ext_ifname6: cfg.ext_ifname6.clone(),
         standalone: cfg.firewall_standalone,
     };
-    let firewall = NftFirewall::open(nft).context("open nftables")?;
+    let mut firewall = NftFirewall::open(nft).context("open nftables")?;
+    if let Some(layout) = miniupnpd_layout(&cfg) {
+        tracing::info!(table = %layout.table, forward = %layout.forward_chain, nat = %layout.nat_chain, "miniupnpd chain layout");
+        firewall
+            .set_layout(Some(layout))
+            .context("nftables layout")?;
+    }
+    // Hairpin: LAN hosts reach each other's mappings through the external address
+    // (the rules follow the address through Firewall::set_external_address).
+    firewall
+        .set_hairpin(Some(portgate_nft::Hairpin {
+            external: external.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            lan: lan.iter().map(|l| (l.addr, l.prefix)).collect(),
+        }))
+        .context("hairpin")?;
+    // Address changes on the WAN interface are seen at once (rtnetlink), besides
+    // SIGUSR1 and the periodic check.
+    let mut wan_watch = crate::extaddr::watch_addresses(&ext_ifname)
+        .map_err(|e| tracing::warn!(%e, "cannot watch the WAN interface"))
+        .ok();
     let now = unix_now();
     let (gw, report) = Gateway::start(
         GatewaySettings::from_config(&cfg, lan.clone()),
@@ -526,6 +581,13 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = usr1.recv() => redetect = true,
+            change = next_wan_change(&mut wan_watch) => match change {
+                Some(c) => {
+                    tracing::debug!(?c, "WAN interface changed");
+                    redetect = true;
+                }
+                None => wan_watch = None,
+            },
             _ = hup.recv() => {
                 match flags.load_config() {
                     Ok(new) => {

@@ -44,10 +44,22 @@ impl TestGateway {
         ipv6: bool,
         extra: &str,
     ) -> anyhow::Result<Option<TestGateway>> {
+        Self::start_prepared(lan_hosts, ipv6, extra, |_| Ok(()))
+    }
+
+    /// As [`TestGateway::start_lab`], running `prepare` on the lab before the
+    /// daemon starts (e.g. to install an admin's firewall skeleton).
+    pub fn start_prepared(
+        lan_hosts: usize,
+        ipv6: bool,
+        extra: &str,
+        prepare: impl FnOnce(&Lab) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Option<TestGateway>> {
         if !portgate_lab::require() {
             return Ok(None);
         }
         let lab = Lab::builder().lan_hosts(lan_hosts).ipv6(ipv6).build()?;
+        prepare(&lab)?;
         let dir = tempfile::tempdir()?;
         // `@DIR@` in `extra` names the temporary directory (for lease_file6 and such).
         let extra = extra.replace("@DIR@", &dir.path().display().to_string());
