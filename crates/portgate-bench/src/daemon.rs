@@ -177,10 +177,10 @@ impl Running {
     }
 
     /// Stops the daemon (SIGTERM, then SIGKILL after 5 s) and removes what it left.
-    pub fn stop(self, lab: &Lab) -> anyhow::Result<()> {
+    pub fn stop(mut self, lab: &Lab) -> anyhow::Result<()> {
         match self.kind {
             Kind::Portgated => {
-                if let Some(p) = self.proc {
+                if let Some(p) = self.proc.take() {
                     p.terminate(Duration::from_secs(5))?;
                 }
             }
@@ -198,6 +198,17 @@ impl Running {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Running {
+    /// The forked reference is in a session of its own, out of the lab's reach: kill
+    /// it if the harness bails out before [`Running::stop`]. (portgated's guard kills
+    /// its own process group.)
+    fn drop(&mut self) {
+        if self.kind == Kind::Reference && self.alive() {
+            signal(self.pid, "KILL");
+        }
     }
 }
 
