@@ -66,8 +66,9 @@ pub const DEFAULT_CLEAN_RULESET_THRESHOLD: u32 = 20;
 /// Default per-client mapping quota: generous for a game console or a
 /// torrent client, small enough that one host cannot fill the table.
 pub const DEFAULT_MAX_MAPPINGS_PER_CLIENT: u32 = 256;
-/// Default cap on concurrent HTTP connections (hostile.md: bounded).
-pub const DEFAULT_HTTP_MAX_CONNECTIONS: u32 = 64;
+/// Default cap on concurrent HTTP connections (hostile.md: bounded; performance.md:
+/// 100 concurrent SOAP clients served without errors). A connection costs a few KiB.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: u32 = 256;
 /// Default cap on entries in one GetListOfPortMappings answer (daemon.md).
 pub const DEFAULT_LIST_MAX_ENTRIES: u32 = 1000;
 /// Default nftables table name of ours (when `upnp_table_name` is not set).

@@ -443,10 +443,10 @@ fn http_slowloris_is_cut_at_the_request_deadline_and_connections_are_capped() ->
     let text = String::from_utf8_lossy(&got);
     assert!(text.is_empty() || status(&text) == Some(408), "{text}");
 
-    // Connection cap per client (MAX_CONNECTIONS_PER_CLIENT = 8): of 16 idle
+    // Connection cap per client (MAX_CONNECTIONS_PER_CLIENT = 32): of 48 idle
     // connections from one host, the newest beyond the cap are refused (closed or
     // answered 503 at once), the first ones stay open.
-    let conns: Vec<TcpStream> = (0..16).map(|_| connect_from(&t, 0)).collect();
+    let conns: Vec<TcpStream> = (0..48).map(|_| connect_from(&t, 0)).collect();
     std::thread::sleep(Duration::from_millis(500));
     let mut refused = 0;
     for mut c in conns.iter() {
@@ -465,8 +465,8 @@ fn http_slowloris_is_cut_at_the_request_deadline_and_connections_are_capped() ->
         }
     }
     assert!(
-        (8..16).contains(&refused),
-        "{refused} of 16 connections refused (cap 8 per client)"
+        (16..48).contains(&refused),
+        "{refused} of 48 connections refused (cap 32 per client)"
     );
     // A second LAN host is not affected while the first holds its connections.
     let resp = http_raw_from(

@@ -41,8 +41,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most concurrent connections from one client address: a control point uses one or
-/// two; a cap keeps one host from taking every slot of the total cap.
-pub const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
+/// two, a busy host (several applications, a benchmark) a few dozen; the cap keeps one
+/// host from taking every slot of the total cap (default 256, `http_max_connections`).
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 
 /// Content type of every XML answer (UDA 1.1 §2.1, §3.2.1).
 pub const CONTENT_TYPE_XML: &str = "text/xml; charset=\"utf-8\"";
