@@ -30,6 +30,24 @@ use super::{lan_for, LanAddr, Shared};
 /// stays well inside.
 pub const REPLIES_PER_SECOND: u32 = 64;
 
+/// Longest delay before answering a multicast search, whatever its MX.
+pub const MAX_REPLY_DELAY: Duration = Duration::from_millis(100);
+
+/// How long to wait before answering a search with this reply window (MX, capped):
+/// random within the first half of the window and at most [`MAX_REPLY_DELAY`]. UDA
+/// 1.1 §1.3.3 asks for a random delay between 0 and MX so that many devices do not
+/// answer at once; a gateway is one device, and control points pay for the delay:
+/// upnpc keeps listening for its whole window after the last reply (measured in the
+/// lab: 2.0 s with an immediate reply, up to 3 s with a delay drawn over MX = 2 s).
+pub fn reply_delay(window_secs: u32) -> Duration {
+    let ms = (u64::from(window_secs) * 1000 / 2).min(MAX_REPLY_DELAY.as_millis() as u64);
+    if ms == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(fastrand::u64(0..ms))
+    }
+}
+
 /// Senders tracked by the rate limiter before its table is reset (bounds memory).
 pub const MAX_TRACKED_SENDERS: usize = 1024;
 
@@ -429,11 +447,7 @@ impl SsdpDriver {
         let Some(sock) = self.socket_for(&lan) else {
             return;
         };
-        let delay = if window_secs == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(fastrand::u64(0..u64::from(window_secs) * 1000))
-        };
+        let delay = reply_delay(window_secs);
         tokio::task::spawn_local(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

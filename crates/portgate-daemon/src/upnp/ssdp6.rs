@@ -166,11 +166,7 @@ impl Ssdp6Driver {
                 .map(|(st, usn)| r.response(st, usn, &self.location))
                 .collect()
         };
-        let delay = if window_secs == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(fastrand::u64(0..u64::from(window_secs) * 1000))
-        };
+        let delay = super::ssdp::reply_delay(window_secs);
         let sock = self.sock.clone();
         tokio::task::spawn_local(async move {
             if !delay.is_zero() {
