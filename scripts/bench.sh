@@ -13,6 +13,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+# The reference daemon, upnpc and the lab's tools come from Debian's packages.
+bash "$root/scripts/install-deps.sh"
+
 cargo build --release -p portgate-daemon --bin portgated \
     -p portgate-cli --bin portgate -p portgate-bench --bin portgate-bench
 

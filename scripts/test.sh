@@ -55,6 +55,20 @@ begin "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 end
 
+begin "benchmark harness smoke (checks that it runs, not the figures)"
+# Debug binaries, one small size and short budgets: the real figures come from
+# scripts/bench.sh (release build, docs/benchmarks.md).
+cargo build --quiet -p portgate-daemon --bin portgated -p portgate-cli --bin portgate \
+    -p portgate-bench --bin portgate-bench
+bench_out=$(mktemp -d)
+target_dir=${CARGO_TARGET_DIR:-target}
+"$target_dir/debug/portgate-bench" --portgated "$target_dir/debug/portgated" \
+    --portgate "$target_dir/debug/portgate" --quick --sizes 100 --budget 5 \
+    --out "$bench_out" | tail -n 5
+test -s "$bench_out/results.json" && test -s "$bench_out/throughput.svg"
+rm -rf "$bench_out"
+end
+
 if [ -f scripts/fuzz-smoke.sh ]; then
     begin "fuzz smoke"
     bash scripts/fuzz-smoke.sh

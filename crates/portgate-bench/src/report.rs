@@ -311,8 +311,8 @@ type Series = (String, Vec<(f64, f64)>, bool);
 /// The plot: add throughput (log scale) against the number of mappings (log
 /// scale), one line per daemon and protocol.
 pub fn svg(res: &Results) -> String {
-    let (w, h) = (760.0f64, 460.0f64);
-    let (left, right, top, bottom) = (70.0, 230.0, 30.0, 50.0);
+    let (w, h) = (860.0f64, 460.0f64);
+    let (left, right, top, bottom) = (70.0, 330.0, 30.0, 50.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
     let mut series: Vec<Series> = Vec::new();
@@ -321,7 +321,13 @@ pub fn svg(res: &Results) -> String {
             let mut pts: Vec<(f64, f64)> = r
                 .windows
                 .iter()
-                .filter(|x| (x.op == "add" || x.op == "add_partial") && x.ops_per_s > 0.0)
+                // A window whose requests failed has no rate to plot (failures come
+                // back fast and would draw as a spike).
+                .filter(|x| {
+                    (x.op == "add" || x.op == "add_partial")
+                        && x.ops_per_s > 0.0
+                        && x.errors < x.count
+                })
                 .map(|x| (x.size as f64, x.ops_per_s))
                 .collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -556,5 +562,18 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("miniupnpd NAT-PMP"));
         assert!(svg.ends_with("</svg>\n"));
+    }
+
+    #[test]
+    fn failed_windows_are_not_plotted() {
+        let mut res = sample();
+        for d in &mut res.daemons {
+            for r in &mut d.runs {
+                for w in &mut r.windows {
+                    w.errors = w.count;
+                }
+            }
+        }
+        assert_eq!(svg(&res).matches("<polyline").count(), 0);
     }
 }
