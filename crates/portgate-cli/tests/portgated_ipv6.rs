@@ -224,6 +224,12 @@ fn pinhole_cli_against_portgated() -> anyhow::Result<()> {
     eprintln!("pinhole check after update: {out}");
     assert!(s.reaches6(0, port, PROBE)?, "closed by UpdatePinhole");
 
+    // A system port (below 1024) is refused with 606 and nothing opens.
+    let (ok, out) = s.portgate(&["--json", "pinhole", "add", "80", "--lease", "600"])?;
+    assert!(!ok, "{out}");
+    assert!(out.contains("\"upnp_code\":606"), "{out}");
+    assert!(!s.reaches6(0, 80, PROBE_BLOCKED)?, "port 80 opened");
+
     s.portgate_ok(&["pinhole", "delete", &ids])?;
     assert!(
         !s.reaches6(0, port, PROBE_BLOCKED)?,

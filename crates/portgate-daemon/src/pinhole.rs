@@ -56,6 +56,24 @@ pub const DESCRIPTION_MAX: usize = 64;
 /// Longest `lease_file6` line read (bytes); longer lines are skipped.
 pub const LEASE6_LINE_MAX: usize = 512;
 
+/// Lowest internal port a LAN host may ask a pinhole for (AddPinhole, PCP
+/// MAP over IPv6). Ports below 1024 are the system ports (RFC 6335 §6)
+/// where privileged services listen; opening one to the whole WAN from
+/// inside the LAN is what malware does, and miniupnpd's shipped permission
+/// rules (`allow 1024-65535 ...`) refuse them for IPv4 port mappings too.
+/// Pinholes restored from `lease_file6` are not checked.
+pub const MIN_PINHOLE_PORT: u16 = 1024;
+
+/// Whether a LAN host may request a pinhole to internal `port`
+/// ([`MIN_PINHOLE_PORT`]); port 0 is [`PinholeError::WildcardPort`].
+pub fn requested_port_allowed(port: u16) -> Result<(), PinholeError> {
+    match port {
+        0 => Err(PinholeError::WildcardPort),
+        p if p < MIN_PINHOLE_PORT => Err(PinholeError::PrivilegedPort(p)),
+        _ => Ok(()),
+    }
+}
+
 /// Where a pinhole came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinholeOrigin {
@@ -148,6 +166,10 @@ pub enum PinholeError {
     /// The pinhole belongs to another client (UPnP 606).
     #[error("pinhole owned by another client")]
     NotOwner,
+    /// A LAN host asked for an internal port below [`MIN_PINHOLE_PORT`]
+    /// (UPnP 606, PCP NOT_AUTHORIZED).
+    #[error("internal port {0} is below 1024")]
+    PrivilegedPort(u16),
 }
 
 /// Whether `ip` may be the internal client of a pinhole: a unicast address
@@ -494,3 +516,22 @@ pub use service::{
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod low_port_tests {
+    use super::*;
+
+    #[test]
+    fn ports_below_1024_are_refused_for_lan_requests() {
+        assert_eq!(requested_port_allowed(0), Err(PinholeError::WildcardPort));
+        for p in [1, 22, 80, 443, 1023] {
+            assert_eq!(
+                requested_port_allowed(p),
+                Err(PinholeError::PrivilegedPort(p))
+            );
+        }
+        for p in [MIN_PINHOLE_PORT, 8080, u16::MAX] {
+            assert_eq!(requested_port_allowed(p), Ok(()));
+        }
+    }
+}

@@ -10,7 +10,8 @@
 //! opcodes → UNSUPP_OPCODE.
 //!
 //! MAP: protocol 6 or 17 (else UNSUPP_PROTOCOL), internal port 0 →
-//! MALFORMED_REQUEST, lifetime 0 deletes the client's pinhole of that port
+//! MALFORMED_REQUEST, a new pinhole below
+//! [`crate::pinhole::MIN_PINHOLE_PORT`] → NOT_AUTHORIZED, lifetime 0 deletes the client's pinhole of that port
 //! (nonce must match: NOT_AUTHORIZED; absent: SUCCESS), other lifetimes are
 //! clamped to `[min_lifetime, max_lifetime]`; one FILTER naming one IPv6
 //! host (prefix 128, any port) restricts the remote host, prefix 0 means
@@ -26,7 +27,9 @@ use wire::{Filter, MapData, OpData, PcpOption, RequestError, Response, ResultCod
 
 use super::pcp::error_lifetime;
 use crate::gateway::Gateway;
-use crate::pinhole::{NewPinhole, PinholeError, PinholeOrigin, PinholeServiceError, Pinholes};
+use crate::pinhole::{
+    requested_port_allowed, NewPinhole, PinholeError, PinholeOrigin, PinholeServiceError, Pinholes,
+};
 use crate::table::{clamp_lifetime, Protocol};
 
 fn error(buf: &[u8], code: ResultCode, epoch: u32) -> Option<Vec<u8>> {
@@ -166,6 +169,9 @@ fn map(
             Ok(_) | Err(PinholeServiceError::Table(PinholeError::NoSuchEntry)) => success(0),
             Err(e) => error(buf, result_for(&e), epoch),
         };
+    }
+    if let Err(e) = requested_port_allowed(m.internal_port) {
+        return error(buf, result_for(&e.into()), epoch);
     }
     let existing = pins
         .table()

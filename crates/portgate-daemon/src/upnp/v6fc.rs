@@ -10,8 +10,10 @@
 //! - `InternalClient` must be an IPv6 unicast address that is not link-local, multicast,
 //!   loopback or unspecified (402 otherwise: miniupnpd answers 402 for an address that
 //!   does not parse too);
-//! - `InternalPort` 0 -> 706 InternalPortWildcardingNotAllowed; `Protocol` 65535 ->
-//!   707 ProtocolWildcardingNotAllowed, other than 6/17 -> 705 ProtocolNotSupported;
+//! - `InternalPort` 0 -> 706 InternalPortWildcardingNotAllowed, below
+//!   [`crate::pinhole::MIN_PINHOLE_PORT`] -> 606 (checked last, after protocol and
+//!   lease); `Protocol` 65535 -> 707 ProtocolWildcardingNotAllowed, other than 6/17 ->
+//!   705 ProtocolNotSupported;
 //! - `LeaseTime` / `NewLeaseTime` outside 1..=86400 -> 402 (§2.3.6 range);
 //! - the firewall off (`ipv6_disable=yes`) -> 702 FirewallDisabled, the table full ->
 //!   701 PinholeSpaceExhausted, an unknown UniqueID -> 704 NoSuchEntry, no packet seen
@@ -28,8 +30,8 @@ use portgate_proto::upnp_error::UpnpErrorCode;
 use super::soap::SoapOutcome;
 use crate::gateway::SharedGateway;
 use crate::pinhole::{
-    valid_internal_client, NewPinhole, PinholeError, PinholeOrigin, PinholeRecord,
-    PinholeServiceError, SharedPinholes, MAX_LEASE_TIME,
+    requested_port_allowed, valid_internal_client, NewPinhole, PinholeError, PinholeOrigin,
+    PinholeRecord, PinholeServiceError, SharedPinholes, MAX_LEASE_TIME,
 };
 use crate::table::Protocol;
 
@@ -143,7 +145,9 @@ fn service_error(e: &PinholeServiceError) -> Fault {
         PinholeServiceError::Table(PinholeError::NoSuchEntry) => Fault(704),
         PinholeServiceError::Table(PinholeError::SpaceExhausted) => Fault(701),
         PinholeServiceError::Table(PinholeError::WildcardPort) => Fault(706),
-        PinholeServiceError::Table(PinholeError::NotOwner) => Fault(606),
+        PinholeServiceError::Table(PinholeError::NotOwner | PinholeError::PrivilegedPort(_)) => {
+            Fault(606)
+        }
         PinholeServiceError::Table(PinholeError::BadInternalClient(_))
         | PinholeServiceError::NotLan(_) => Fault(606),
         PinholeServiceError::Firewall(_) => Fault(501),
@@ -320,6 +324,7 @@ fn dispatch(
             }
             let protocol = protocol(req)?;
             let lease = lease(req, "LeaseTime")?;
+            requested_port_allowed(internal_port).map_err(|e| service_error(&e.into()))?;
             let now = backend.now();
             let id = backend
                 .add(NewPinhole {

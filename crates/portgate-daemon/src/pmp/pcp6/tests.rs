@@ -129,6 +129,11 @@ fn hostile_requests() {
         send(&tp, HOST, &mut gw, &mut p).result,
         ResultCode::UnsupportedOption
     );
+    // A system port (below MIN_PINHOLE_PORT) for the client itself.
+    for port in [1, 80, 1023] {
+        let r = send(&map_req(HOST, 6, port, 60, 1), HOST, &mut gw, &mut p);
+        assert_eq!(r.result, ResultCode::NotAuthorized, "port {port}");
+    }
     // Garbage and NAT-PMP datagrams are dropped.
     assert!(handle6(&[0, 0], HOST, NOW, &mut gw, &mut p).is_none());
     assert!(handle6(&[2], HOST, NOW, &mut gw, &mut p).is_none());

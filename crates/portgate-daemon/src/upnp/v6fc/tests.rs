@@ -222,7 +222,12 @@ fn hostile_requests_get_their_error_codes() {
     });
     assert_eq!(o.error, Some(402));
     // Another host's pinhole cannot be touched.
-    let o = call(&mut b, HOST2, "AddPinhole", &add_args("", "80", "17", "60"));
+    let o = call(
+        &mut b,
+        HOST2,
+        "AddPinhole",
+        &add_args("", "8080", "17", "60"),
+    );
     assert_eq!(o.status, 200, "{}", body(&o));
     let u = uid_of(&o).to_string();
     for (action, extra) in [
@@ -238,6 +243,18 @@ fn hostile_requests_get_their_error_codes() {
             Some(606),
             "{action}"
         );
+    }
+    assert_eq!(fw.0.borrow_mut().list_pinholes().unwrap().len(), 1);
+    // A system port (below MIN_PINHOLE_PORT) for the requester itself: 606, nothing
+    // opened.
+    for port in ["1", "80", "1023"] {
+        let o = call(
+            &mut b,
+            HOST,
+            "AddPinhole",
+            &add_args("2001:db8:1::2", port, "6", "60"),
+        );
+        assert_eq!(o.error, Some(606), "port {port}");
     }
     assert_eq!(fw.0.borrow_mut().list_pinholes().unwrap().len(), 1);
     // Unknown action, wrong service in SOAPAction.
@@ -258,20 +275,20 @@ fn same_key_refreshes_with_the_same_uid() {
         &mut b,
         HOST,
         "AddPinhole",
-        &add_args("2001:db8:1::2", "80", "6", "60"),
+        &add_args("2001:db8:1::2", "8080", "6", "60"),
     ));
     let c = uid_of(&call(
         &mut b,
         HOST,
         "AddPinhole",
-        &add_args("2001:db8:1::2", "80", "6", "600"),
+        &add_args("2001:db8:1::2", "8080", "6", "600"),
     ));
     assert_eq!(a, c);
     let d = uid_of(&call(
         &mut b,
         HOST,
         "AddPinhole",
-        &add_args("2001:db8:1::2", "80", "17", "60"),
+        &add_args("2001:db8:1::2", "8080", "17", "60"),
     ));
     assert_ne!(a, d);
 }
