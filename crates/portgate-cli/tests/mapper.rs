@@ -11,7 +11,6 @@ mod testgw;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use portgate_client::blocking::Client;
@@ -217,29 +216,10 @@ fn vanished_mapping_is_remapped_on_the_next_renewal() -> anyhow::Result<()> {
 
 /// The `portgated` binary, built first under cargo (see portgated.rs).
 fn portgated_bin() -> anyhow::Result<PathBuf> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        BUILT
-            .get_or_init(|| {
-                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-                let mut cmd = Command::new(cargo);
-                cmd.arg("build")
-                    .arg("--manifest-path")
-                    .arg(&manifest)
-                    .args(["-p", "portgate-daemon", "--bin", "portgated"]);
-                if !cfg!(debug_assertions) {
-                    cmd.arg("--release");
-                }
-                match cmd.status() {
-                    Ok(st) if st.success() => Ok(()),
-                    Ok(st) => Err(format!("building portgated failed: {st}")),
-                    Err(e) => Err(format!("cannot run cargo to build portgated: {e}")),
-                }
-            })
-            .clone()
-            .map_err(anyhow::Error::msg)?;
-    }
-    Ok(portgate_lab::workspace_bin("portgated")?)
+    Ok(portgate_lab::built_workspace_bin(
+        "portgate-daemon",
+        "portgated",
+    )?)
 }
 
 /// Starts portgated in the gateway with UPnP, NAT-PMP and PCP.

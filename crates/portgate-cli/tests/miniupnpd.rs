@@ -41,9 +41,12 @@ fn start_miniupnpd(lab: &Lab, dir: &std::path::Path) -> anyhow::Result<portgate_
         ),
     )?;
     let conf = conf.display().to_string();
+    // A pid file of its own: the default /var/run/miniupnpd.pid makes a second
+    // miniupnpd (another test running in parallel) exit at once.
+    let pid = dir.join("miniupnpd.pid").display().to_string();
     Ok(lab.spawn_daemon(
         Host::Gateway,
-        &["/usr/sbin/miniupnpd", "-f", &conf, "-d"],
+        &["/usr/sbin/miniupnpd", "-f", &conf, "-P", &pid, "-d"],
         "HTTP listening on port",
         Duration::from_secs(10),
     )?)

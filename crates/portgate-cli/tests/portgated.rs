@@ -11,8 +11,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use portgate_lab::{Host, Lab, Proc};
@@ -68,29 +66,10 @@ fn portgate_ok(lab: &Lab, args: &[&str]) -> anyhow::Result<String> {
 /// older daemon is never tested (a no-op when up to date); run directly, the test binary uses
 /// whatever build [`portgate_lab::workspace_bin`] finds.
 fn portgated_bin() -> anyhow::Result<PathBuf> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        BUILT
-            .get_or_init(|| {
-                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-                let mut cmd = Command::new(cargo);
-                cmd.arg("build")
-                    .arg("--manifest-path")
-                    .arg(&manifest)
-                    .args(["-p", "portgate-daemon", "--bin", "portgated"]);
-                if !cfg!(debug_assertions) {
-                    cmd.arg("--release");
-                }
-                match cmd.status() {
-                    Ok(st) if st.success() => Ok(()),
-                    Ok(st) => Err(format!("building portgated failed: {st}")),
-                    Err(e) => Err(format!("cannot run cargo to build portgated: {e}")),
-                }
-            })
-            .clone()
-            .map_err(anyhow::Error::msg)?;
-    }
-    Ok(portgate_lab::workspace_bin("portgated")?)
+    Ok(portgate_lab::built_workspace_bin(
+        "portgate-daemon",
+        "portgated",
+    )?)
 }
 
 /// Start portgated in the gateway with UPnP, NAT-PMP and PCP, at its default (info) log

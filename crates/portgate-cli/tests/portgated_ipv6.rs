@@ -13,9 +13,7 @@
 //! `portgated` is built as `tests/portgated.rs` does it (see `portgated_bin`).
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use portgate_client::blocking::Client;
@@ -39,29 +37,10 @@ const HTTP_PORT: u16 = 5000;
 /// The `portgated` binary, built once per test process under cargo (a no-op when up to
 /// date) so a stale daemon is never tested; see `tests/portgated.rs`.
 fn portgated_bin() -> anyhow::Result<PathBuf> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        BUILT
-            .get_or_init(|| {
-                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-                let mut cmd = Command::new(cargo);
-                cmd.arg("build")
-                    .arg("--manifest-path")
-                    .arg(&manifest)
-                    .args(["-p", "portgate-daemon", "--bin", "portgated"]);
-                if !cfg!(debug_assertions) {
-                    cmd.arg("--release");
-                }
-                match cmd.status() {
-                    Ok(st) if st.success() => Ok(()),
-                    Ok(st) => Err(format!("building portgated failed: {st}")),
-                    Err(e) => Err(format!("cannot run cargo to build portgated: {e}")),
-                }
-            })
-            .clone()
-            .map_err(anyhow::Error::msg)?;
-    }
-    Ok(portgate_lab::workspace_bin("portgated")?)
+    Ok(portgate_lab::built_workspace_bin(
+        "portgate-daemon",
+        "portgated",
+    )?)
 }
 
 /// A dual-stack lab with portgated running (UPnP with WANIPv6FirewallControl, NAT-PMP,

@@ -18,7 +18,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use portgate_client::blocking::query_minissdpd;
@@ -33,30 +32,11 @@ const NFT_TABLE: &str = "pg_ssdp_guard";
 /// Builds `portgated` and `portgate-ssdpd` under cargo (once per test process) and
 /// returns the path of `name`.
 fn workspace_bin(name: &str) -> PathBuf {
-    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        BUILT
-            .get_or_init(|| {
-                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-                let mut cmd = Command::new(cargo);
-                cmd.arg("build")
-                    .arg("--manifest-path")
-                    .arg(&manifest)
-                    .args(["-p", "portgate-daemon", "--bin", "portgated"])
-                    .args(["-p", "portgate-ssdpd", "--bin", "portgate-ssdpd"]);
-                if !cfg!(debug_assertions) {
-                    cmd.arg("--release");
-                }
-                match cmd.status() {
-                    Ok(st) if st.success() => Ok(()),
-                    Ok(st) => Err(format!("building the daemons failed: {st}")),
-                    Err(e) => Err(format!("cannot run cargo: {e}")),
-                }
-            })
-            .clone()
-            .expect("the daemons build");
-    }
-    portgate_lab::workspace_bin(name).expect("binary built")
+    let package = match name {
+        "portgate-ssdpd" => "portgate-ssdpd",
+        _ => "portgate-daemon",
+    };
+    portgate_lab::built_workspace_bin(package, name).expect("binary built")
 }
 
 /// Starts portgated (UPnP on port 5000, NAT-PMP and PCP) in the gateway.

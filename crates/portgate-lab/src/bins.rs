@@ -1,6 +1,7 @@
 //! Finding binaries built from other packages of the workspace.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{LabError, Result};
 
@@ -56,6 +57,45 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+}
+
+/// Path of the workspace binary `name` of `package`, built first when the test runs
+/// under cargo (`$CARGO` set): once per process and binary, with the same cargo, profile
+/// and target directory, so a test never drives a stale build of another crate (a no-op
+/// when it is up to date). Run outside cargo, it is [`workspace_bin`].
+pub fn built_workspace_bin(package: &str, name: &str) -> Result<PathBuf> {
+    /// Outcome of each build done by this process, by "package/name".
+    static BUILT: Mutex<Vec<(String, std::result::Result<(), String>)>> = Mutex::new(Vec::new());
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        // Held during the build: concurrent tests wait for one build.
+        let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+        let key = format!("{package}/{name}");
+        let outcome = match built.iter().find(|(k, _)| *k == key) {
+            Some((_, r)) => r.clone(),
+            None => {
+                let mut cmd = std::process::Command::new(cargo);
+                cmd.arg("build")
+                    .arg("--manifest-path")
+                    .arg(workspace_root().join("Cargo.toml"))
+                    .args(["-p", package, "--bin", name]);
+                if !cfg!(debug_assertions) {
+                    cmd.arg("--release");
+                }
+                let r = match cmd.status() {
+                    Ok(st) if st.success() => Ok(()),
+                    Ok(st) => Err(st.to_string()),
+                    Err(e) => Err(format!("cannot run cargo: {e}")),
+                };
+                built.push((key, r.clone()));
+                r
+            }
+        };
+        outcome.map_err(|why| LabError::BuildFailed {
+            name: name.to_owned(),
+            why,
+        })?;
+    }
+    workspace_bin(name)
 }
 
 #[cfg(test)]

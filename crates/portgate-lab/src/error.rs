@@ -59,6 +59,14 @@ pub enum LabError {
         /// The directories searched.
         searched: String,
     },
+    /// Building a workspace binary with cargo failed.
+    #[error("building `{name}` with cargo failed: {why}")]
+    BuildFailed {
+        /// The binary name.
+        name: String,
+        /// What cargo (or starting it) reported.
+        why: String,
+    },
     /// A probe's listener received bytes other than the payload that was sent.
     #[error(
         "probe listener received {got:?} instead of the {expected} payload bytes that were sent"

@@ -35,7 +35,7 @@ mod probe;
 mod process;
 mod require;
 
-pub use bins::{bin_dirs, workspace_bin};
+pub use bins::{bin_dirs, built_workspace_bin, workspace_bin};
 pub use error::{LabError, Result};
 pub use lab::{
     GatewayNet, Host, HostNet, Iface, Lab, LabBuilder, DEFAULT_EXEC_TIMEOUT, GATEWAY_LAN_IF,

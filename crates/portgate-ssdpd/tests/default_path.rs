@@ -21,7 +21,6 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use portgate_lab::{Host, Lab, Proc, HOST_IF};
@@ -36,29 +35,7 @@ const NFT_TABLE: &str = "pg_ssdp_guard";
 
 /// Builds `portgated` under cargo (once per test process) and returns its path.
 fn portgated_bin() -> PathBuf {
-    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        BUILT
-            .get_or_init(|| {
-                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-                let mut cmd = Command::new(cargo);
-                cmd.arg("build")
-                    .arg("--manifest-path")
-                    .arg(&manifest)
-                    .args(["-p", "portgate-daemon", "--bin", "portgated"]);
-                if !cfg!(debug_assertions) {
-                    cmd.arg("--release");
-                }
-                match cmd.status() {
-                    Ok(st) if st.success() => Ok(()),
-                    Ok(st) => Err(format!("building portgated failed: {st}")),
-                    Err(e) => Err(format!("cannot run cargo: {e}")),
-                }
-            })
-            .clone()
-            .expect("portgated builds");
-    }
-    portgate_lab::workspace_bin("portgated").expect("portgated built")
+    portgate_lab::built_workspace_bin("portgate-daemon", "portgated").expect("portgated built")
 }
 
 /// Starts portgated (UPnP on port 5000) in the gateway.
