@@ -277,6 +277,34 @@ async fn serve_pcp6(sock: Rc<UdpSocket>, gw: SharedGateway, pins: SharedPinholes
     }
 }
 
+/// Answers every NAT-PMP/PCP datagram already waiting on `socks`, without waiting.
+///
+/// The loop is one thread with a FIFO run queue: with a hundred busy HTTP connections,
+/// a NAT-PMP datagram would wait behind all of them. HTTP connections call this before
+/// each request they answer ([`crate::upnp::UpnpContext::before_request`]), so a
+/// NAT-PMP/PCP client waits for one HTTP request at most. [`serve_pmp`] still serves
+/// the sockets when HTTP is quiet.
+fn pump_pmp(socks: &[(Ipv4Addr, Rc<UdpSocket>)], gw: &SharedGateway) {
+    let mut buf = [0u8; pmp::RECV_BUFFER];
+    for (local, sock) in socks {
+        while let Ok((n, from)) = sock.try_recv_from(&mut buf) {
+            let Some(data) = buf.get(..n) else { continue };
+            let reply = pmp::handle(
+                data,
+                from,
+                IpAddr::V4(*local),
+                unix_now(),
+                &mut gw.borrow_mut(),
+            );
+            if let Some(r) = reply {
+                if let Err(e) = sock.try_send_to(&r, from) {
+                    tracing::debug!(%e, %from, "nat-pmp/pcp send error");
+                }
+            }
+        }
+    }
+}
+
 /// Serve NAT-PMP/PCP on one socket until the task is aborted.
 async fn serve_pmp(sock: Rc<UdpSocket>, local: Ipv4Addr, gw: SharedGateway) {
     let mut buf = vec![0u8; pmp::RECV_BUFFER];
@@ -309,6 +337,7 @@ async fn start_upnp(
     gw: &SharedGateway,
     lan: &[LanNet],
     v6: Option<(&[Lan6], &SharedPinholes)>,
+    pmp_socks: &[(Ipv4Addr, Rc<UdpSocket>)],
 ) -> anyhow::Result<Option<crate::upnp::UpnpHandle>> {
     if !cfg.enable_upnp {
         return Ok(None);
@@ -364,6 +393,10 @@ async fn start_upnp(
         http_max_connections: usize::try_from(cfg.http_max_connections).unwrap_or(usize::MAX),
         gateway_events: Some(gw.borrow().subscribe()),
         minissdpd_socket: cfg.minissdpdsocket.clone(),
+        before_request: (!pmp_socks.is_empty()).then(|| {
+            let (socks, gw) = (pmp_socks.to_vec(), gw.clone());
+            Rc::new(move || pump_pmp(&socks, &gw)) as Rc<dyn Fn()>
+        }),
         ipv6: v6.map(|(lan6, pins)| crate::upnp::UpnpIpv6 {
             lan: lan6.to_vec(),
             ifindex: lan6.first().map_or(0, |l| ifindex_of(l.addr)),
@@ -533,7 +566,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             ));
         }
     }
-    let upnp = start_upnp(&cfg, &gw, &lan, v6).await?;
+    let upnp = start_upnp(&cfg, &gw, &lan, v6, &pmp_socks).await?;
     if let Some(p) = &flags.pidfile {
         write_pidfile(p)?;
     }

@@ -154,6 +154,7 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
                             gateway_events: Some(events),
                             minissdpd_socket: sock,
                             ipv6: None,
+                            before_request: None,
                         })
                         .await?;
                         let _ = ready_tx.send(Ok(()));

@@ -104,6 +104,7 @@ fn start_device(lab: &Lab, secure: bool, rules: &[&str]) -> Device {
                     gateway_events: Some(events),
                     minissdpd_socket: portgate_daemon::config::DEFAULT_MINISSDPD_SOCKET.into(),
                     ipv6: None,
+                    before_request: None,
                 })
                 .await?;
                 let _ = ready_tx.send(Ok(()));

@@ -334,6 +334,9 @@ async fn accept_loop(server: Rc<Server>, listener: TcpListener) {
                 continue;
             }
         };
+        if let Some(hook) = &server.shared.ctx.before_request {
+            hook();
+        }
         let peer_ip = peer.ip();
         if !server.shared.is_lan_peer(peer_ip) {
             tracing::debug!(%peer, "http: connection from outside the LAN dropped");
@@ -382,6 +385,9 @@ async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
                     return;
                 }
                 Polled::Request(req) => {
+                    if let Some(hook) = &server.shared.ctx.before_request {
+                        hook();
+                    }
                     let (bytes, close) = server.answer(&req, local.ip(), peer.ip());
                     if !write_all(&mut stream, &bytes).await || close || !req.keep_alive {
                         let _ = stream.shutdown().await;

@@ -111,6 +111,11 @@ pub struct UpnpContext {
     /// IPv6 side (HTTP on the LAN IPv6 addresses, WANIPv6FirewallControl); `None`:
     /// IPv4 only.
     pub ipv6: Option<UpnpIpv6>,
+    /// Called by the HTTP server after each accepted connection and before it answers
+    /// each request: the run loop serves
+    /// waiting NAT-PMP/PCP datagrams there, so they are not queued behind every busy
+    /// connection of the one-thread loop (performance.md: NAT-PMP p99 under SOAP load).
+    pub before_request: Option<Rc<dyn Fn()>>,
 }
 
 /// The device's IPv6 side.
