@@ -77,7 +77,8 @@ pub fn result_for(err: &GatewayError) -> ResultCode {
     }
 }
 
-fn error(buf: &[u8], code: ResultCode, epoch: u32) -> Option<Vec<u8>> {
+/// The error response to `buf` with `code` and its RFC 6887 lifetime.
+pub(super) fn error(buf: &[u8], code: ResultCode, epoch: u32) -> Option<Vec<u8>> {
     Some(wire::error_response(buf, code, error_lifetime(code), epoch))
 }
 
@@ -126,16 +127,7 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
         Some(_) => return error(buf, ResultCode::NotAuthorized, epoch),
     };
     match &req.data {
-        OpData::Announce => Some(
-            Response {
-                result: ResultCode::Success,
-                lifetime: 0,
-                epoch,
-                data: OpData::Announce,
-                options: Vec::new(),
-            }
-            .to_bytes(),
-        ),
+        OpData::Announce => Some(Response::announce(epoch).to_bytes()),
         OpData::Map(m) => map(buf, &req, m, client, internal, now, gw),
         _ => error(buf, ResultCode::UnsupportedOpcode, epoch),
     }
@@ -144,6 +136,17 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
 /// The remote host a set of FILTER options restricts to: `Ok(None)` for no
 /// restriction, `Err` when the set cannot be installed.
 fn remote_host(options: &[PcpOption]) -> Result<Option<Ipv4Addr>, ResultCode> {
+    match filter_host(options)? {
+        None => Ok(None),
+        Some(IpAddr::V4(a)) => Ok(Some(a)),
+        Some(IpAddr::V6(_)) => Err(ResultCode::ExcessiveRemotePeers),
+    }
+}
+
+/// The one remote host (any port) a set of FILTER options names, of either family:
+/// `Ok(None)` for none or a prefix-0 filter, `Err(EXCESSIVE_REMOTE_PEERS)` for any other
+/// set (several filters, a prefix, a port), which this gateway cannot install.
+pub(super) fn filter_host(options: &[PcpOption]) -> Result<Option<IpAddr>, ResultCode> {
     let filters: Vec<&Filter> = options
         .iter()
         .filter_map(|o| match o {
@@ -157,7 +160,7 @@ fn remote_host(options: &[PcpOption]) -> Result<Option<Ipv4Addr>, ResultCode> {
         [Filter {
             prefix_length: 128,
             remote_peer_port: 0,
-            remote_peer_address: IpAddr::V4(a),
+            remote_peer_address: a,
         }] => Ok(Some(*a)),
         _ => Err(ResultCode::ExcessiveRemotePeers),
     }

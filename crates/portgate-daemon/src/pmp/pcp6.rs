@@ -23,18 +23,14 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use portgate_proto::pcp as wire;
-use wire::{Filter, MapData, OpData, PcpOption, RequestError, Response, ResultCode};
+use wire::{MapData, OpData, PcpOption, RequestError, Response, ResultCode};
 
-use super::pcp::error_lifetime;
+use super::pcp::{error, filter_host};
 use crate::gateway::Gateway;
 use crate::pinhole::{
     requested_port_allowed, NewPinhole, PinholeError, PinholeOrigin, PinholeServiceError, Pinholes,
 };
 use crate::table::{clamp_lifetime, Protocol};
-
-fn error(buf: &[u8], code: ResultCode, epoch: u32) -> Option<Vec<u8>> {
-    Some(wire::error_response(buf, code, error_lifetime(code), epoch))
-}
 
 fn result_for(e: &PinholeServiceError) -> ResultCode {
     match e {
@@ -86,38 +82,17 @@ pub fn handle6(
         return error(buf, ResultCode::AddressMismatch, epoch);
     }
     match &req.data {
-        OpData::Announce => Some(
-            Response {
-                result: ResultCode::Success,
-                lifetime: 0,
-                epoch,
-                data: OpData::Announce,
-                options: Vec::new(),
-            }
-            .to_bytes(),
-        ),
+        OpData::Announce => Some(Response::announce(epoch).to_bytes()),
         OpData::Map(m) => map(buf, &req, m, client, now, gw, pins),
         _ => error(buf, ResultCode::UnsupportedOpcode, epoch),
     }
 }
 
 fn remote_host(options: &[PcpOption]) -> Result<Option<Ipv6Addr>, ResultCode> {
-    let filters: Vec<&Filter> = options
-        .iter()
-        .filter_map(|o| match o {
-            PcpOption::Filter(f) => Some(f),
-            _ => None,
-        })
-        .collect();
-    match filters.as_slice() {
-        [] => Ok(None),
-        [f] if f.prefix_length == 0 => Ok(None),
-        [Filter {
-            prefix_length: 128,
-            remote_peer_port: 0,
-            remote_peer_address: IpAddr::V6(a),
-        }] if a.to_ipv4_mapped().is_none() => Ok(Some(*a)),
-        _ => Err(ResultCode::ExcessiveRemotePeers),
+    match filter_host(options)? {
+        None => Ok(None),
+        Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none() => Ok(Some(a)),
+        Some(_) => Err(ResultCode::ExcessiveRemotePeers),
     }
 }
 

@@ -2,6 +2,7 @@ use super::*;
 use crate::gateway::tests::{gateway, settings, SharedMem, NOW};
 use crate::pinhole::{Lan6, PinholeSettings};
 use portgate_nft::Firewall as _;
+use wire::Filter;
 
 const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 const HOST: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
