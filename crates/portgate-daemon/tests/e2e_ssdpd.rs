@@ -130,7 +130,7 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
                             }],
                         };
                         let fw = NftFirewall::open(NftConfig::new(GATEWAY_WAN_IF))?;
-                        let now = upnp::backend::unix_now();
+                        let now = portgate_daemon::run::unix_now();
                         let (gw, _) = Gateway::start(settings, Box::new(fw), Some(ext), now)?;
                         let gw = gw.into_shared();
                         let events = gw.borrow().subscribe();

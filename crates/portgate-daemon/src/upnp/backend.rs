@@ -8,6 +8,7 @@
 use std::net::Ipv4Addr;
 
 use crate::gateway::{GatewayError, SharedGateway};
+use crate::run::unix_now;
 use crate::table::{AddOutcome, Mapping, MappingKey, NewMapping, Protocol, Requester, TableError};
 
 #[cfg(doc)]
@@ -113,13 +114,6 @@ pub trait UpnpBackend {
         end: u16,
         by: Requester,
     ) -> Result<Vec<Mapping>, BackendError>;
-}
-
-/// Unix time in seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Reads the counters of `ifname` from `/sys/class/net/<if>/statistics` (zeros when

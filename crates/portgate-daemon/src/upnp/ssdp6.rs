@@ -144,9 +144,7 @@ impl Ssdp6Driver {
         let Ok(SsdpMessage::Search(search)) = SsdpMessage::parse(data) else {
             return;
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::run::unix_now();
         let multicast = is_multicast_search(&search);
         let decision =
             self.responder

@@ -43,7 +43,7 @@ fn fixture_with(secure: bool, external: Option<Ipv4Addr>) -> Fixture {
             prefix: 24,
         }],
     };
-    let now = crate::upnp::backend::unix_now();
+    let now = crate::run::unix_now();
     let (gw, _) =
         Gateway::start(settings, Box::new(MemoryFirewall::new()), external, now).expect("gateway");
     let gw = gw.into_shared();
