@@ -204,6 +204,8 @@ impl Soap {
                 Ok((body, keep)) => {
                     if self.keep_alive && keep {
                         self.conn = Some(stream);
+                    } else {
+                        await_close(&mut stream);
                     }
                     return match ControlResponse::parse(&body)
                         .map_err(|e| anyhow!("soap {action}: {e}"))?
@@ -284,6 +286,17 @@ impl Soap {
         )?;
         Ok(r.arg("NewPortListing").map(str::len).unwrap_or(0))
     }
+}
+
+/// Reads until the server closes a connection that carries no further request, so
+/// the server is the side that closes first and keeps the TIME_WAIT state. A client
+/// that closed first would collect tens of thousands of TIME_WAIT sockets per LAN
+/// host within seconds at these rates, and its own `connect` calls would then spend
+/// the CPU searching for a free port (which starved the NAT-PMP probe and made the
+/// load phase measure the client's kernel instead of the daemon).
+fn await_close(stream: &mut TcpStream) {
+    let mut buf = [0u8; 512];
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 /// Writes `msg`, reads one response; returns its body and whether the connection

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::client::{NatPmp, Soap, LEASE};
 use crate::daemon::HTTP_PORT;
 use crate::run::BASE_PORT;
-use crate::stats::{Recorder, Window};
+use crate::stats::{median, Recorder, Window};
 
 /// Concurrent SOAP clients.
 pub const SOAP_CLIENTS: usize = 100;
@@ -27,23 +27,61 @@ pub const LOAD_TABLE: usize = 100;
 /// Pause between two NAT-PMP probes.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 
-/// What the load phase measured.
+/// What the load phase measured: every round, and the medians over the rounds (the
+/// machines are shared and noisy; one round's p99 swings with whatever else runs).
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadResult {
     /// Concurrent SOAP clients.
     pub soap_clients: usize,
-    /// Seconds the load lasted.
+    /// The rounds, in the order they ran.
+    pub rounds: Vec<LoadRound>,
+    /// Median over the rounds of the SOAP requests answered per second.
+    pub soap_ok_per_s: f64,
+    /// SOAP requests that failed, all rounds together.
+    pub soap_errors: usize,
+    /// Median over the rounds of the NAT-PMP median latency, milliseconds.
+    pub natpmp_p50_ms: f64,
+    /// Median over the rounds of the NAT-PMP 99th percentile, milliseconds.
+    pub natpmp_p99_ms: f64,
+    /// NAT-PMP requests, all rounds together.
+    pub natpmp_count: usize,
+    /// NAT-PMP requests without an answer, all rounds together.
+    pub natpmp_errors: usize,
+}
+
+impl LoadResult {
+    /// Reduces the rounds to their medians and totals.
+    pub fn from_rounds(rounds: Vec<LoadRound>) -> Self {
+        let med = |f: &dyn Fn(&LoadRound) -> f64| median(&rounds.iter().map(f).collect::<Vec<_>>());
+        LoadResult {
+            soap_clients: SOAP_CLIENTS,
+            soap_ok_per_s: med(&|r| r.soap_ok_per_s),
+            soap_errors: rounds.iter().map(|r| r.soap_errors).sum(),
+            natpmp_p50_ms: med(&|r| r.natpmp.p50_ms),
+            natpmp_p99_ms: med(&|r| r.natpmp.p99_ms),
+            natpmp_count: rounds.iter().map(|r| r.natpmp.count).sum(),
+            natpmp_errors: rounds.iter().map(|r| r.natpmp.errors).sum(),
+            rounds,
+        }
+    }
+}
+
+/// One round of the load.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadRound {
+    /// Seconds the round lasted.
     pub seconds: f64,
     /// SOAP requests answered successfully per second, all clients together.
     pub soap_ok_per_s: f64,
     /// SOAP requests that failed (refused, reset, fault, timeout).
     pub soap_errors: usize,
-    /// NAT-PMP external-address requests during the load.
+    /// NAT-PMP external-address requests during the round.
     pub natpmp: Window,
 }
 
-/// Runs the load for `duration` against the daemon already running in the gateway.
-pub fn run(lab: &Lab, duration: Duration) -> anyhow::Result<LoadResult> {
+/// Runs one round of the load for `duration` against the daemon already running in
+/// the gateway.
+pub fn run(lab: &Lab, duration: Duration) -> anyhow::Result<LoadRound> {
     let gw = lab.gateway().lan.ipv4;
     let hosts = lab.lan_hosts().len().max(1);
     // A table to read from.
@@ -94,8 +132,7 @@ pub fn run(lab: &Lab, duration: Duration) -> anyhow::Result<LoadResult> {
         probe
     })??;
     let secs = start.elapsed().as_secs_f64();
-    Ok(LoadResult {
-        soap_clients: SOAP_CLIENTS,
+    Ok(LoadRound {
         seconds: secs,
         soap_ok_per_s: ok.load(Ordering::Relaxed) as f64 / secs,
         soap_errors: errors.load(Ordering::Relaxed),

@@ -48,6 +48,13 @@ pub struct Args {
     /// Skip the reference daemon.
     #[arg(long)]
     pub no_reference: bool,
+    /// Rounds of the 100-client load; the table shows the median round (default 5,
+    /// 1 with --quick).
+    #[arg(long)]
+    pub load_rounds: Option<usize>,
+    /// Only the 100-client load: no table growth, no client timings.
+    #[arg(long)]
+    pub load_only: bool,
 }
 
 impl Args {
@@ -64,6 +71,13 @@ impl Args {
         s.sort_unstable();
         s.dedup();
         s
+    }
+
+    /// Rounds of the load phase (at least one).
+    pub fn load_rounds(&self) -> usize {
+        self.load_rounds
+            .unwrap_or(if self.quick { 1 } else { 5 })
+            .max(1)
     }
 
     /// The per-phase time budget.

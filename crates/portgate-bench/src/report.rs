@@ -232,26 +232,28 @@ pub fn markdown(res: &Results) -> String {
     };
     let soap_load = |l: &crate::load::LoadResult| {
         format!(
-            "{:.0} ok/s, {} errors ({:.0} s)",
-            l.soap_ok_per_s, l.soap_errors, l.seconds
+            "{:.0} ok/s, {} errors ({} round(s))",
+            l.soap_ok_per_s,
+            l.soap_errors,
+            l.rounds.len()
         )
     };
     let pmp_load = |l: &crate::load::LoadResult| {
         format!(
             "{:.2} / {:.2} ms ({} requests, {} errors)",
-            l.natpmp.p50_ms, l.natpmp.p99_ms, l.natpmp.count, l.natpmp.errors
+            l.natpmp_p50_ms, l.natpmp_p99_ms, l.natpmp_count, l.natpmp_errors
         )
     };
     let _ = writeln!(
         s,
-        "| {} concurrent SOAP clients (GetGenericPortMappingEntry, 1 conn/request) | {} | {} | - |",
+        "| {} concurrent SOAP clients (GetGenericPortMappingEntry, 1 conn/request; median round) | {} | {} | - |",
         crate::load::SOAP_CLIENTS,
         load(refd, &soap_load),
         load(pg, &soap_load)
     );
     let _ = writeln!(
         s,
-        "| NAT-PMP latency p50 / p99 during that load | {} | {} | - |",
+        "| NAT-PMP latency p50 / p99 during that load (median round) | {} | {} | - |",
         load(refd, &pmp_load),
         load(pg, &pmp_load)
     );

@@ -158,6 +158,9 @@ fn bench_daemon(
     if kind == Kind::Portgated {
         protocols.push("soap-keepalive");
     }
+    if args.load_only {
+        protocols.clear();
+    }
     let mut runs = Vec::new();
     let mut rss_idle = None;
     for proto in protocols {
@@ -192,24 +195,30 @@ fn bench_daemon(
     let load = {
         let d = daemon::start(lab, kind, bin, dir)?;
         let secs = if args.quick { 3 } else { 10 };
-        let l = crate::load::run(lab, Duration::from_secs(secs));
-        d.stop(lab)?;
-        match l {
-            Ok(l) => Some(l),
-            Err(e) => {
-                eprintln!("   load: {e:#}");
-                None
+        let mut rounds = Vec::new();
+        for round in 1..=args.load_rounds() {
+            match crate::load::run(lab, Duration::from_secs(secs)) {
+                Ok(r) => {
+                    eprintln!(
+                        "   load round {round}: {:.0} SOAP ok/s, {} errors; NAT-PMP p50 {:.2} ms, p99 {:.2} ms",
+                        r.soap_ok_per_s, r.soap_errors, r.natpmp.p50_ms, r.natpmp.p99_ms
+                    );
+                    rounds.push(r);
+                }
+                Err(e) => eprintln!("   load round {round}: {e:#}"),
             }
         }
+        d.stop(lab)?;
+        (!rounds.is_empty()).then(|| crate::load::LoadResult::from_rounds(rounds))
     };
     let clients = match &args.portgate {
-        Some(pg) => {
+        Some(pg) if !args.load_only => {
             let d = daemon::start(lab, kind, bin, dir)?;
             let c = client_timings(lab, pg)?;
             d.stop(lab)?;
             c
         }
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     Ok(DaemonResult {
         name: kind.name().to_owned(),
