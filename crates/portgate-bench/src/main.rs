@@ -52,6 +52,10 @@ pub struct Args {
     /// 1 with --quick).
     #[arg(long)]
     pub load_rounds: Option<usize>,
+    /// Windows of each kind taken at each size; the table shows the median window
+    /// (default 5, 3 with --quick).
+    #[arg(long)]
+    pub repeats: Option<usize>,
     /// Only the 100-client load: no table growth, no client timings.
     #[arg(long)]
     pub load_only: bool,
@@ -71,6 +75,13 @@ impl Args {
         s.sort_unstable();
         s.dedup();
         s
+    }
+
+    /// Windows of each kind per size (at least one).
+    pub fn repeats(&self) -> usize {
+        self.repeats
+            .unwrap_or(if self.quick { 3 } else { 5 })
+            .max(1)
     }
 
     /// Rounds of the load phase (at least one).

@@ -104,11 +104,12 @@ pub fn markdown(res: &Results) -> String {
     let pg = res.daemons.iter().find(|d| d.name == "portgated");
     let _ = writeln!(
         s,
-        "Sizes {:?}, add budget {} s per protocol{}, run took {:.0} s. Cells: ops/s (p50 / p99 latency).\n",
+        "Sizes {:?}, add budget {} s per protocol{}, run took {:.0} s. Cells: ops/s (p50 / p99 latency) of the median of {} windows of up to 100 operations.\n",
         res.sizes,
         res.budget_seconds,
         if res.quick { " (--quick)" } else { "" },
-        res.seconds
+        res.seconds,
+        res.repeats
     );
     let _ = writeln!(
         s,
@@ -469,6 +470,7 @@ mod tests {
             ops_per_s: rate,
             p50_ms: 1.0,
             p99_ms: 2.0,
+            repeats: 1,
         }
     }
 
@@ -488,6 +490,7 @@ mod tests {
         Results {
             sizes: vec![100, 1000],
             budget_seconds: 15,
+            repeats: 1,
             quick: true,
             started_unix: 0,
             seconds: 1.0,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::client::{NatPmp, Pcp, Soap, LEASE};
 use crate::daemon::{self, Kind, HTTP_PORT};
 use crate::report;
-use crate::stats::{median, Recorder, Window};
+use crate::stats::{median, median_window, Recorder, Window};
 use crate::Args;
 
 /// First port mapped; mapping `i` uses `BASE_PORT + i` inside and outside.
@@ -97,6 +97,8 @@ pub struct Results {
     pub sizes: Vec<usize>,
     /// Time budget of each add phase, seconds.
     pub budget_seconds: u64,
+    /// Windows of each kind taken at each size (the table shows the median one).
+    pub repeats: usize,
     /// `--quick`.
     pub quick: bool,
     /// Unix time the run started.
@@ -137,6 +139,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let results = Results {
         sizes: args.sizes(),
         budget_seconds: args.budget().as_secs(),
+        repeats: args.repeats(),
         quick: args.quick,
         started_unix,
         seconds: started.elapsed().as_secs_f64(),
@@ -170,7 +173,7 @@ fn bench_daemon(
             std::thread::sleep(Duration::from_millis(300));
             rss_idle = d.rss_kib().ok();
         }
-        let mut r = grow(lab, proto, &sizes, args.budget())?;
+        let mut r = grow(lab, proto, &sizes, args.budget(), args.repeats())?;
         r.rss_loaded_kib = d.rss_kib().ok();
         r.daemon_alive = d.alive();
         if !r.daemon_alive {
@@ -260,10 +263,16 @@ fn port_of(i: usize) -> u16 {
     BASE_PORT.saturating_add(u16::try_from(i).unwrap_or(u16::MAX - BASE_PORT))
 }
 
-/// Grows the table through `sizes` with `proto`, measuring at each size: the last
-/// adds, refreshes and deletes of [`WINDOW`] mappings (deleted ones are re-added
-/// unmeasured), and for SOAP the read actions.
-fn grow(lab: &Lab, proto: &str, sizes: &[usize], budget: Duration) -> anyhow::Result<ProtoRun> {
+/// Grows the table through `sizes` with `proto`, measuring at each size, `repeats`
+/// times over: refreshes, deletes and re-adds of the last [`WINDOW`] mappings, and
+/// for SOAP the read actions (see [`measure_at`]).
+fn grow(
+    lab: &Lab,
+    proto: &str,
+    sizes: &[usize],
+    budget: Duration,
+    repeats: usize,
+) -> anyhow::Result<ProtoRun> {
     let gw = lab.gateway().lan.ipv4;
     let me = lab.ipv4(Host::Lan(0));
     let target = sizes.last().copied().unwrap_or(0);
@@ -328,8 +337,8 @@ fn grow(lab: &Lab, proto: &str, sizes: &[usize], budget: Duration) -> anyhow::Re
                 }
             }
             run.reached = n;
-            run.windows.push(rec.finish("add", s, wstart.elapsed()));
-            measure_at(&mut drv, &mut run, s, w)?;
+            let grown = rec.finish("add", s, wstart.elapsed());
+            measure_at(&mut drv, &mut run, s, w, repeats, grown);
         }
         run.reached = n;
         run.add_seconds = add_time.as_secs_f64();
@@ -346,44 +355,64 @@ fn make_driver(proto: &str, gw: Ipv4Addr, me: Ipv4Addr) -> anyhow::Result<Driver
     })
 }
 
-/// The windows taken with exactly `s` mappings in the table.
-fn measure_at(drv: &mut Driver, run: &mut ProtoRun, s: usize, w: usize) -> anyhow::Result<()> {
-    // Refresh: re-send the last w adds.
+/// One window: `op` on the mappings `ports` (indexes) in that order.
+fn timed(
+    drv: &mut Driver,
+    op: &str,
+    s: usize,
+    ports: impl Iterator<Item = usize>,
+    mut f: impl FnMut(&mut Driver, u16) -> anyhow::Result<()>,
+) -> Window {
     let mut rec = Recorder::default();
     let t = Instant::now();
-    for i in s - w..s {
+    for i in ports {
         let t1 = Instant::now();
-        let ok = drv.add(port_of(i)).is_ok();
+        let ok = f(drv, port_of(i)).is_ok();
         rec.push(t1.elapsed(), ok);
     }
-    run.windows.push(rec.finish("refresh", s, t.elapsed()));
+    rec.finish(op, s, t.elapsed())
+}
 
-    // Delete the last w (table s -> s-w), then put them back unmeasured.
-    let mut rec = Recorder::default();
-    let t = Instant::now();
-    for i in (s - w..s).rev() {
-        let t1 = Instant::now();
-        let ok = drv.delete(port_of(i)).is_ok();
-        rec.push(t1.elapsed(), ok);
+/// The windows taken with `s` mappings in the table, each kind `repeats` times and
+/// reduced to its median window ([`median_window`]): refresh the last `w` mappings,
+/// delete them (`s` -> `s - w`), add them again (`s - w` -> `s`; these join the adds
+/// that grew the table, `grown`); for SOAP then the read actions.
+fn measure_at(
+    drv: &mut Driver,
+    run: &mut ProtoRun,
+    s: usize,
+    w: usize,
+    repeats: usize,
+    grown: Window,
+) {
+    let last = s - w..s;
+    let (mut adds, mut refreshes, mut deletes) = (vec![grown], Vec::new(), Vec::new());
+    for _ in 0..repeats {
+        refreshes.push(timed(drv, "refresh", s, last.clone(), Driver::add));
+        deletes.push(timed(drv, "delete", s, last.clone().rev(), Driver::delete));
+        adds.push(timed(drv, "add", s, last.clone(), Driver::add));
     }
-    run.windows.push(rec.finish("delete", s, t.elapsed()));
-    for i in s - w..s {
-        let _ = drv.add(port_of(i));
-    }
+    run.windows.extend(
+        [adds, refreshes, deletes]
+            .into_iter()
+            .filter_map(median_window),
+    );
     // The read actions last: a daemon that falls over on them has had its mapping
     // windows measured already.
-    if let Driver::Soap(c) = drv {
+    let Driver::Soap(c) = drv else { return };
+    let (mut generic, mut list) = (Vec::new(), Vec::new());
+    for r in 0..repeats {
         // GetGenericPortMappingEntry at indexes spread over the table.
         let mut rec = Recorder::default();
         let t = Instant::now();
-        let mut x: usize = 12345;
+        let mut x: usize = 12345 + r;
         for _ in 0..w {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345) % 2_147_483_648;
             let t1 = Instant::now();
             let ok = c.generic(x % s).is_ok();
             rec.push(t1.elapsed(), ok);
         }
-        run.windows.push(rec.finish("get_generic", s, t.elapsed()));
+        generic.push(rec.finish("get_generic", s, t.elapsed()));
 
         let mut rec = Recorder::default();
         let t = Instant::now();
@@ -392,81 +421,62 @@ fn measure_at(drv: &mut Driver, run: &mut ProtoRun, s: usize, w: usize) -> anyho
             let ok = c.list(LIST_ENTRIES).map(|len| len > 0).unwrap_or(false);
             rec.push(t1.elapsed(), ok);
         }
-        run.windows.push(rec.finish("get_list", s, t.elapsed()));
+        list.push(rec.finish("get_list", s, t.elapsed()));
     }
-
-    Ok(())
+    run.windows
+        .extend([generic, list].into_iter().filter_map(median_window));
 }
 
-/// Wall times of `upnpc -a` and `portgate map` from the LAN host (3 runs each).
+/// Runs of each client command; the table shows their median.
+const CLIENT_RUNS: u16 = 5;
+
+/// Wall times of `upnpc -a`, `natpmpc -a` and `portgate map` from the LAN host
+/// ([`CLIENT_RUNS`] runs each).
 fn client_timings(lab: &Lab, portgate: &Path) -> anyhow::Result<Vec<ClientTiming>> {
     let me = lab.ipv4(Host::Lan(0)).to_string();
     let pg = portgate.display().to_string();
     let mut out = Vec::new();
+    // Each command maps a port of its own (base + run), so no run is a refresh.
+    let runs = |base: u16, argv: &dyn Fn(String) -> Vec<String>| -> Vec<Vec<String>> {
+        (0..CLIENT_RUNS)
+            .map(|i| argv((base + i).to_string()))
+            .collect()
+    };
+    let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let portgate_map = |via: &str, p: String| {
+        let mut v = vec![pg.clone()];
+        v.extend(words(&["map", "--via", via]));
+        v.extend([p.clone(), p]);
+        v
+    };
     let commands: Vec<(String, Vec<Vec<String>>)> = vec![
         (
             "upnpc -a (discover + map)".into(),
-            (0..3)
-                .map(|i| {
-                    let p = (41000 + i).to_string();
-                    vec![
-                        "upnpc".into(),
-                        "-a".into(),
-                        me.clone(),
-                        p.clone(),
-                        p,
-                        "tcp".into(),
-                    ]
-                })
-                .collect(),
+            runs(41000, &|p| {
+                let mut v = words(&["upnpc", "-a", &me]);
+                v.extend([p.clone(), p, "tcp".into()]);
+                v
+            }),
+        ),
+        (
+            "natpmpc -a (gateway from the route + map)".into(),
+            runs(45000, &|p| {
+                let mut v = words(&["natpmpc", "-a"]);
+                v.extend([p.clone(), p, "tcp".into(), "3600".into()]);
+                v
+            }),
         ),
         (
             "portgate map --via upnp (discover + describe + map)".into(),
-            (0..3)
-                .map(|i| {
-                    let p = (42000 + i).to_string();
-                    vec![
-                        pg.clone(),
-                        "map".into(),
-                        "--via".into(),
-                        "upnp".into(),
-                        p.clone(),
-                        p,
-                    ]
-                })
-                .collect(),
+            runs(42000, &|p| portgate_map("upnp", p)),
         ),
         (
             "portgate map --via natpmp".into(),
-            (0..3)
-                .map(|i| {
-                    let p = (43000 + i).to_string();
-                    vec![
-                        pg.clone(),
-                        "map".into(),
-                        "--via".into(),
-                        "natpmp".into(),
-                        p.clone(),
-                        p,
-                    ]
-                })
-                .collect(),
+            runs(43000, &|p| portgate_map("natpmp", p)),
         ),
         (
             "portgate map --via pcp".into(),
-            (0..3)
-                .map(|i| {
-                    let p = (44000 + i).to_string();
-                    vec![
-                        pg.clone(),
-                        "map".into(),
-                        "--via".into(),
-                        "pcp".into(),
-                        p.clone(),
-                        p,
-                    ]
-                })
-                .collect(),
+            runs(44000, &|p| portgate_map("pcp", p)),
         ),
     ];
     for (label, runs) in commands {

@@ -22,6 +22,9 @@ pub struct Window {
     pub p50_ms: f64,
     /// 99th percentile latency, milliseconds.
     pub p99_ms: f64,
+    /// Windows of this kind taken at this size; rate and percentiles are those of the
+    /// median window (by rate), count and errors are summed over all of them.
+    pub repeats: usize,
 }
 
 /// Collects per-operation latencies of one window.
@@ -53,8 +56,26 @@ impl Recorder {
             ops_per_s: if secs > 0.0 { count as f64 / secs } else { 0.0 },
             p50_ms: percentile(&self.lat, 0.50),
             p99_ms: percentile(&self.lat, 0.99),
+            repeats: 1,
         }
     }
+}
+
+/// The window with the median rate of `windows` (the lower middle one of an even
+/// count), carrying the summed count and errors: one scheduling hiccup on a shared
+/// machine can halve the rate of a 3 ms window, and the median of several is what a
+/// table should show. `None` when `windows` is empty.
+pub fn median_window(mut windows: Vec<Window>) -> Option<Window> {
+    windows.sort_by(|a, b| a.ops_per_s.total_cmp(&b.ops_per_s));
+    let count = windows.iter().map(|w| w.count).sum();
+    let errors = windows.iter().map(|w| w.errors).sum();
+    let repeats = windows.len();
+    let mid = repeats.checked_sub(1)? / 2;
+    let mut m = windows.swap_remove(mid);
+    m.count = count;
+    m.errors = errors;
+    m.repeats = repeats;
+    Some(m)
 }
 
 /// Nearest-rank percentile of sorted samples, in milliseconds (0 when empty).
@@ -105,6 +126,27 @@ mod tests {
         assert_eq!((w.count, w.errors), (10, 1));
         assert!((w.ops_per_s - 100.0).abs() < 1e-9);
         assert_eq!(w.p50_ms, 10.0);
+    }
+
+    #[test]
+    fn median_window_picks_the_middle_rate_and_sums_counts() {
+        let w = |rate: f64, errors: usize| Window {
+            op: "add".into(),
+            size: 100,
+            count: 100,
+            errors,
+            ops_per_s: rate,
+            p50_ms: 1000.0 / rate,
+            p99_ms: 2000.0 / rate,
+            repeats: 1,
+        };
+        let m = median_window(vec![w(300.0, 0), w(100.0, 2), w(200.0, 1)]).unwrap();
+        assert_eq!(m.ops_per_s, 200.0);
+        assert_eq!(m.p50_ms, 5.0);
+        assert_eq!((m.count, m.errors, m.repeats), (300, 3, 3));
+        let even = median_window(vec![w(400.0, 0), w(100.0, 0)]).unwrap();
+        assert_eq!(even.ops_per_s, 100.0);
+        assert!(median_window(Vec::new()).is_none());
     }
 
     #[test]
