@@ -247,14 +247,14 @@ pub fn markdown(res: &Results) -> String {
     };
     let _ = writeln!(
         s,
-        "| {} concurrent SOAP clients (GetGenericPortMappingEntry, 1 conn/request; median round) | {} | {} | - |",
+        "| {} concurrent SOAP clients (GetGenericPortMappingEntry, 1 conn/request; median over the rounds) | {} | {} | - |",
         crate::load::SOAP_CLIENTS,
         load(refd, &soap_load),
         load(pg, &soap_load)
     );
     let _ = writeln!(
         s,
-        "| NAT-PMP latency p50 / p99 during that load (median round) | {} | {} | - |",
+        "| NAT-PMP latency p50 / p99 during that load (medians over the rounds) | {} | {} | - |",
         load(refd, &pmp_load),
         load(pg, &pmp_load)
     );
