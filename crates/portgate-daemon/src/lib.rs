@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod lease;
 pub mod pinhole;
 pub mod pmp;
+pub mod privs;
 pub mod rules;
 pub mod run;
 pub mod table;

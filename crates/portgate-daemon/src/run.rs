@@ -88,6 +88,20 @@ pub fn main() -> ExitCode {
     for w in &cfg.warnings {
         tracing::warn!("{}: {}", w.location, w.message);
     }
+    // Before the runtime and the rtnetlink thread: new threads inherit the reduced sets.
+    match crate::privs::drop_privileges() {
+        Ok(d) => tracing::info!(
+            "privileges: kept {}; dropped the other {} capabilities{}",
+            crate::privs::names(d.after),
+            (d.before - d.after).bits().count_ones(),
+            if d.bounding {
+                " (and from the bounding set)"
+            } else {
+                ""
+            }
+        ),
+        Err(e) => tracing::warn!("privileges: could not drop capabilities: {e}"),
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

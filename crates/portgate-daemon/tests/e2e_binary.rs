@@ -449,3 +449,61 @@ fn upnp_mapping_survives_kill_9_and_restart() -> anyhow::Result<()> {
     assert!(!tcp_reaches(&t, 8100, 9100)?, "deleted after the restart");
     Ok(())
 }
+
+/// One `Cap*:` (hexadecimal) or `NoNewPrivs:` line of /proc/<pid>/status.
+fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .ok_or_else(|| anyhow::anyhow!("{field} not in /proc/{pid}/status"))?;
+    Ok(u64::from_str_radix(value.trim(), 16)?)
+}
+
+#[test]
+fn runs_with_network_capabilities_only_and_still_maps_reloads_and_writes_leases(
+) -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start(1, BASE)? else {
+        return Ok(());
+    };
+    let daemon = t
+        .daemon
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
+    daemon.wait_for("privileges: kept net_bind_service, net_admin", PROBE)?;
+    // CAP_NET_BIND_SERVICE (10) and CAP_NET_ADMIN (12), for every thread; the
+    // rtnetlink watcher thread starts later and inherits them.
+    let kept = (1u64 << 10) | (1 << 12);
+    let pid = daemon.pid();
+    let tasks: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    assert!(
+        tasks.len() >= 2,
+        "the daemon and its rtnetlink thread: {tasks:?}"
+    );
+    for tid in tasks {
+        for field in ["CapEff", "CapPrm", "CapBnd"] {
+            assert_eq!(status_field(tid, field)?, kept, "task {tid} {field}");
+        }
+        for field in ["CapInh", "CapAmb"] {
+            assert_eq!(status_field(tid, field)?, 0, "task {tid} {field}");
+        }
+        let text = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
+        assert!(text.contains("NoNewPrivs:\t1"), "task {tid}: {text}");
+    }
+
+    // What it still must do with only those: program nftables, answer, write the
+    // lease file (owned by root in a root-only directory) and reread its
+    // configuration on SIGHUP.
+    let (ok, out) = natpmpc(&t, &["-a", "6100", "6100", "tcp", "3600"])?;
+    assert!(ok && out.contains("Mapped public port 6100"), "{out}");
+    assert!(tcp_reaches(&t, 6100, 6100)?);
+    let leases = std::fs::read_to_string(t.lease_file())?;
+    assert!(leases.contains("TCP:6100:"), "{leases}");
+    let from = daemon.line_count();
+    daemon.signal(Signal::HUP);
+    daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
+    assert!(tcp_reaches(&t, 6100, 6100)?, "mapping kept across SIGHUP");
+    Ok(())
+}
