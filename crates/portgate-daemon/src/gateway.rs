@@ -199,6 +199,8 @@ pub struct Gateway {
     unsynced_since: Option<u64>,
     /// Lines appended since the last full rewrite.
     journal_lines: usize,
+    /// Packet counters at the last idle check ([`Gateway::clean_idle`]).
+    idle_counts: Option<std::collections::HashMap<portgate_nft::MappingKey, u64>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -332,6 +334,7 @@ impl Gateway {
             dirty_since: None,
             unsynced_since: None,
             journal_lines: 0,
+            idle_counts: None,
         };
         gw.persist_now();
         Ok((gw, report))
@@ -560,6 +563,53 @@ impl Gateway {
         }
         self.dirty_since.get_or_insert(now);
         gone
+    }
+
+    /// One step of miniupnpd's idle-mapping cleaning (`clean_ruleset_interval`,
+    /// `clean_ruleset_threshold`), run once an interval. With no counters noted, and
+    /// at least `threshold` mappings in the table, it notes every mapping's packet
+    /// counter from the kernel. At the next step it removes the mappings whose counter
+    /// has not moved since (no new inbound connection for a whole interval; a refresh
+    /// restarts the counter, so a mapping that had traffic before and is refreshed
+    /// counts as moved), then starts over. Returns what it removed. This is the one
+    /// place besides start-up that lists the kernel's elements: once an interval.
+    pub fn clean_idle(&mut self, threshold: usize, now: u64) -> Vec<Mapping> {
+        self.expire(now);
+        let Some(before) = self.idle_counts.take() else {
+            if self.table.len() >= threshold {
+                match self.firewall.list() {
+                    Ok(entries) => {
+                        self.idle_counts =
+                            Some(entries.iter().map(|e| (e.mapping.key, e.packets)).collect());
+                    }
+                    Err(err) => tracing::warn!(%err, "idle cleaning: cannot read the counters"),
+                }
+            }
+            return Vec::new();
+        };
+        let entries = match self.firewall.list() {
+            Ok(e) => e,
+            Err(err) => {
+                tracing::warn!(%err, "idle cleaning: cannot read the counters");
+                return Vec::new();
+            }
+        };
+        let idle: std::collections::HashSet<portgate_nft::MappingKey> = entries
+            .iter()
+            .filter(|e| before.get(&e.mapping.key) == Some(&e.packets))
+            .map(|e| e.mapping.key)
+            .collect();
+        let keys: Vec<MappingKey> = self
+            .table
+            .iter()
+            .filter(|m| idle.contains(&firewall_key(m)))
+            .map(Mapping::key)
+            .collect();
+        let gone: Vec<Mapping> = keys
+            .into_iter()
+            .filter_map(|k| self.table.delete(k, None, Requester::Trusted).ok())
+            .collect();
+        self.removed(gone, now).unwrap_or_default()
     }
 
     /// When [`Gateway::expire`] should next run.

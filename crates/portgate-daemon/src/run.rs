@@ -84,6 +84,8 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour codes only for a terminal, not in a service manager's journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     for w in &cfg.warnings {
         tracing::warn!("{}: {}", w.location, w.message);
@@ -633,6 +635,11 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         announcer.restart(std::time::Instant::now());
     }
     let mut next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
+    let clean_every = |cfg: &Config| {
+        (cfg.clean_ruleset_interval > 0)
+            .then(|| Duration::from_secs(u64::from(cfg.clean_ruleset_interval)))
+    };
+    let mut next_clean = clean_every(&cfg).map(|d| tokio::time::Instant::now() + d);
 
     loop {
         let (expiry, flush) = {
@@ -640,7 +647,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             (g.next_expiry(), g.flush_due())
         };
         let expiry6 = pins.borrow().next_expiry();
-        let mut wake = next_ext_check;
+        let mut wake = next_clean.map_or(next_ext_check, |t| t.min(next_ext_check));
         for t in [expiry, flush, expiry6].into_iter().flatten() {
             wake = wake.min(at_unix(t));
         }
@@ -670,6 +677,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                         );
                         pins.borrow_mut().reload(pin_settings(&new, &lan6));
                         tracing::info!(removed = removed.len(), "configuration reloaded");
+                        if clean_every(&new) != clean_every(&cfg) {
+                            next_clean = clean_every(&new).map(|d| tokio::time::Instant::now() + d);
+                        }
                         cfg = new;
                         redetect = true;
                     }
@@ -687,6 +697,21 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             let mut p = pins.borrow_mut();
             p.expire(&mut g, now);
             p.flush();
+        }
+        if let (Some(t), Some(every)) = (next_clean, clean_every(&cfg)) {
+            if tokio::time::Instant::now() >= t {
+                next_clean = Some(tokio::time::Instant::now() + every);
+                let threshold = usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX);
+                let gone = gw.borrow_mut().clean_idle(threshold, unix_now());
+                for m in &gone {
+                    tracing::info!(
+                        protocol = ?m.protocol,
+                        external_port = m.external_port,
+                        internal = %m.internal_client,
+                        "removed a mapping idle for clean_ruleset_interval"
+                    );
+                }
+            }
         }
         if redetect || tokio::time::Instant::now() >= next_ext_check {
             next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;

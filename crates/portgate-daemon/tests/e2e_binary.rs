@@ -507,3 +507,49 @@ fn runs_with_network_capabilities_only_and_still_maps_reloads_and_writes_leases(
     assert!(tcp_reaches(&t, 6100, 6100)?, "mapping kept across SIGHUP");
     Ok(())
 }
+
+#[test]
+fn clean_ruleset_interval_removes_the_idle_mapping_and_keeps_the_used_one() -> anyhow::Result<()> {
+    let conf = format!("{BASE}clean_ruleset_interval=1\nclean_ruleset_threshold=2\n");
+    let Some(t) = common::TestGateway::start(1, &conf)? else {
+        return Ok(());
+    };
+    for port in ["6200", "6201"] {
+        let (ok, out) = natpmpc(&t, &["-a", port, port, "tcp", "3600"])?;
+        assert!(
+            ok && out.contains(&format!("Mapped public port {port}")),
+            "{out}"
+        );
+    }
+    // Connections through 6200 only, over several intervals: the daemon notes the
+    // counters at one step and compares them at the next.
+    let daemon = t
+        .daemon
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        assert!(tcp_reaches(&t, 6200, 6200)?, "the used mapping stays");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    daemon.wait_for("removed a mapping idle", Duration::from_secs(3))?;
+    let removed: Vec<String> = daemon
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("removed a mapping idle"))
+        .collect();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(
+        removed.iter().all(|l| l.contains("external_port=6201")),
+        "{removed:?}"
+    );
+    let listing = upnpc(&t, &["-l"])?;
+    assert!(listing.contains("6200->"), "{listing}");
+    assert!(!listing.contains("6201->"), "{listing}");
+    assert!(tcp_reaches(&t, 6200, 6200)?);
+    assert!(
+        !tcp_reaches(&t, 6201, 6201)?,
+        "the idle one is closed in the kernel"
+    );
+    Ok(())
+}

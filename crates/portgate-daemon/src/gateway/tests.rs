@@ -375,3 +375,48 @@ fn changes_are_journaled_then_compacted() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("TCP:4001:10.77.0.2:4001:"), "{text}");
 }
+
+#[test]
+fn clean_idle_removes_what_saw_no_traffic_for_an_interval() {
+    let (mut gw, fw) = gateway(settings(None));
+    for port in [4000, 4001, 4002] {
+        gw.map(req(port, HOST, 3600), Requester::Client(HOST), false, NOW)
+            .expect("map");
+    }
+    let key = |port| portgate_nft::MappingKey {
+        proto: portgate_nft::L4Proto(6),
+        external_port: port,
+        remote: None,
+    };
+    // Below the threshold nothing is noted, so nothing can be removed.
+    assert!(gw.clean_idle(4, NOW + 10).is_empty());
+    assert!(gw.clean_idle(4, NOW + 20).is_empty());
+    assert_eq!(gw.table().len(), 3);
+    // At the threshold: counters noted, nothing removed yet.
+    assert!(fw.0.borrow_mut().add_traffic(&key(4000), 5, 500));
+    assert!(gw.clean_idle(3, NOW + 30).is_empty());
+    // 4001 sees a connection during the interval; 4000 (traffic only before) and
+    // 4002 (none at all) do not.
+    assert!(fw.0.borrow_mut().add_traffic(&key(4001), 1, 60));
+    let mut events = gw.subscribe();
+    let gone: Vec<u16> = gw
+        .clean_idle(3, NOW + 40)
+        .iter()
+        .map(|m| m.external_port)
+        .collect();
+    assert_eq!(gone, vec![4000, 4002]);
+    assert_eq!(fw.ports(), vec![(6, 4001, HOST, 4001)]);
+    assert_eq!(gw.table().len(), 1);
+    assert!(matches!(
+        events.try_recv(),
+        Ok(GatewayEvent::MappingRemoved(_))
+    ));
+    // It starts over: the next step notes counters again, and 4001, quiet since,
+    // goes at the step after.
+    assert!(gw.clean_idle(0, NOW + 50).is_empty());
+    assert!(gw
+        .clean_idle(0, NOW + 60)
+        .iter()
+        .map(|m| m.external_port)
+        .eq([4001]));
+}
