@@ -599,10 +599,20 @@ impl Gateway {
             .filter(|e| before.get(&e.mapping.key) == Some(&e.packets))
             .map(|e| e.mapping.key)
             .collect();
+        self.remove_where(|_, m| idle.contains(&firewall_key(m)), now)
+    }
+
+    /// Removes every mapping `doomed` picks (from the table, the kernel and the lease
+    /// file, with events); returns them.
+    fn remove_where(
+        &mut self,
+        doomed: impl Fn(&MappingTable, &Mapping) -> bool,
+        now: u64,
+    ) -> Vec<Mapping> {
         let keys: Vec<MappingKey> = self
             .table
             .iter()
-            .filter(|m| idle.contains(&firewall_key(m)))
+            .filter(|m| doomed(&self.table, m))
             .map(Mapping::key)
             .collect();
         let gone: Vec<Mapping> = keys
@@ -646,24 +656,17 @@ impl Gateway {
         self.table.set_limits(settings.limits);
         self.table.set_rules(settings.rules.clone());
         self.settings = settings;
-        let denied: Vec<MappingKey> = self
-            .table
-            .iter()
-            .filter(|m| {
-                !self.table.rules().is_allowed(
+        self.remove_where(
+            |table, m| {
+                !table.rules().is_allowed(
                     m.external_port,
                     m.internal_client,
                     m.internal_port,
                     &m.description,
                 )
-            })
-            .map(Mapping::key)
-            .collect();
-        let gone: Vec<Mapping> = denied
-            .into_iter()
-            .filter_map(|k| self.table.delete(k, None, Requester::Trusted).ok())
-            .collect();
-        self.removed(gone, now).unwrap_or_default()
+            },
+            now,
+        )
     }
 
     /// Shutdown: write the lease file, then remove our firewall table
