@@ -11,10 +11,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -24,10 +24,8 @@ use portgate_proto::pcp;
 
 /// NAT-PMP only: the fault tests that do not need UPnP.
 const CONFIG: &str = "enable_natpmp=yes\nenable_upnp=no\n";
-/// NAT-PMP, PCP and UPnP (GENA) on a fixed HTTP port.
+/// NAT-PMP, PCP and UPnP (GENA) on the HTTP port `common::gena` expects.
 const CONFIG_UPNP: &str = "enable_natpmp=yes\nenable_upnp=yes\nhttp_port=5000\n";
-/// HTTP port of [`CONFIG_UPNP`].
-const HTTP_PORT: u16 = 5000;
 /// How long one NAT-PMP try waits for its answer.
 const REPLY_WAIT: Duration = Duration::from_millis(1000);
 /// Tries per NAT-PMP request (NAT-PMP requests are idempotent).
@@ -576,134 +574,6 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_nothing_stale() -> any
 // ---------------------------------------------------------------------------
 // 2. WAN address change under load.
 
-/// A GENA subscriber in LAN host 0: a listener whose NOTIFY bodies arrive on
-/// a channel.
-struct Subscriber {
-    bodies: mpsc::Receiver<String>,
-    stop: Arc<AtomicBool>,
-    callback: SocketAddr,
-}
-
-impl Subscriber {
-    /// `delay`: how long each NOTIFY is held before it is read and answered
-    /// (a slow subscriber).
-    fn start(t: &common::TestGateway, delay: Duration) -> anyhow::Result<Subscriber> {
-        let lan = t.lab.ipv4(Host::Lan(0));
-        let listener = t
-            .lab
-            .in_netns(Host::Lan(0), move || TcpListener::bind((lan, 0)))??;
-        listener.set_nonblocking(true)?;
-        let callback = listener.local_addr()?;
-        let (tx, bodies) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        std::thread::sleep(delay);
-                        if let Ok(body) = read_notify(conn) {
-                            if tx.send(body).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
-        });
-        Ok(Subscriber {
-            bodies,
-            stop,
-            callback,
-        })
-    }
-
-    /// Wait for a NOTIFY whose body contains `needle`.
-    fn wait_for(&self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.bodies.recv_timeout(left) {
-                Ok(b) if b.contains(needle) => return Ok(b),
-                Ok(b) => seen.push(b),
-                Err(_) => bail!("no NOTIFY with {needle:?}; got {seen:#?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Read one NOTIFY request (headers and Content-Length body), answer 200.
-fn read_notify(mut conn: TcpStream) -> anyhow::Result<String> {
-    conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    let (head_end, len) = loop {
-        let n = conn.read(&mut buf)?;
-        if n == 0 {
-            bail!("connection closed mid-request");
-        }
-        data.extend_from_slice(buf.get(..n).unwrap_or_default());
-        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(data.get(..i).unwrap_or_default()).to_string();
-            let len = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            break (i + 4, len);
-        }
-    };
-    while data.len() < head_end + len {
-        let n = conn.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(buf.get(..n).unwrap_or_default());
-    }
-    conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
-    Ok(String::from_utf8_lossy(data.get(head_end..).unwrap_or_default()).into_owned())
-}
-
-/// SUBSCRIBE from LAN host 0 to WANIPConnection's event URL; returns the SID.
-fn subscribe(t: &common::TestGateway, callback: SocketAddr) -> anyhow::Result<String> {
-    let gw = SocketAddr::new(IpAddr::V4(t.lan_address()), HTTP_PORT);
-    let mut conn = t.lab.in_netns(Host::Lan(0), move || {
-        TcpStream::connect_timeout(&gw, Duration::from_secs(5))
-    })??;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let req = format!(
-        "SUBSCRIBE /evt/IPConn HTTP/1.1\r\nHOST: {gw}\r\nCALLBACK: <http://{callback}/>\r\n\
-         NT: upnp:event\r\nTIMEOUT: Second-1800\r\nContent-Length: 0\r\n\r\n"
-    );
-    conn.write_all(req.as_bytes())?;
-    let mut resp = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !resp.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = conn.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        resp.extend_from_slice(buf.get(..n).unwrap_or_default());
-    }
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    anyhow::ensure!(text.starts_with("HTTP/1.1 200"), "SUBSCRIBE: {text}");
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("sid"))
-        .map(|(_, v)| v.trim().to_owned())
-        .with_context(|| format!("no SID: {text}"))
-}
-
 /// A socket of LAN host 0 on 0.0.0.0:5350 in the all-hosts group.
 fn announce_listener(t: &common::TestGateway) -> anyhow::Result<UdpSocket> {
     let lan = t.lab.ipv4(Host::Lan(0));
@@ -798,8 +668,8 @@ fn gena_address_event_survives_a_notify_backlog() -> anyhow::Result<()> {
     };
     let old = t.lab.external_ipv4();
     let new = moved(old);
-    let sub = Subscriber::start(&t, Duration::from_millis(700))?;
-    subscribe(&t, sub.callback)?;
+    let sub = common::gena::Subscriber::start(&t, Duration::from_millis(700))?;
+    common::gena::subscribe(&t, "/evt/IPConn", sub.callback)?;
     sub.wait_for(
         &format!("<ExternalIPAddress>{old}</ExternalIPAddress>"),
         WAIT,
@@ -839,8 +709,8 @@ fn wan_address_change_under_load_is_announced_and_mappings_follow() -> anyhow::R
     let pre = client.map((Proto::Tcp, 4000), LIFETIME).context("answer")?;
     assert!(pre.result().is_success(), "{pre:?}");
 
-    let sub = Subscriber::start(&t, Duration::ZERO)?;
-    let sid = subscribe(&t, sub.callback)?;
+    let sub = common::gena::Subscriber::start(&t, Duration::ZERO)?;
+    let sid = common::gena::subscribe(&t, "/evt/IPConn", sub.callback)?;
     sub.wait_for(
         &format!("<ExternalIPAddress>{old}</ExternalIPAddress>"),
         WAIT,

@@ -312,3 +312,24 @@ fn ipv6_disable_turns_the_ipv6_side_off() -> anyhow::Result<()> {
     )?);
     Ok(())
 }
+
+#[test]
+fn subscribing_to_the_ipv6_firewall_service_gets_its_evented_variables() -> anyhow::Result<()> {
+    let Some(t) = start()? else {
+        return Ok(());
+    };
+    // UDA 1.1 4.1.2: the initial event carries every evented variable of the service.
+    let sub = common::gena::Subscriber::start(&t, Duration::ZERO)?;
+    let sid = common::gena::subscribe(&t, "/evt/IP6FCtl", sub.callback)?;
+    assert!(sid.starts_with("uuid:"), "{sid}");
+    let body = sub.wait_for("FirewallEnabled", Duration::from_secs(5))?;
+    assert!(
+        body.contains("<FirewallEnabled>1</FirewallEnabled>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<InboundPinholeAllowed>1</InboundPinholeAllowed>"),
+        "{body}"
+    );
+    Ok(())
+}

@@ -104,7 +104,21 @@ fn variables(shared: &Shared, service: IgdService) -> Vec<(String, String)> {
                 shared.ctx.igd.uuids[2]
             ),
         )],
-        IgdService::WanIpv6FirewallControl => Vec::new(),
+        IgdService::WanIpv6FirewallControl => match &shared.ctx.ipv6 {
+            // Pinholes are all-or-nothing here: both follow ipv6_disable.
+            Some(v6) => {
+                let on = if v6.pinholes.borrow().enabled() {
+                    "1"
+                } else {
+                    "0"
+                };
+                vec![
+                    v("FirewallEnabled", on.into()),
+                    v("InboundPinholeAllowed", on.into()),
+                ]
+            }
+            None => Vec::new(),
+        },
     }
 }
 

@@ -9,6 +9,8 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod gena;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
