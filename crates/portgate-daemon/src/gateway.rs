@@ -569,9 +569,10 @@ impl Gateway {
     /// `clean_ruleset_threshold`), run once an interval. With no counters noted, and
     /// at least `threshold` mappings in the table, it notes every mapping's packet
     /// counter from the kernel. At the next step it removes the mappings whose counter
-    /// has not moved since (no new inbound connection for a whole interval; a refresh
-    /// restarts the counter, so a mapping that had traffic before and is refreshed
-    /// counts as moved), then starts over. Returns what it removed. This is the one
+    /// has not moved since (no new inbound connection for a whole interval), then
+    /// starts over. A refresh keeps the counter where the kernel updates elements in
+    /// place (Linux 6.12+); before that it restarts it, and a mapping that had traffic
+    /// before and is refreshed counts as moved. Returns what it removed. This is the one
     /// place besides start-up that lists the kernel's elements: once an interval.
     pub fn clean_idle(&mut self, threshold: usize, now: u64) -> Vec<Mapping> {
         self.expire(now);

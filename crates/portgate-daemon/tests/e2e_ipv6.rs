@@ -120,6 +120,19 @@ fn upnpc6_pinhole_lifecycle_and_wan_reachability() -> anyhow::Result<()> {
     );
     let out = upnpc(&t, Host::Lan(0), &["-U", &u, "7200"]);
     assert!(!out.contains("failed"), "UpdatePinhole: {out}");
+    // Where the kernel updates elements in place (Linux 6.12+, probed at start-up and
+    // logged), the refresh keeps the pinhole's counters, so it is still "working";
+    // elsewhere the element is replaced and the counter restarts (709).
+    let in_place = t
+        .daemon
+        .as_ref()
+        .is_some_and(|d| d.output().contains("in_place=true"));
+    let out = upnpc(&t, Host::Lan(0), &["-C", &u]);
+    assert_eq!(
+        out.contains("failed"),
+        !in_place,
+        "CheckPinholeWorking after UpdatePinhole (in place: {in_place}): {out}"
+    );
     let out = upnpc(&t, Host::Lan(0), &["-G", &wan, "0", &me, "8080", "TCP"]);
     assert!(!out.contains("failed"), "GetOutboundPinholeTimeout: {out}");
 

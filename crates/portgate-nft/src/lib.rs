@@ -62,7 +62,10 @@
 //! `setns`), with no `unsafe` code at all.
 //!
 //! Kernel requirement: Linux 6.3 or later (`NFT_MSG_DESTROYSETELEM`, used so that a
-//! replace or a delete never fails on an element the kernel already expired).
+//! replace or a delete never fails on an element the kernel already expired). From 6.12
+//! the kernel also updates an existing element's timeout when it is added again; `init`
+//! probes for that, and where it works a refresh is that one add and the element's
+//! counters carry on (before 6.12: delete and re-add in one transaction).
 
 mod memory;
 mod netlink;
@@ -139,8 +142,11 @@ pub trait Firewall {
     /// expected layout (rules rebuilt, elements kept). Idempotent.
     fn init(&mut self) -> Result<(), FirewallError>;
 
-    /// Applies `changes` in one transaction (all or nothing). A `Put` replaces any element
-    /// with the same key (counters restart); a `Remove` of an absent key is not an error.
+    /// Applies `changes` in one transaction (all or nothing). A `Put` of an existing key
+    /// with the same target is a refresh: the new timeout applies and, where the kernel
+    /// updates elements in place (Linux 6.12+; [`MemoryFirewall`] too), the counters
+    /// carry on; elsewhere, and when the target changes, the element is replaced and
+    /// its counters restart. A `Remove` of an absent key is not an error.
     fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError>;
 
     /// Adds or replaces one mapping.

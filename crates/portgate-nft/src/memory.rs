@@ -105,14 +105,24 @@ impl Firewall for MemoryFirewall {
         for c in changes {
             match *c {
                 Change::Put(m) => {
-                    let s = self.slot(m, m.timeout);
+                    // Like nftables on Linux 6.12+: same target, counters carry on.
+                    let mut s = self.slot(m, m.timeout);
+                    if let Some(old) = self.mappings.get(&m.key).filter(|o| {
+                        (o.item.internal_addr, o.item.internal_port)
+                            == (m.internal_addr, m.internal_port)
+                    }) {
+                        (s.packets, s.bytes) = (old.packets, old.bytes);
+                    }
                     self.mappings.insert(m.key, s);
                 }
                 Change::Remove(k) => {
                     self.mappings.remove(&k);
                 }
                 Change::PutPinhole(p) => {
-                    let s = self.slot(p, p.timeout);
+                    let mut s = self.slot(p, p.timeout);
+                    if let Some(old) = self.pinholes.get(&p.key) {
+                        (s.packets, s.bytes) = (old.packets, old.bytes);
+                    }
                     self.pinholes.insert(p.key, s);
                 }
                 Change::RemovePinhole(k) => {
@@ -210,12 +220,19 @@ mod tests {
         assert_eq!(l[0].expires_in, Some(Duration::from_secs(6)));
         assert_eq!((l[0].packets, l[0].bytes), (3, 300));
         assert_eq!(l[1].expires_in, None);
-        // A put replaces: counters restart, timeout is the new one.
+        // A refresh (same target): the new timeout, counters carry on.
         fw.put(&m(1, Some(10))).unwrap();
+        let l = fw.list().unwrap();
+        assert_eq!(l[0].expires_in, Some(Duration::from_secs(10)));
+        assert_eq!((l[0].packets, l[0].bytes), (3, 300));
+        // Another target: replaced, counters restart.
+        let mut moved = m(1, Some(10));
+        moved.internal_port = 9;
+        fw.put(&moved).unwrap();
         fw.advance(Duration::from_secs(9));
         let l = fw.list().unwrap();
         assert_eq!(l[0].expires_in, Some(Duration::from_secs(1)));
-        assert_eq!(l[0].packets, 0);
+        assert_eq!((l[0].mapping.internal_port, l[0].packets), (9, 0));
         fw.advance(Duration::from_secs(1));
         assert_eq!(fw.list().unwrap().len(), 1);
         fw.remove(&m(2, None).key).unwrap();

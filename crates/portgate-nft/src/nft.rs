@@ -294,6 +294,10 @@ pub struct NftFirewall {
     cfg: NftConfig,
     layout: Option<NftLayout>,
     hairpin: Option<Hairpin>,
+    /// Whether the kernel updates an existing element's timeout when it is added again
+    /// (Linux 6.12 and later), keeping its counters; probed by [`Firewall::init`].
+    /// Older kernels ignore such an add, so a refresh deletes and re-adds there.
+    timeout_update: bool,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -324,6 +328,7 @@ impl NftFirewall {
             cfg,
             layout: None,
             hairpin: None,
+            timeout_update: false,
         })
     }
 
@@ -361,7 +366,15 @@ impl NftFirewall {
             cfg,
             layout: None,
             hairpin: None,
+            timeout_update: false,
         })
+    }
+
+    /// Whether a refresh (a [`Change::Put`] of an existing element with the same
+    /// target) updates the element in place and keeps its counters: known after
+    /// [`Firewall::init`], true on Linux 6.12 and later.
+    pub fn updates_in_place(&self) -> bool {
+        self.timeout_update
     }
 
     /// Switches to the miniupnpd layout (`Some`): rules in the admin's chains, our
@@ -642,6 +655,11 @@ impl NftFirewall {
         }
     }
 
+    /// Adds an element. With `replace`, any element with this key is dropped first in
+    /// the same transaction (traffic never sees a gap; counters restart). Without it
+    /// an existing element with the same data gets the new timeout in place and keeps
+    /// its counters (Linux 6.12 and later; see [`NftFirewall::timeout_update`]), and
+    /// one with other data makes the kernel refuse the batch (EBUSY).
     fn put_elem(
         &self,
         b: &mut Batch,
@@ -649,15 +667,16 @@ impl NftFirewall {
         key: &[u8],
         data: Option<&[u8]>,
         timeout: Option<Duration>,
+        replace: bool,
     ) {
         let (fam, table, set) = self.set_place(set);
-        // Replace: drop any element with this key first (same transaction, so traffic
-        // never sees a gap), then add.
-        b.message(NFT_MSG_DESTROYSETELEM, fam, 0, "delete element", |w| {
-            elem_list(w, table, set, |w| {
-                w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
+        if replace {
+            b.message(NFT_MSG_DESTROYSETELEM, fam, 0, "delete element", |w| {
+                elem_list(w, table, set, |w| {
+                    w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
+                });
             });
-        });
+        }
         b.message(NFT_MSG_NEWSETELEM, fam, NLM_F_CREATE, "add element", |w| {
             elem_list(w, table, set, |w| {
                 w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key));
@@ -671,6 +690,84 @@ impl NftFirewall {
                 }
             });
         });
+    }
+
+    /// Whether adding an existing element again with a longer timeout extends it in
+    /// place: a probe element (protocol 0, port 0: no packet has that key) is added
+    /// with a 2 s timeout, added again with an hour, read back and deleted.
+    fn probe_timeout_update(&mut self) -> Result<bool, FirewallError> {
+        let key = fwd4_key(crate::L4Proto(0), 0);
+        let data = fwd4_data(Ipv4Addr::UNSPECIFIED, 0);
+        let put = |fw: &mut Self, secs: u64, replace: bool| {
+            let mut b = fw.batch();
+            let t = Some(Duration::from_secs(secs));
+            fw.put_elem(&mut b, SetId::Fwd4, &key, Some(&data), t, replace);
+            fw.transact(b)
+        };
+        put(self, 2, true)?;
+        let again = put(self, 3600, false);
+        let mut left = None;
+        if again.is_ok() {
+            self.dump_set(SetId::Fwd4, |p| {
+                let e = parse_elem(p)?;
+                if e.key == key {
+                    left = e.expires_in;
+                }
+                Ok(())
+            })?;
+        }
+        let mut b = self.batch();
+        self.del_elem(&mut b, SetId::Fwd4, &key);
+        self.transact(b)?;
+        Ok(left.is_some_and(|l| l > Duration::from_secs(60)))
+    }
+
+    /// The batch for [`Firewall::apply`]; `replace`: see [`NftFirewall::put_elem`].
+    fn apply_batch(&self, changes: &[Change], replace: bool) -> Batch {
+        let mut b = self.batch();
+        for c in changes {
+            match c {
+                Change::Put(m) => {
+                    let data = fwd4_data(m.internal_addr, m.internal_port);
+                    let (set, key) = match m.key.remote {
+                        Some(r) => (
+                            SetId::Fwd4r,
+                            fwd4r_key(r, m.key.proto, m.key.external_port).to_vec(),
+                        ),
+                        None => (
+                            SetId::Fwd4,
+                            fwd4_key(m.key.proto, m.key.external_port).to_vec(),
+                        ),
+                    };
+                    self.put_elem(&mut b, set, &key, Some(&data), m.timeout, replace);
+                }
+                Change::Remove(k) => match k.remote {
+                    Some(r) => self.del_elem(
+                        &mut b,
+                        SetId::Fwd4r,
+                        &fwd4r_key(r, k.proto, k.external_port),
+                    ),
+                    None => self.del_elem(&mut b, SetId::Fwd4, &fwd4_key(k.proto, k.external_port)),
+                },
+                Change::PutPinhole(p) => {
+                    let set = if p.key.remote.is_some() {
+                        SetId::Pin6r
+                    } else {
+                        SetId::Pin6
+                    };
+                    self.put_elem(&mut b, set, &pin6_key(&p.key), None, p.timeout, replace);
+                }
+                Change::RemovePinhole(k) => {
+                    let set = if k.remote.is_some() {
+                        SetId::Pin6r
+                    } else {
+                        SetId::Pin6
+                    };
+                    self.del_elem(&mut b, set, &pin6_key(k));
+                }
+            }
+        }
+        b
     }
 
     fn del_elem(&self, b: &mut Batch, set: SetId, key: &[u8]) {
@@ -1219,7 +1316,7 @@ impl Firewall for NftFirewall {
             Vec::new()
         };
         let b = self.init_batch(&old);
-        match self.transact(b) {
+        let done = match self.transact(b) {
             Err(FirewallError::Conflict { op }) => {
                 // An incompatible table or map (e.g. maps of an older layout): start
                 // afresh. The daemon re-adds its mappings from the lease file
@@ -1234,52 +1331,34 @@ impl Firewall for NftFirewall {
                 self.transact(b)
             }
             r => r,
-        }
+        };
+        done?;
+        self.timeout_update = match self.probe_timeout_update() {
+            Ok(yes) => yes,
+            Err(e) => {
+                debug!(%e, "probing in-place timeout updates failed; refreshes replace elements");
+                false
+            }
+        };
+        debug!(
+            in_place = self.timeout_update,
+            "how refreshes reach the kernel (in place keeps counters; else delete and re-add)"
+        );
+        Ok(())
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
-        let mut b = self.batch();
-        for c in changes {
-            match c {
-                Change::Put(m) => {
-                    let data = fwd4_data(m.internal_addr, m.internal_port);
-                    match m.key.remote {
-                        Some(r) => {
-                            let k = fwd4r_key(r, m.key.proto, m.key.external_port);
-                            self.put_elem(&mut b, SetId::Fwd4r, &k, Some(&data), m.timeout);
-                        }
-                        None => {
-                            let k = fwd4_key(m.key.proto, m.key.external_port);
-                            self.put_elem(&mut b, SetId::Fwd4, &k, Some(&data), m.timeout);
-                        }
-                    }
-                }
-                Change::Remove(k) => match k.remote {
-                    Some(r) => self.del_elem(
-                        &mut b,
-                        SetId::Fwd4r,
-                        &fwd4r_key(r, k.proto, k.external_port),
-                    ),
-                    None => self.del_elem(&mut b, SetId::Fwd4, &fwd4_key(k.proto, k.external_port)),
-                },
-                Change::PutPinhole(p) => {
-                    let set = if p.key.remote.is_some() {
-                        SetId::Pin6r
-                    } else {
-                        SetId::Pin6
-                    };
-                    self.put_elem(&mut b, set, &pin6_key(&p.key), None, p.timeout);
-                }
-                Change::RemovePinhole(k) => {
-                    let set = if k.remote.is_some() {
-                        SetId::Pin6r
-                    } else {
-                        SetId::Pin6
-                    };
-                    self.del_elem(&mut b, set, &pin6_key(k));
-                }
+        if self.timeout_update {
+            // In place first: a refresh keeps the element and its counters. A changed
+            // target (other internal host or port) makes the kernel refuse the batch;
+            // then the whole batch goes again as delete-and-add.
+            let b = self.apply_batch(changes, false);
+            match self.transact(b) {
+                Err(FirewallError::Conflict { .. }) => {}
+                r => return r,
             }
         }
+        let b = self.apply_batch(changes, true);
         self.transact(b)
     }
 

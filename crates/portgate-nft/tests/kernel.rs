@@ -34,6 +34,15 @@ fn mapping(
     }
 }
 
+/// The kernel's entry for `key` (it must exist).
+fn entry(fw: &mut NftFirewall, key: &MappingKey) -> portgate_nft::MappingEntry {
+    fw.list()
+        .unwrap()
+        .into_iter()
+        .find(|x| x.mapping.key == *key)
+        .unwrap()
+}
+
 /// Elements of map/set `name` in `nft -j` output.
 fn elements(json: &serde_json::Value, name: &str) -> Vec<serde_json::Value> {
     let items = json["nftables"].as_array().unwrap();
@@ -341,6 +350,31 @@ fn lab_tcp_reaches_lan_host_only_while_mapped() {
         .find(|e| e.mapping == m)
         .unwrap();
     assert!(e.packets >= 1 && e.bytes > 0, "counter: {e:?}");
+
+    // A refresh (same target, a longer lease) extends the element; on kernels that
+    // update in place (6.12+) its counters carry on, elsewhere they restart.
+    let mut longer = m;
+    longer.timeout = Some(Duration::from_secs(7200));
+    fw.put(&longer).unwrap();
+    let r = entry(&mut fw, &m.key);
+    assert!(
+        r.expires_in.unwrap() > Duration::from_secs(3600),
+        "refreshed: {r:?}"
+    );
+    eprintln!("refreshes update in place: {}", fw.updates_in_place());
+    if fw.updates_in_place() {
+        assert_eq!((r.packets, r.bytes), (e.packets, e.bytes), "kept: {r:?}");
+    } else {
+        assert_eq!(r.packets, 0, "restarted: {r:?}");
+    }
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+    // Another target for the same external port: the element is replaced.
+    let moved = mapping(8080, None, lan_ip, 9003, Some(600));
+    fw.put(&moved).unwrap();
+    let x = entry(&mut fw, &m.key);
+    assert_eq!((x.mapping.internal_port, x.packets), (9003, 0), "{x:?}");
+    assert_eq!(try_connect(&lan, &wan, 8080, 9003), "hello through 8080\n");
+    fw.put(&m).unwrap();
 
     // Restricted to another remote host: the WAN host (203.0.113.2) is not let in;
     // restricted to the WAN host: it is.
