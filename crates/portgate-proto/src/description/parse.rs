@@ -123,7 +123,8 @@ fn is_http_url(s: &str) -> bool {
 }
 
 /// Resolves `reference` against the absolute HTTP URL `base` (RFC 3986 §5.2, for the
-/// forms found in device descriptions; dot segments are not removed).
+/// forms found in device descriptions, with `.` and `..` segments removed as in
+/// §5.2.4; a reference that is only a query or fragment keeps the base path as it is).
 ///
 /// Returns `reference` unchanged when it is already absolute, and an empty string for
 /// an empty reference. IPv6 literals with a zone (`http://[fe80::1%25eth0]:5000/`) are
@@ -146,9 +147,6 @@ pub fn resolve_url(base: &str, reference: &str) -> String {
     }
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(auth_end);
-    if r.starts_with('/') {
-        return format!("{scheme}://{authority}{r}");
-    }
     let path = path.split(['?', '#']).next().unwrap_or("");
     let dir = match path.rfind('/') {
         Some(i) => path.get(..=i).unwrap_or("/"),
@@ -158,7 +156,39 @@ pub fn resolve_url(base: &str, reference: &str) -> String {
         let file = path.get(dir.len()..).unwrap_or("");
         return format!("{scheme}://{authority}{dir}{file}{r}");
     }
-    format!("{scheme}://{authority}{dir}{r}")
+    let (r_path, r_tail) = r.split_at(r.find(['?', '#']).unwrap_or(r.len()));
+    let merged = if r_path.starts_with('/') {
+        r_path.to_string()
+    } else {
+        format!("{dir}{r_path}")
+    };
+    format!(
+        "{scheme}://{authority}{}{r_tail}",
+        remove_dot_segments(&merged)
+    )
+}
+
+/// RFC 3986 §5.2.4 on an absolute path (one that starts with `/`): `.` segments go,
+/// `..` takes the segment before it away (never above the root), and a path that ended
+/// in either keeps its trailing `/`.
+fn remove_dot_segments(path: &str) -> String {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.into_iter().enumerate() {
+        match seg {
+            "." | ".." => {
+                if seg == ".." {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// The parts of an absolute `http://` URL a control point needs to connect.

@@ -214,6 +214,54 @@ fn url_resolution() {
 }
 
 #[test]
+fn resolve_url_removes_dot_segments_like_rfc_3986_examples() {
+    // RFC 3986 §5.4 reference resolution examples (the http forms), base
+    // "http://a/b/c/d;p?q".
+    let base = "http://a/b/c/d;p?q";
+    let cases = [
+        ("g", "http://a/b/c/g"),
+        ("./g", "http://a/b/c/g"),
+        ("g/", "http://a/b/c/g/"),
+        ("/g", "http://a/g"),
+        ("?y", "http://a/b/c/d;p?y"),
+        ("g?y", "http://a/b/c/g?y"),
+        ("#s", "http://a/b/c/d;p#s"),
+        ("g#s", "http://a/b/c/g#s"),
+        (";x", "http://a/b/c/;x"),
+        ("g;x?y#s", "http://a/b/c/g;x?y#s"),
+        (".", "http://a/b/c/"),
+        ("./", "http://a/b/c/"),
+        ("..", "http://a/b/"),
+        ("../", "http://a/b/"),
+        ("../g", "http://a/b/g"),
+        ("../..", "http://a/"),
+        ("../../", "http://a/"),
+        ("../../g", "http://a/g"),
+        ("../../../g", "http://a/g"),
+        ("../../../../g", "http://a/g"),
+        ("/./g", "http://a/g"),
+        ("/../g", "http://a/g"),
+        ("g.", "http://a/b/c/g."),
+        (".g", "http://a/b/c/.g"),
+        ("g..", "http://a/b/c/g.."),
+        ("..g", "http://a/b/c/..g"),
+        ("./../g", "http://a/b/g"),
+        ("./g/.", "http://a/b/c/g/"),
+        ("g/./h", "http://a/b/c/g/h"),
+        ("g/../h", "http://a/b/c/h"),
+        ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+        ("g;x=1/../y", "http://a/b/c/y"),
+        ("g?y/./x", "http://a/b/c/g?y/./x"),
+        ("g?y/../x", "http://a/b/c/g?y/../x"),
+        ("g#s/./x", "http://a/b/c/g#s/./x"),
+        ("g#s/../x", "http://a/b/c/g#s/../x"),
+    ];
+    for (r, want) in cases {
+        assert_eq!(resolve_url(base, r), want, "{base} + {r}");
+    }
+}
+
+#[test]
 fn http_url_split() {
     let u = HttpUrl::parse("http://[fe80::1%25eth0]:5000/rootDesc.xml").unwrap();
     assert_eq!(u.host, "fe80::1%eth0");
