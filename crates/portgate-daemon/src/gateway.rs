@@ -56,7 +56,7 @@ use tokio::sync::broadcast;
 use crate::lease::{self, LeaseEntry};
 use crate::rules::RuleSet;
 use crate::table::{
-    AddOutcome, Mapping, MappingKey, MappingTable, NewMapping, Nonce, Origin, OriginKind, Protocol,
+    AddOutcome, Mapping, MappingKey, MappingTable, NewMapping, Nonce, OriginKind, Protocol,
     Requester, TableError, TableLimits,
 };
 
@@ -298,7 +298,7 @@ impl Gateway {
                             internal_port: e.internal_port,
                             description: e.description,
                             expiry: e.expiry,
-                            origin: Origin::Upnp,
+                            origin: e.origin,
                         };
                         // Later duplicates of a key win, as with miniupnpd's reload.
                         let k = MappingKey {

@@ -14,6 +14,10 @@
 //!   an extra line *before* the entry, `#portgate-rhost PROTO EPORT ADDR`,
 //!   which holds no `:` so miniupnpd skips it (logging "unrecognized data")
 //!   and reads the entry that follows unchanged.
+//! - Likewise a mapping made over NAT-PMP or PCP is preceded by
+//!   `#portgate-origin PROTO EPORT natpmp` or `#portgate-origin PROTO EPORT pcp
+//!   NONCE` (24 hex digits), so that after a restart NAT-PMP's "delete all" still
+//!   finds it and PCP still asks for the same nonce; an entry without one is UPnP's.
 //!
 //! - Between full rewrites the daemon appends to the file as a journal
 //!   ([`append`]): a changed mapping is its new line (the later line for a
@@ -33,7 +37,7 @@ use std::io::{self, Write as _};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use crate::table::{sanitize_description, Mapping, Protocol};
+use crate::table::{sanitize_description, Mapping, Nonce, Origin, Protocol};
 
 /// Longest line we write, bytes including `\n`: miniupnpd's reader uses a
 /// 128-byte buffer (127 characters plus the NUL).
@@ -44,6 +48,7 @@ pub const LEASE_LINE_READ_MAX: usize = 4096;
 pub const LEASE_FILE_MAX: u64 = 16 << 20;
 
 const RHOST_TAG: &str = "#portgate-rhost";
+const ORIGIN_TAG: &str = "#portgate-origin";
 const DEL_TAG: &str = "#portgate-del";
 
 /// One persisted mapping.
@@ -63,6 +68,9 @@ pub struct LeaseEntry {
     pub description: String,
     /// Remote host restriction (written on a `#portgate-rhost` line).
     pub remote_host: Option<Ipv4Addr>,
+    /// Which protocol made it (NAT-PMP and PCP are written on a `#portgate-origin`
+    /// line; miniupnpd's own entries are UPnP's).
+    pub origin: Origin,
 }
 
 impl From<&Mapping> for LeaseEntry {
@@ -75,6 +83,7 @@ impl From<&Mapping> for LeaseEntry {
             expiry: m.expiry,
             description: m.description.clone(),
             remote_host: m.remote_host,
+            origin: m.origin,
         }
     }
 }
@@ -103,6 +112,9 @@ pub enum LeaseLineError {
     /// A `#portgate-rhost` line that does not parse.
     #[error("bad remote host line")]
     BadRemoteHost,
+    /// A `#portgate-origin` line that does not parse.
+    #[error("bad origin line")]
+    BadOrigin,
     /// A `#portgate-del` line that does not parse.
     #[error("bad removal line")]
     BadRemoval,
@@ -174,6 +186,7 @@ pub fn parse_line(line: &str) -> Result<LeaseEntry, LeaseLineError> {
         expiry: (expiry != 0).then_some(expiry),
         description: sanitize_description(desc),
         remote_host: None,
+        origin: Origin::Upnp,
     })
 }
 
@@ -192,6 +205,31 @@ fn parse_rhost(line: &str) -> Option<(Protocol, u16, Ipv4Addr)> {
     w.next().is_none().then_some((p, e, a))
 }
 
+fn parse_origin(line: &str) -> Option<(Protocol, u16, Origin)> {
+    let mut w = line.strip_prefix(ORIGIN_TAG)?.split_whitespace();
+    let p = Protocol::parse(w.next()?)?;
+    let e = port(w.next()?).ok()?;
+    let origin = match w.next()? {
+        "natpmp" => Origin::NatPmp,
+        "pcp" => Origin::Pcp {
+            nonce: parse_nonce(w.next()?)?,
+        },
+        _ => return None,
+    };
+    w.next().is_none().then_some((p, e, origin))
+}
+
+fn parse_nonce(hex: &str) -> Option<Nonce> {
+    if hex.len() != 24 || !hex.is_ascii() {
+        return None;
+    }
+    let mut n = [0u8; 12];
+    for (i, b) in n.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(n)
+}
+
 /// Parse a whole lease file. Bad lines are skipped (listed in
 /// [`LeaseFile::skipped`]), entries whose expiry is `<= now` are dropped,
 /// good ones kept; never fails.
@@ -202,11 +240,13 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
     let mut at: std::collections::HashMap<(Protocol, u16), usize> =
         std::collections::HashMap::new();
     let mut pending: Option<(Protocol, u16, Ipv4Addr)> = None;
+    let mut pending_origin: Option<(Protocol, u16, Origin)> = None;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim_end_matches('\r');
         if line.starts_with(DEL_TAG) {
             pending = None;
+            pending_origin = None;
             out.superseded += 1;
             match parse_del(line) {
                 Some(key) => {
@@ -222,14 +262,25 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
             }
             continue;
         }
+        // A line about the entry that follows; a bad one is reported and forgotten.
+        let mut bad = |error| {
+            out.skipped.push(SkippedLine {
+                line: line_no,
+                error,
+            })
+        };
         if line.starts_with(RHOST_TAG) {
-            pending = parse_rhost(line);
-            if pending.is_none() {
-                out.skipped.push(SkippedLine {
-                    line: line_no,
-                    error: LeaseLineError::BadRemoteHost,
-                });
-            }
+            pending = parse_rhost(line).or_else(|| {
+                bad(LeaseLineError::BadRemoteHost);
+                None
+            });
+            continue;
+        }
+        if line.starts_with(ORIGIN_TAG) {
+            pending_origin = parse_origin(line).or_else(|| {
+                bad(LeaseLineError::BadOrigin);
+                None
+            });
             continue;
         }
         if line.trim().is_empty() {
@@ -240,6 +291,11 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
                 if let Some((p, port, a)) = pending.take() {
                     if p == e.protocol && port == e.external_port {
                         e.remote_host = Some(a);
+                    }
+                }
+                if let Some((p, port, o)) = pending_origin.take() {
+                    if p == e.protocol && port == e.external_port {
+                        e.origin = o;
                     }
                 }
                 let key = (e.protocol, e.external_port);
@@ -256,6 +312,7 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
             }
             Err(error) => {
                 pending = None;
+                pending_origin = None;
                 tracing::debug!(line = line_no, %error, "lease line skipped");
                 out.skipped.push(SkippedLine {
                     line: line_no,
@@ -280,6 +337,24 @@ pub fn format_entry(e: &LeaseEntry) -> String {
     let mut out = String::new();
     if let Some(rh) = e.remote_host {
         let _ = writeln!(out, "{RHOST_TAG} {} {} {rh}", e.protocol, e.external_port);
+    }
+    match &e.origin {
+        Origin::Upnp => {}
+        Origin::NatPmp => {
+            let _ = writeln!(
+                out,
+                "{ORIGIN_TAG} {} {} natpmp",
+                e.protocol, e.external_port
+            );
+        }
+        Origin::Pcp { nonce } => {
+            let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+            let _ = writeln!(
+                out,
+                "{ORIGIN_TAG} {} {} pcp {hex}",
+                e.protocol, e.external_port
+            );
+        }
     }
     let head = format!(
         "{}:{}:{}:{}:{}:",
@@ -436,6 +511,7 @@ mod tests {
             expiry: Some(1_700_000_000),
             description: "web: server".into(),
             remote_host: None,
+            origin: Origin::Upnp,
         }
     }
 
@@ -511,6 +587,46 @@ mod tests {
     }
 
     #[test]
+    fn natpmp_and_pcp_origins_round_trip_on_lines_miniupnpd_skips() {
+        let mut pmp = entry();
+        pmp.origin = Origin::NatPmp;
+        let mut p = entry();
+        p.external_port = 9000;
+        p.origin = Origin::Pcp {
+            nonce: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xab, 0xff],
+        };
+        let text = format_entry(&pmp) + &format_entry(&p);
+        let tags: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(
+            tags,
+            vec![
+                "#portgate-origin TCP 8080 natpmp",
+                "#portgate-origin TCP 9000 pcp 00010203040506070809abff",
+            ]
+        );
+        // No ':' on them: miniupnpd's reader skips them.
+        assert!(tags.iter().all(|l| !l.contains(':')));
+        assert_eq!(parse(&text, 0).entries, vec![pmp, p]);
+        // For another key, bad hex, a short nonce or an unknown origin: the entry
+        // stays UPnP's, and a bad line is reported.
+        for bad in [
+            "#portgate-origin UDP 8080 natpmp",
+            "#portgate-origin TCP 8080 pcp 00010203040506070809zz00",
+            "#portgate-origin TCP 8080 pcp 0001",
+            "#portgate-origin TCP 8080 igd",
+        ] {
+            let f = parse(&format!("{bad}\nTCP:8080:192.168.1.10:80:0:x\n"), 0);
+            assert_eq!(f.entries.len(), 1, "{bad}");
+            assert_eq!(f.entries[0].origin, Origin::Upnp, "{bad}");
+        }
+        let f = parse(
+            "#portgate-origin TCP 8080 igd\nTCP:8080:192.168.1.10:80:0:x\n",
+            0,
+        );
+        assert_eq!(f.skipped[0].error, LeaseLineError::BadOrigin);
+    }
+
+    #[test]
     fn hostile_lines() {
         let long = format!("TCP:1:10.0.0.1:1:0:{}", "x".repeat(LEASE_LINE_READ_MAX));
         assert_eq!(parse_line(&long), Err(LeaseLineError::TooLong));
@@ -531,6 +647,7 @@ mod tests {
             expiry: Some(u64::from(u32::MAX)),
             description: format!("{}\nsecond line", "é".repeat(200)),
             remote_host: None,
+            origin: Origin::Upnp,
         };
         let line = format_entry(&e);
         assert!(line.len() <= LEASE_LINE_MAX, "{}", line.len());
@@ -591,6 +708,7 @@ mod tests {
                 expiry,
                 description: desc.trim().to_owned(),
                 remote_host: rh.map(Ipv4Addr::from),
+                origin: Origin::Upnp,
             };
             let text = format_entry(&e);
             prop_assert!(text.lines().all(|l| l.len() < LEASE_LINE_MAX));

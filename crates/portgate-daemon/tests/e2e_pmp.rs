@@ -138,13 +138,17 @@ fn natpmpc_maps_deletes_and_survives_a_crash() -> anyhow::Result<()> {
     assert!(!tcp_reaches(&t, 4001)?, "expired mapping not back");
     let leases = std::fs::read_to_string(t.lease_file())?;
     assert!(leases.contains("TCP:4000:"), "{leases}");
+    assert!(
+        leases.contains("#portgate-origin TCP 4000 natpmp\n"),
+        "still NAT-PMP's after the restart: {leases}"
+    );
     assert!(!leases.contains(":4001:"), "{leases}");
     Ok(())
 }
 
 #[test]
 fn pcp_map_from_the_lan_host() -> anyhow::Result<()> {
-    let Some(t) = common::TestGateway::start(1, CONFIG)? else {
+    let Some(mut t) = common::TestGateway::start(1, CONFIG)? else {
         return Ok(());
     };
     let client = t.lab.ipv4(Host::Lan(0));
@@ -180,6 +184,20 @@ fn pcp_map_from_the_lan_host() -> anyhow::Result<()> {
     assert_eq!(m.external_address, IpAddr::V4(t.lab.external_ipv4()));
     assert_eq!(m.external_port, 4500);
     assert!(tcp_reaches(&t, 4500)?, "TCP through the PCP mapping");
+
+    // kill -9 and restart: the mapping comes back from the lease file as PCP's, with
+    // its nonce.
+    t.kill()?;
+    t.restart()?;
+    assert!(tcp_reaches(&t, 4500)?, "restored");
+    let leases = std::fs::read_to_string(t.lease_file())?;
+    assert!(
+        leases.contains(&format!(
+            "#portgate-origin TCP 4500 pcp {}\n",
+            "09".repeat(12)
+        )),
+        "{leases}"
+    );
 
     // Delete with another nonce: NOT_AUTHORIZED, still open.
     let mut del = req.clone();

@@ -6,6 +6,7 @@ use portgate_nft::{Firewall, FirewallError, MappingEntry, MemoryFirewall, Pinhol
 
 use super::*;
 use crate::rules::Rule;
+use crate::table::Origin;
 
 /// A [`MemoryFirewall`] the test keeps a handle on after boxing it into a
 /// gateway, so it can inspect the "kernel" and break it.
