@@ -67,8 +67,8 @@ enum Cmd {
     Unmap(MapArgs),
     /// List the UPnP port mappings.
     List,
-    /// Map and keep the mapping alive until Ctrl-C (renews at half the lease), then
-    /// delete it.
+    /// Map and keep the mapping alive until Ctrl-C (renews at half the lease, sooner
+    /// when the gateway announces a change), then delete it.
     Keep(MapArgs),
     /// IPv6 firewall pinholes (WANIPv6FirewallControl:1): add, update, delete, check.
     #[command(subcommand)]
@@ -402,8 +402,18 @@ fn keep(cli: &Cli, a: &MapArgs) -> anyhow::Result<()> {
         obj([("event", "mapped".into()), ("mapping", mapping_json(&got))]),
         format!("mapped {}", mapping_text(&got)),
     );
+    // The gateway's announcements (address change, PCP restart) bring a renewal forward.
+    let announcements = portgate_client::announce::AnnounceListener::open();
     while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100));
+        let tick = Instant::now() + Duration::from_millis(100);
+        match (&announcements, m.announcer()) {
+            (Some(l), Some(gw)) => {
+                if l.wait(gw, tick) {
+                    m.announced();
+                }
+            }
+            _ => std::thread::sleep(tick.saturating_duration_since(Instant::now())),
+        }
         if m.renew_due().is_some_and(|t| Instant::now() >= t) {
             for ev in m.renew() {
                 let (name, j, t) = match &ev {

@@ -111,12 +111,7 @@ fn permanent_only_gateway_gets_a_permanent_mapping_deleted_on_release() -> anyho
             conflicts: 0,
         },
     )?;
-    let mut m = Mapper::new(
-        client(),
-        spec(Via::Upnp, 7101, 41001, 3600),
-        gw_of(&lab),
-        None,
-    );
+    let mut m = hour_mapper(&lab, Via::Upnp, 7101, 41001);
     let got = on_lan(&lab, || m.map())??;
     assert_eq!(got.via, Via::Upnp);
     assert_eq!(got.lease, 0, "725 must fall back to a permanent lease");
@@ -153,12 +148,7 @@ fn conflict_only_gateway_gets_another_port() -> anyhow::Result<()> {
             conflicts: 3,
         },
     )?;
-    let mut m = Mapper::new(
-        client(),
-        spec(Via::Upnp, 7102, 41002, 3600),
-        gw_of(&lab),
-        None,
-    );
+    let mut m = hour_mapper(&lab, Via::Upnp, 7102, 41002);
     let got = on_lan(&lab, || m.map())??;
     assert_ne!(
         got.external_port, 41002,
@@ -241,6 +231,16 @@ fn start_portgated(lab: &Lab, bin: &Path, dir: &Path) -> anyhow::Result<Proc> {
     Ok(lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?)
 }
 
+/// A mapper with an hour's lease, the lab's gateway given.
+fn hour_mapper(lab: &Lab, via: Via, internal: u16, external: u16) -> Mapper {
+    Mapper::new(
+        client(),
+        spec(via, internal, external, 3600),
+        gw_of(lab),
+        None,
+    )
+}
+
 fn portgated_lab() -> anyhow::Result<Option<(Lab, PathBuf, PathBuf)>> {
     let Some(lab) = lab()? else { return Ok(None) };
     let bin = portgated_bin()?;
@@ -255,18 +255,8 @@ fn portgated_restarted_with_its_table_flushed_is_recovered() -> anyhow::Result<(
         return Ok(());
     };
     let daemon = start_portgated(&lab, &bin, &dir)?;
-    let mut up = Mapper::new(
-        client(),
-        spec(Via::Upnp, 7104, 41004, 3600),
-        gw_of(&lab),
-        None,
-    );
-    let mut pmp = Mapper::new(
-        client(),
-        spec(Via::NatPmp, 7105, 41005, 3600),
-        gw_of(&lab),
-        None,
-    );
+    let mut up = hour_mapper(&lab, Via::Upnp, 7104, 41004);
+    let mut pmp = hour_mapper(&lab, Via::NatPmp, 7105, 41005);
     let (a, b) = on_lan(&lab, || (up.map(), pmp.map()))?;
     let (a, b) = (a?, b?);
     assert!(reaches(&lab, ext_of(&a)?, 7104, PROBE)?);
@@ -305,30 +295,10 @@ fn portgated_restarted_with_its_table_flushed_is_recovered() -> anyhow::Result<(
     Ok(())
 }
 
-#[test]
-fn external_address_change_is_reported_and_reachable() -> anyhow::Result<()> {
-    let Some((lab, bin, dir)) = portgated_lab()? else {
-        return Ok(());
-    };
-    let daemon = start_portgated(&lab, &bin, &dir)?;
-    let mut up = Mapper::new(
-        client(),
-        spec(Via::Upnp, 7106, 41006, 3600),
-        gw_of(&lab),
-        None,
-    );
-    let mut pmp = Mapper::new(
-        client(),
-        spec(Via::NatPmp, 7107, 41007, 3600),
-        gw_of(&lab),
-        None,
-    );
-    let (a, b) = on_lan(&lab, || (up.map(), pmp.map()))?;
-    let (a, _b) = (a?, b?);
+/// Moves the gateway's WAN address to another one on the same net and tells portgated
+/// (SIGUSR1); returns (old, new).
+fn move_wan_address(lab: &Lab, daemon: &Proc) -> anyhow::Result<(Ipv4Addr, Ipv4Addr)> {
     let old = lab.external_ipv4();
-    assert_eq!(a.external_address, Some(IpAddr::V4(old)));
-    assert!(reaches(&lab, ext_of(&a)?, 7106, PROBE)?);
-    // move the WAN address to another one on the same net
     let wan = lab.gateway().wan.clone();
     let o = old.octets();
     let new = Ipv4Addr::new(o[0], o[1], o[2], o[3].wrapping_add(50));
@@ -344,18 +314,86 @@ fn external_address_change_is_reported_and_reachable() -> anyhow::Result<()> {
         ),
     )?;
     lab.exec(Host::Gateway, &["kill", "-USR1", &daemon.pid().to_string()])?;
+    Ok((old, new))
+}
+
+/// `ev` starts with a change from `old` to `new`, and the WAN host reaches the LAN
+/// host's `internal` port through `new`:`port`.
+fn assert_moved(
+    lab: &Lab,
+    name: &str,
+    ev: &[Event],
+    (old, new): (Ipv4Addr, Ipv4Addr),
+    port: u16,
+    internal: u16,
+) -> anyhow::Result<()> {
+    let Some(Event::Changed(o, n)) = ev.first() else {
+        anyhow::bail!("{name}: no change event: {ev:?}");
+    };
+    assert_eq!(o.external_address, Some(IpAddr::V4(old)), "{name}");
+    assert_eq!(n.external_address, Some(IpAddr::V4(new)), "{name}");
+    assert!(
+        reaches(lab, (new, port).into(), internal, PROBE)?,
+        "{name}: WAN host cannot reach the new address"
+    );
+    Ok(())
+}
+
+#[test]
+fn announcements_bring_the_renewal_forward() -> anyhow::Result<()> {
+    let Some((lab, bin, dir)) = portgated_lab()? else {
+        return Ok(());
+    };
+    let daemon = start_portgated(&lab, &bin, &dir)?;
+    // An hour's lease: without the announcement the renewal would wait 30 minutes.
+    let mut pmp = hour_mapper(&lab, Via::NatPmp, 7108, 41008);
+    let mut pcp = hour_mapper(&lab, Via::Pcp, 7109, 41009);
+    let (a, b) = on_lan(&lab, || (pmp.map(), pcp.map()))?;
+    let (_a, _b) = (a?, b?);
+    let started = std::time::Instant::now();
+    let (ea, eb, moved) = std::thread::scope(|s| -> anyhow::Result<_> {
+        let ta = s.spawn(|| on_lan(&lab, || pmp.wait_and_renew()));
+        let tb = s.spawn(|| on_lan(&lab, || pcp.wait_and_renew()));
+        // Both are listening before the address moves.
+        std::thread::sleep(Duration::from_millis(500));
+        let moved = move_wan_address(&lab, &daemon)?;
+        let join = |r: std::thread::Result<anyhow::Result<Vec<Event>>>| {
+            r.map_err(|_| anyhow::anyhow!("mapper thread panicked"))?
+        };
+        Ok((join(ta.join())?, join(tb.join())?, moved))
+    })?;
+    let took = started.elapsed();
+    // The 0-5 s spread, the announcement schedule and the renewal itself.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let (old, new) = moved;
+    for (name, ev, port, internal) in [("nat-pmp", &ea, 41008, 7108), ("pcp", &eb, 41009, 7109)] {
+        assert_moved(&lab, name, ev, (old, new), port, internal)?;
+    }
+    let (ra, rb) = on_lan(&lab, || (pmp.release(), pcp.release()))?;
+    ra?;
+    rb?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn external_address_change_is_reported_and_reachable() -> anyhow::Result<()> {
+    let Some((lab, bin, dir)) = portgated_lab()? else {
+        return Ok(());
+    };
+    let daemon = start_portgated(&lab, &bin, &dir)?;
+    let mut up = hour_mapper(&lab, Via::Upnp, 7106, 41006);
+    let mut pmp = hour_mapper(&lab, Via::NatPmp, 7107, 41007);
+    let (a, b) = on_lan(&lab, || (up.map(), pmp.map()))?;
+    let (a, _b) = (a?, b?);
+    let old = lab.external_ipv4();
+    assert_eq!(a.external_address, Some(IpAddr::V4(old)));
+    assert!(reaches(&lab, ext_of(&a)?, 7106, PROBE)?);
+    let (_, new) = move_wan_address(&lab, &daemon)?;
     std::thread::sleep(Duration::from_millis(500));
     let (ea, eb) = on_lan(&lab, || (up.renew(), pmp.renew()))?;
     for (name, ev, port, internal) in [("upnp", &ea, 41006, 7106), ("nat-pmp", &eb, 41007, 7107)] {
-        let Some(Event::Changed(o, n)) = ev.first() else {
-            anyhow::bail!("{name}: no change event: {ev:?}");
-        };
-        assert_eq!(o.external_address, Some(IpAddr::V4(old)), "{name}");
-        assert_eq!(n.external_address, Some(IpAddr::V4(new)), "{name}");
-        assert!(
-            reaches(&lab, (new, port).into(), internal, PROBE)?,
-            "{name}: WAN host cannot reach the new address"
-        );
+        assert_moved(&lab, name, ev, (old, new), port, internal)?;
     }
     let (ra, rb) = on_lan(&lab, || (up.release(), pmp.release()))?;
     ra?;
@@ -363,6 +401,42 @@ fn external_address_change_is_reported_and_reachable() -> anyhow::Result<()> {
     if daemon.try_status().is_some() {
         eprintln!("portgated exited early:\n{}", daemon.output());
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn portgate_keep_follows_an_announced_address_change() -> anyhow::Result<()> {
+    let Some((lab, bin, dir)) = portgated_lab()? else {
+        return Ok(());
+    };
+    let daemon = start_portgated(&lab, &bin, &dir)?;
+    let gw = gw_of(&lab).ok_or_else(|| anyhow::anyhow!("no gateway"))?;
+    let keep = lab.spawn(
+        Host::Lan(0),
+        &[
+            env!("CARGO_BIN_EXE_portgate"),
+            "keep",
+            "--via",
+            "natpmp",
+            "--gateway",
+            &gw.to_string(),
+            "--lease",
+            "3600",
+            "41010",
+            "7110",
+        ],
+    )?;
+    keep.wait_for("mapped", Duration::from_secs(10))?;
+    // Let `keep` reach its listening loop before the address moves.
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, new) = move_wan_address(&lab, &daemon)?;
+    // An hour's lease: only the announcement can make it renew this soon.
+    let line = keep.wait_for("changed", Duration::from_secs(15))?;
+    assert!(line.contains(&new.to_string()), "{line}");
+    assert!(reaches(&lab, (new, 41010).into(), 7110, PROBE)?);
+    keep.signal(portgate_lab::Signal::INT);
+    keep.wait_for("released", Duration::from_secs(10))?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

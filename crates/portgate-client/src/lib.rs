@@ -18,6 +18,7 @@
 //! # Ok::<(), portgate_client::ClientError>(())
 //! ```
 
+pub mod announce;
 pub mod blocking;
 pub mod dualstack;
 pub mod error;

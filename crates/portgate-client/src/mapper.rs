@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::announce::{AnnounceListener, RENEW_SPREAD};
 use crate::blocking::Client;
 use crate::error::ClientError;
 use crate::natpmp::NatPmpTransaction;
@@ -134,6 +135,11 @@ pub struct Mapper {
     last_renew: Option<Instant>,
     /// The UPnP lease actually used (0 after 725/402).
     upnp_lease: u32,
+    /// Where the gateway's announcements arrive (opened by the first
+    /// [`Mapper::wait_and_renew`]; `None` inside when port 5350 cannot be had).
+    announcements: Option<Option<AnnounceListener>>,
+    /// When an announcement brought the next renewal forward to ([`Mapper::announced`]).
+    early: Option<Instant>,
 }
 
 /// The outcome of one protocol probe in [`Via::Auto`].
@@ -285,6 +291,8 @@ impl Mapper {
             current: None,
             last_renew: None,
             upnp_lease,
+            announcements: None,
+            early: None,
         }
     }
 
@@ -526,7 +534,24 @@ impl Mapper {
         } else {
             Duration::from_secs(u64::from(m.lease) / 2).max(MIN_RENEW_INTERVAL)
         };
-        Some(self.last_renew? + every)
+        let due = self.last_renew? + every;
+        Some(self.early.map_or(due, |e| e.min(due)))
+    }
+
+    /// The gateway announced a change (see [`crate::announce`]): the next renewal
+    /// moves to a random moment within [`RENEW_SPREAD`] from now, unless it is due
+    /// sooner already. Further announcements before that renewal change nothing.
+    pub fn announced(&mut self) {
+        if self.early.is_none() {
+            let at = Instant::now() + crate::rand::below(RENEW_SPREAD);
+            tracing::debug!("the gateway announced a change: renewing early");
+            self.early = Some(at);
+        }
+    }
+
+    /// The address announcements come from: the current mapping's gateway.
+    pub fn announcer(&self) -> Option<IpAddr> {
+        self.current.as_ref().map(|m| m.gateway)
     }
 
     /// Renews (or re-creates) the mapping and reports what happened.
@@ -534,6 +559,7 @@ impl Mapper {
         let Some(old) = self.current.clone() else {
             return Vec::new();
         };
+        self.early = None;
         let mut state = self.state.take();
         // The default route moved to another router: what the old one holds is moot.
         if self.gateway.is_none() {
@@ -603,13 +629,34 @@ impl Mapper {
         }
     }
 
-    /// Sleeps until [`Mapper::renew_due`] and renews: the body of a keep-alive loop.
-    /// Without a mapping it returns at once with no event.
+    /// Waits until [`Mapper::renew_due`] and renews: the body of a keep-alive loop.
+    /// While it waits it listens on 224.0.0.1:5350 for the gateway's announcements
+    /// ([`crate::announce`]); one (an external address change, a PCP restart) brings
+    /// the renewal forward ([`Mapper::announced`]). Without a mapping it returns at
+    /// once with no event.
     pub fn wait_and_renew(&mut self) -> Vec<Event> {
-        let Some(due) = self.renew_due() else {
+        let listener = self
+            .announcements
+            .get_or_insert_with(AnnounceListener::open);
+        let listener = listener.take();
+        while let Some(due) = self.renew_due() {
+            match (&listener, self.announcer()) {
+                (Some(l), Some(gw)) if self.early.is_none() => {
+                    if !l.wait(gw, due) {
+                        break;
+                    }
+                    self.announced();
+                }
+                _ => {
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    break;
+                }
+            }
+        }
+        self.announcements = Some(listener);
+        if self.current.is_none() {
             return Vec::new();
-        };
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         self.renew()
     }
 

@@ -7,7 +7,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -38,6 +38,12 @@ pub fn jitter() -> f64 {
     (unit * 2.0 - 1.0) * 0.1
 }
 
+/// A duration in [0, `max`): spreads clients that react to the same event.
+pub fn below(max: Duration) -> Duration {
+    let unit = (next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    max.mul_f64(unit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +51,9 @@ mod tests {
     #[test]
     fn nonces_differ_and_jitter_is_bounded() {
         assert_ne!(nonce(), nonce());
+        for _ in 0..1000 {
+            assert!(below(Duration::from_secs(5)) < Duration::from_secs(5));
+        }
         for _ in 0..1000 {
             let j = jitter();
             assert!((-0.1..=0.1).contains(&j));
