@@ -727,6 +727,12 @@ pub struct HostPort {
     pub port: Option<u16>,
 }
 
+/// The IMF-fixdate (RFC 9110 §5.6.7) of the unix time `unix_secs`, as a `Date` field
+/// (HTTP) or SSDP's `DATE` carries it. The caller reads the clock.
+pub fn http_date(unix_secs: u64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_secs))
+}
+
 /// Why a Host field was refused. A server answers 400 (see [`HostError::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[non_exhaustive]

@@ -190,9 +190,20 @@ pub fn route(head: &RequestHead, local: IpAddr, docs: &Documents, ipv6: bool) ->
     }
 }
 
+/// A response head with the fields every answer carries: `Date` (RFC 9110 §6.6.1: a
+/// server with a clock sends it; UDA 1.1 recommends it too) and `SERVER`.
+fn head(status: u16, server: &str) -> ResponseHead {
+    ResponseHead::new(status)
+        .with_header(
+            "Date",
+            portgate_proto::http::http_date(crate::run::unix_now()),
+        )
+        .with_header("SERVER", server)
+}
+
 /// An error response with a tiny body; `close` adds `Connection: close`.
 pub fn error_response(status: u16, close: bool, server: &str) -> Vec<u8> {
-    let mut head = ResponseHead::new(status).with_header("SERVER", server);
+    let mut head = head(status, server);
     if status == 405 {
         head.headers
             .push("Allow", "GET, HEAD, POST, SUBSCRIBE, UNSUBSCRIBE");
@@ -206,9 +217,8 @@ pub fn error_response(status: u16, close: bool, server: &str) -> Vec<u8> {
 }
 
 fn xml_response(status: u16, body: &[u8], close: bool, server: &str, head_only: bool) -> Vec<u8> {
-    let mut head = ResponseHead::new(status)
+    let mut head = head(status, server)
         .with_header("Content-Type", CONTENT_TYPE_XML)
-        .with_header("SERVER", server)
         .with_header("EXT", "");
     if close {
         head.headers.push("Connection", "close");
@@ -490,8 +500,11 @@ impl Server {
                 )
             }
             Route::Event(service) => {
-                let (head, _) = self.gena.handle(&req.head, service, peer, local);
-                let mut head = head.with_header("SERVER", server);
+                let (gena, _) = self.gena.handle(&req.head, service, peer, local);
+                let mut head = head(gena.status, server);
+                for (name, value) in gena.headers.iter() {
+                    head.headers.push(name, value);
+                }
                 if close {
                     head.headers.push("Connection", "close");
                 }

@@ -230,7 +230,7 @@ impl Responder {
         let mut out = Vec::new();
         SearchResponse {
             max_age: Some(self.max_age),
-            date: None,
+            date: Some(portgate_proto::http::http_date(crate::run::unix_now())),
             ext: true,
             location: Some(location.to_owned()),
             opt: Some(OPT_NLS.to_owned()),

@@ -544,3 +544,12 @@ proptest! {
         let _ = HttpUrl::parse(&String::from_utf8_lossy(&bytes));
     }
 }
+
+#[test]
+fn http_date_is_the_imf_fixdate_of_rfc_9110() {
+    // RFC 9110 §5.6.7's example: Sun, 06 Nov 1994 08:49:37 GMT.
+    assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    // A leap day.
+    assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+}

@@ -207,4 +207,8 @@ fn error_responses_are_well_formed() {
     assert!(h.headers.get("Allow").is_some());
     assert!(!h.keep_alive());
     assert_eq!(h.headers.get("Content-Length"), Some("0"));
+    // RFC 9110 §6.6.1: a server with a clock sends Date (an IMF-fixdate).
+    let date = h.headers.get("Date").unwrap_or_default();
+    assert!(date.len() == 29 && date.ends_with(" GMT"), "{date:?}");
+    assert_eq!(h.headers.get("SERVER"), Some("S"));
 }

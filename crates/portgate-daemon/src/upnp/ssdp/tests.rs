@@ -232,6 +232,15 @@ fn response_and_notify_carry_the_required_fields() {
     ] {
         assert!(resp.contains(f), "{f} in {resp}");
     }
+    // DATE (UDA 1.1 §1.3.3, recommended) in the IMF-fixdate form.
+    let date = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("DATE: "))
+        .unwrap_or_default();
+    assert!(
+        date.len() == 29 && date.ends_with(" GMT") && date.get(3..5) == Some(", "),
+        "DATE in {resp}"
+    );
     let n = emit_notify(&r.alive(a, "http://10.77.0.1:5000/rootDesc.xml"));
     let n = String::from_utf8(n).unwrap_or_default();
     assert!(n.starts_with("NOTIFY * HTTP/1.1\r\n"));
