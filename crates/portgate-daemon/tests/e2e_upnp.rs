@@ -1,131 +1,30 @@
-//! End-to-end tests of the UPnP IGD device in the namespace lab: the device
-//! (`portgated::upnp::start`) runs over the real gateway core and real nftables in the
-//! gateway namespace; Debian's `upnpc` and the igd-next crate on the LAN host ask for
-//! mappings; the WAN host's probes prove them.
+//! End-to-end tests of the UPnP IGD device of the real `portgated` binary in the
+//! namespace lab (real nftables in the gateway namespace): Debian's `upnpc` and the
+//! igd-next crate on the LAN host ask for mappings; the WAN host's probes prove them;
+//! hostile HTTP gets its status codes and the device keeps serving.
 
 // Test helpers: a failed lab step is a test failure.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use portgate_daemon::gateway::{Gateway, GatewaySettings, LanNet};
-use portgate_daemon::rules::{Rule, RuleSet};
-use portgate_daemon::table::TableLimits;
-use portgate_daemon::upnp::{self, GatewayBackend, LanAddr, UpnpContext};
-use portgate_lab::{Host, Lab, GATEWAY_WAN_IF, NETNS_DIR};
-use portgate_nft::{NftConfig, NftFirewall};
-use portgate_proto::description::IgdConfig;
+use portgate_lab::{Host, Lab};
 
 const PROBE: Duration = Duration::from_secs(2);
 
-/// The device running on its own thread inside the gateway namespace.
-struct Device {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn start_device(lab: &Lab, secure: bool, rules: &[&str]) -> Device {
-    let ns = std::path::Path::new(NETNS_DIR).join(lab.netns(Host::Gateway));
-    let lan_ip = lab.ipv4(Host::Gateway);
-    let ext = lab.external_ipv4();
-    let mut set = RuleSet::new();
+/// portgated with UPnP on HTTP port 5000, secure mode, NAT-PMP off, and `rules`.
+fn start(lan_hosts: usize, rules: &[&str]) -> Option<common::TestGateway> {
+    let mut conf =
+        "enable_upnp=yes\nenable_natpmp=no\nhttp_port=5000\nsecure_mode=yes\n".to_owned();
     for r in rules {
-        set.push(Rule::parse(r).expect("rule"));
+        conf.push_str(r);
+        conf.push('\n');
     }
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let run = || -> anyhow::Result<()> {
-            let f = std::fs::File::open(&ns)?;
-            rustix::thread::move_into_link_name_space(
-                f.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, async move {
-                let settings = GatewaySettings {
-                    limits: TableLimits {
-                        secure_mode: secure,
-                        ..TableLimits::default()
-                    },
-                    rules: set,
-                    allow_private_external: true,
-                    min_lifetime: 120,
-                    max_lifetime: 86_400,
-                    pcp_allow_thirdparty: false,
-                    lease_file: None,
-                    lan: vec![LanNet {
-                        addr: lan_ip,
-                        prefix: 24,
-                    }],
-                };
-                let fw = NftFirewall::open(NftConfig::new(GATEWAY_WAN_IF))?;
-                let now = portgate_daemon::run::unix_now();
-                let (gw, _) = Gateway::start(settings, Box::new(fw), Some(ext), now)?;
-                let gw = gw.into_shared();
-                let events = gw.borrow().subscribe();
-                let backend = std::rc::Rc::new(std::cell::RefCell::new(GatewayBackend::new(
-                    gw.clone(),
-                    Some(GATEWAY_WAN_IF.to_owned()),
-                    0,
-                    0,
-                )));
-                let handle = upnp::start(UpnpContext {
-                    backend,
-                    lan: vec![LanAddr {
-                        addr: lan_ip,
-                        prefix: 24,
-                    }],
-                    http_port: 5000,
-                    ssdp_port: 1900,
-                    igd: IgdConfig::default(),
-                    notify_interval: 900,
-                    boot_id: 1,
-                    secure_mode: secure,
-                    list_max_entries: 1000,
-                    http_max_connections: 64,
-                    gateway_events: Some(events),
-                    minissdpd_socket: portgate_daemon::config::DEFAULT_MINISSDPD_SOCKET.into(),
-                    ipv6: None,
-                    before_request: None,
-                })
-                .await?;
-                let _ = ready_tx.send(Ok(()));
-                let _ = stop_rx.await;
-                handle.shutdown().await;
-                let _ = gw.borrow_mut().shutdown(false);
-                Ok::<(), anyhow::Error>(())
-            })
-        };
-        if let Err(e) = run() {
-            eprintln!("device failed: {e:#}");
-        }
-    });
-    match ready_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(())) => {}
-        other => panic!("device did not start: {other:?}"),
-    }
-    Device {
-        stop: Some(stop_tx),
-        thread: Some(thread),
-    }
+    common::TestGateway::start(lan_hosts, &conf).expect("portgated in the lab")
 }
 
 fn url(lab: &Lab) -> String {
@@ -181,70 +80,70 @@ fn raw_status(lab: &Lab, host: Host, to: SocketAddr, bytes: Vec<u8>) -> u16 {
 
 #[test]
 fn upnpc_maps_and_the_wan_host_gets_through() {
-    let Some(lab) = Lab::builder().lan_hosts(2).build_or_skip().expect("lab") else {
+    let Some(t) = start(2, &["deny 2222 0.0.0.0/0 0-65535"]) else {
         return;
     };
-    let _dev = start_device(&lab, true, &["deny 2222 0.0.0.0/0 0-65535"]);
+    let lab = &t.lab;
     let lan0 = lab.ipv4(Host::Lan(0)).to_string();
     let lan1 = lab.ipv4(Host::Lan(1)).to_string();
 
-    let s = upnpc(&lab, Host::Lan(0), &["-s"]);
+    let s = upnpc(lab, Host::Lan(0), &["-s"]);
     assert!(
         s.contains(&format!("ExternalIPAddress = {}", lab.external_ipv4())),
         "{s}"
     );
     assert!(s.contains("Connected"), "{s}");
 
-    assert!(!tcp_reaches(&lab, 9000, 8080), "no mapping yet");
-    let a = upnpc(&lab, Host::Lan(0), &["-a", &lan0, "8080", "9000", "TCP"]);
+    assert!(!tcp_reaches(lab, 9000, 8080), "no mapping yet");
+    let a = upnpc(lab, Host::Lan(0), &["-a", &lan0, "8080", "9000", "TCP"]);
     assert!(a.contains("is redirected to internal"), "{a}");
-    assert!(tcp_reaches(&lab, 9000, 8080), "TCP mapping works");
+    assert!(tcp_reaches(lab, 9000, 8080), "TCP mapping works");
 
-    let u = upnpc(&lab, Host::Lan(0), &["-a", &lan0, "8081", "9001", "UDP"]);
+    let u = upnpc(lab, Host::Lan(0), &["-a", &lan0, "8081", "9001", "UDP"]);
     assert!(u.contains("is redirected to internal"), "{u}");
-    assert!(udp_reaches(&lab, 9001, 8081), "UDP mapping works");
+    assert!(udp_reaches(lab, 9001, 8081), "UDP mapping works");
 
-    let l = upnpc(&lab, Host::Lan(0), &["-l"]);
+    let l = upnpc(lab, Host::Lan(0), &["-l"]);
     assert!(l.contains("9000->") && l.contains("9001->"), "{l}");
 
     // Secure mode: another LAN host's address is refused (IGD:1: 718).
-    let third = upnpc(&lab, Host::Lan(0), &["-a", &lan1, "80", "9100", "TCP"]);
+    let third = upnpc(lab, Host::Lan(0), &["-a", &lan1, "80", "9100", "TCP"]);
     assert!(third.contains("718"), "{third}");
     // A deny rule: 718 on IGD:1.
-    let denied = upnpc(&lab, Host::Lan(0), &["-a", &lan0, "2222", "2222", "TCP"]);
+    let denied = upnpc(lab, Host::Lan(0), &["-a", &lan0, "2222", "2222", "TCP"]);
     assert!(denied.contains("718"), "{denied}");
     // Another client may not delete it (IGD:1: 714).
-    let other_del = upnpc(&lab, Host::Lan(1), &["-d", "9000", "TCP"]);
+    let other_del = upnpc(lab, Host::Lan(1), &["-d", "9000", "TCP"]);
     assert!(other_del.contains("714"), "{other_del}");
-    assert!(tcp_reaches(&lab, 9000, 8080), "still mapped");
+    assert!(tcp_reaches(lab, 9000, 8080), "still mapped");
 
     // Refresh keeps working.
-    let again = upnpc(&lab, Host::Lan(0), &["-r", "8080", "TCP"]);
+    let again = upnpc(lab, Host::Lan(0), &["-r", "8080", "TCP"]);
     assert!(again.contains("is redirected to internal"), "{again}");
 
-    let d = upnpc(&lab, Host::Lan(0), &["-d", "9000", "TCP"]);
+    let d = upnpc(lab, Host::Lan(0), &["-d", "9000", "TCP"]);
     assert!(!d.contains("failed"), "{d}");
-    assert!(!tcp_reaches(&lab, 9000, 8080), "deleted mapping is closed");
+    assert!(!tcp_reaches(lab, 9000, 8080), "deleted mapping is closed");
 
     // IGD:2 actions are served even with the IGD:1 description.
-    let other = upnpc(&lab, Host::Lan(1), &["-a", &lan1, "80", "9050", "TCP"]);
+    let other = upnpc(lab, Host::Lan(1), &["-a", &lan1, "80", "9050", "TCP"]);
     assert!(other.contains("is redirected to internal"), "{other}");
-    let n = upnpc(&lab, Host::Lan(0), &["-n", &lan0, "8082", "9050", "TCP"]);
+    let n = upnpc(lab, Host::Lan(0), &["-n", &lan0, "8082", "9050", "TCP"]);
     assert!(
         n.contains(":9051 TCP is redirected"),
         "AddAny picks the nearest free port: {n}"
     );
-    assert!(tcp_reaches(&lab, 9051, 8082), "AddAny mapping works");
-    let big_l = upnpc(&lab, Host::Lan(0), &["-L"]);
+    assert!(tcp_reaches(lab, 9051, 8082), "AddAny mapping works");
+    let big_l = upnpc(lab, Host::Lan(0), &["-L"]);
     assert!(big_l.contains("9001"), "{big_l}");
 }
 
 #[test]
 fn discovery_hostile_input_and_igd_next() {
-    let Some(lab) = Lab::builder().lan_hosts(1).build_or_skip().expect("lab") else {
+    let Some(t) = start(1, &[]) else {
         return;
     };
-    let _dev = start_device(&lab, true, &[]);
+    let lab = &t.lab;
     let gw_http = SocketAddr::from((lab.ipv4(Host::Gateway), 5000));
     let host = format!("Host: {}:5000\r\n", lab.ipv4(Host::Gateway));
 
@@ -276,7 +175,7 @@ fn discovery_hostile_input_and_igd_next() {
         (format!("GET /rootDesc.xml HTTP/1.1\r\n{host}").into_bytes(), 408),
     ];
     for (req, want) in cases {
-        let got = raw_status(&lab, Host::Lan(0), gw_http, req);
+        let got = raw_status(lab, Host::Lan(0), gw_http, req);
         assert_eq!(got, want);
     }
     let sub = format!(
@@ -284,7 +183,7 @@ fn discovery_hostile_input_and_igd_next() {
         lab.ipv4(Host::Lan(0))
     );
     assert_eq!(
-        raw_status(&lab, Host::Lan(0), gw_http, sub.into_bytes()),
+        raw_status(lab, Host::Lan(0), gw_http, sub.into_bytes()),
         200
     );
 
@@ -292,7 +191,7 @@ fn discovery_hostile_input_and_igd_next() {
     let ext_http = SocketAddr::from((lab.external_ipv4(), 5000));
     assert_eq!(
         raw_status(
-            &lab,
+            lab,
             Host::Wan,
             ext_http,
             format!("GET /rootDesc.xml HTTP/1.1\r\n{host}\r\n").into_bytes()
@@ -335,9 +234,9 @@ fn discovery_hostile_input_and_igd_next() {
         .expect("netns");
     let ext_seen = mapped.expect("igd-next mapping");
     assert_eq!(ext_seen, std::net::IpAddr::V4(lab.external_ipv4()));
-    assert!(tcp_reaches(&lab, 9300, 8300), "igd-next mapping works");
+    assert!(tcp_reaches(lab, 9300, 8300), "igd-next mapping works");
 
     // And upnpc still works after all that.
-    let s = upnpc(&lab, Host::Lan(0), &["-l"]);
+    let s = upnpc(lab, Host::Lan(0), &["-l"]);
     assert!(s.contains("9300->"), "{s}");
 }
