@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use portgate_proto::{natpmp, pcp};
 
-/// Longest random wait between an announcement and the renewal it causes: RFC 6887
-/// §14.1.3 has clients spread their answers over a few seconds, so that a LAN full of
-/// them does not renew at the same instant.
+/// Longest random wait between an announcement and the renewal it causes: one
+/// multicast reaches every client on the LAN, and they should not all renew at the
+/// same instant.
 pub const RENEW_SPREAD: Duration = Duration::from_secs(5);
 
 /// Whether `bytes` is an announcement: a NAT-PMP external-address response or a PCP
