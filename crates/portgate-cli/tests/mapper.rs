@@ -261,9 +261,11 @@ fn portgated_restarted_with_its_table_flushed_is_recovered() -> anyhow::Result<(
     let (a, b) = (a?, b?);
     assert!(reaches(&lab, ext_of(&a)?, 7104, PROBE)?);
     assert!(reaches(&lab, ext_of(&b)?, 7105, PROBE)?);
-    // Let the NAT-PMP epoch grow: RFC 6886 §3.6 allows 2 s of slack, so a restart within
-    // seconds of the first start is indistinguishable from no restart.
-    std::thread::sleep(Duration::from_secs(4));
+    // Let the NAT-PMP epoch grow: RFC 6886 §3.6 allows 2 s of slack and epochs are
+    // whole seconds, so a restart within seconds of the first start is
+    // indistinguishable from no restart (4 s here once failed under load: the renewal
+    // fell in the new daemon's second 1).
+    std::thread::sleep(Duration::from_secs(6));
     // the router "reboots": daemon gone, leases and rules flushed, daemon back
     daemon.terminate(Duration::from_secs(5))?;
     drop(daemon);
@@ -363,8 +365,9 @@ fn announcements_bring_the_renewal_forward() -> anyhow::Result<()> {
         Ok((join(ta.join())?, join(tb.join())?, moved))
     })?;
     let took = started.elapsed();
-    // The 0-5 s spread, the announcement schedule and the renewal itself.
-    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // The 0-5 s spread, the announcement schedule (0.25 s doubling) and the renewal,
+    // with room for a loaded CI machine; without the announcement it would be 30 min.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
     let (old, new) = moved;
     for (name, ev, port, internal) in [("nat-pmp", &ea, 41008, 7108), ("pcp", &eb, 41009, 7109)] {
         assert_moved(&lab, name, ev, (old, new), port, internal)?;
@@ -432,7 +435,7 @@ fn portgate_keep_follows_an_announced_address_change() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(500));
     let (_, new) = move_wan_address(&lab, &daemon)?;
     // An hour's lease: only the announcement can make it renew this soon.
-    let line = keep.wait_for("changed", Duration::from_secs(15))?;
+    let line = keep.wait_for("changed", Duration::from_secs(60))?;
     assert!(line.contains(&new.to_string()), "{line}");
     assert!(reaches(&lab, (new, 41010).into(), 7110, PROBE)?);
     keep.signal(portgate_lab::Signal::INT);

@@ -151,10 +151,15 @@ enum Probe {
 
 /// Whether an epoch report means the gateway restarted (RFC 6886 §3.6: the new epoch
 /// must be at least 7/8 of the elapsed time past the old one, less 2 s).
+/// The client's own elapsed time is kept to the millisecond: the epochs are whole
+/// seconds, and truncating the elapsed time too could hide a restart a few seconds in.
 pub fn epoch_reset(old_epoch: u32, old_at: Instant, new_epoch: u32, now: Instant) -> bool {
-    let elapsed = now.saturating_duration_since(old_at).as_secs();
-    let expected = u64::from(old_epoch) + elapsed * 7 / 8;
-    u64::from(new_epoch) + 2 < expected
+    let elapsed_ms =
+        u64::try_from(now.saturating_duration_since(old_at).as_millis()).unwrap_or(u64::MAX);
+    let expected_ms = u64::from(old_epoch)
+        .saturating_mul(1000)
+        .saturating_add(elapsed_ms / 8 * 7);
+    (u64::from(new_epoch) + 2).saturating_mul(1000) < expected_ms
 }
 
 /// Finds the IGD, racing a unicast search to the routing table's gateway (answered at
@@ -711,5 +716,11 @@ mod tests {
         assert!(!epoch_reset(1000, t0, 1086, t1)); // within the 7/8 - 2 s slack
         assert!(epoch_reset(1000, t0, 5, t1));
         assert!(epoch_reset(1000, t0, 1080, t1));
+        // A restart 4.35 s after the mapping, renewed in the new epoch's second 1: the
+        // 7/8 of 4.35 s is 3.8 s, so epoch 1 + 2 s is short of it. Truncating the
+        // elapsed time to 4 s (3.5 s expected, 3 in whole seconds) missed this.
+        let t2 = t0 + Duration::from_millis(4350);
+        assert!(epoch_reset(0, t0, 1, t2));
+        assert!(!epoch_reset(0, t0, 2, t2));
     }
 }
