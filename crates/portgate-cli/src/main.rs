@@ -408,8 +408,8 @@ fn keep(cli: &Cli, a: &MapArgs) -> anyhow::Result<()> {
         let tick = Instant::now() + Duration::from_millis(100);
         match (&announcements, m.announcer()) {
             (Some(l), Some(gw)) => {
-                if l.wait(gw, tick) {
-                    m.announced();
+                if let Some(a) = l.wait(gw, tick) {
+                    m.announced(&a);
                 }
             }
             _ => std::thread::sleep(tick.saturating_duration_since(Instant::now())),

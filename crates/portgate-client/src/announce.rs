@@ -15,13 +15,38 @@ use portgate_proto::{natpmp, pcp};
 /// same instant.
 pub const RENEW_SPREAD: Duration = Duration::from_secs(5);
 
-/// Whether `bytes` is an announcement: a NAT-PMP external-address response or a PCP
-/// ANNOUNCE response.
-pub fn is_announcement(bytes: &[u8]) -> bool {
-    matches!(
-        natpmp::Response::parse(bytes),
-        Ok(natpmp::Response::ExternalAddress { .. })
-    ) || matches!(pcp::Response::parse(bytes), Ok(r) if r.data == pcp::OpData::Announce)
+/// What an announcement says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Announcement {
+    /// The gateway's epoch (seconds since its mapping state began).
+    pub epoch: u32,
+    /// The external address (NAT-PMP announcements carry it; PCP ANNOUNCE does not).
+    pub external: Option<Ipv4Addr>,
+}
+
+/// The announcement in `bytes`: a successful NAT-PMP external-address response, or a
+/// PCP ANNOUNCE response; `None` for anything else.
+pub fn parse_announcement(bytes: &[u8]) -> Option<Announcement> {
+    if let Ok(natpmp::Response::ExternalAddress {
+        result: natpmp::ResultCode::Success,
+        epoch,
+        address,
+    }) = natpmp::Response::parse(bytes)
+    {
+        return Some(Announcement {
+            epoch,
+            external: Some(address),
+        });
+    }
+    match pcp::Response::parse(bytes) {
+        Ok(r) if r.data == pcp::OpData::Announce && r.result == pcp::ResultCode::Success => {
+            Some(Announcement {
+                epoch: r.epoch,
+                external: None,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// A socket on 0.0.0.0:5350 in the all-hosts group, shared with other clients on the
@@ -49,23 +74,23 @@ impl AnnounceListener {
         Some(Self { sock: s.into() })
     }
 
-    /// Waits until `deadline` for an announcement from `gateway` (its port 5351);
-    /// true when one came first. Anything else arriving is ignored.
-    pub fn wait(&self, gateway: IpAddr, deadline: Instant) -> bool {
+    /// Waits until `deadline` for an announcement from `gateway` (its port 5351) and
+    /// returns it; `None` when the deadline came first. Anything else arriving is
+    /// ignored.
+    pub fn wait(&self, gateway: IpAddr, deadline: Instant) -> Option<Announcement> {
         let mut buf = [0u8; 1100];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || self.sock.set_read_timeout(Some(left)).is_err() {
-                return false;
+                return None;
             }
             match self.sock.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    let bytes = buf.get(..n).unwrap_or_default();
-                    if from.ip() == gateway
-                        && from.port() == natpmp::SERVER_PORT
-                        && is_announcement(bytes)
-                    {
-                        return true;
+                    if from.ip() != gateway || from.port() != natpmp::SERVER_PORT {
+                        continue;
+                    }
+                    if let Some(a) = parse_announcement(buf.get(..n).unwrap_or_default()) {
+                        return Some(a);
                     }
                 }
                 Err(e)
@@ -74,12 +99,12 @@ impl AnnounceListener {
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) =>
                 {
-                    return false;
+                    return None;
                 }
                 Err(e) => {
                     tracing::debug!(%e, "announcements: receive failed");
                     std::thread::sleep(left);
-                    return false;
+                    return None;
                 }
             }
         }
@@ -97,14 +122,33 @@ mod tests {
             epoch: 7,
             address: Ipv4Addr::new(203, 0, 113, 1),
         };
-        assert!(is_announcement(&pmp.to_bytes()));
-        assert!(is_announcement(&pcp::Response::announce(7).to_bytes()));
-        // A request, a MAP response, garbage: no.
-        assert!(!is_announcement(
-            &natpmp::Request::ExternalAddress.to_bytes()
-        ));
-        assert!(!is_announcement(&[2, 0x81, 0, 0]));
-        assert!(!is_announcement(b""));
-        assert!(!is_announcement(&[0xff; 40]));
+        assert_eq!(
+            parse_announcement(&pmp.to_bytes()),
+            Some(Announcement {
+                epoch: 7,
+                external: Some(Ipv4Addr::new(203, 0, 113, 1)),
+            })
+        );
+        assert_eq!(
+            parse_announcement(&pcp::Response::announce(9).to_bytes()),
+            Some(Announcement {
+                epoch: 9,
+                external: None,
+            })
+        );
+        // A request, a failed answer, a MAP response, garbage: no.
+        assert_eq!(
+            parse_announcement(&natpmp::Request::ExternalAddress.to_bytes()),
+            None
+        );
+        let failed = natpmp::Response::ExternalAddress {
+            result: natpmp::ResultCode::NetworkFailure,
+            epoch: 7,
+            address: Ipv4Addr::UNSPECIFIED,
+        };
+        assert_eq!(parse_announcement(&failed.to_bytes()), None);
+        assert_eq!(parse_announcement(&[2, 0x81, 0, 0]), None);
+        assert_eq!(parse_announcement(b""), None);
+        assert_eq!(parse_announcement(&[0xff; 40]), None);
     }
 }

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::announce::{AnnounceListener, RENEW_SPREAD};
+use crate::announce::{AnnounceListener, Announcement, RENEW_SPREAD};
 use crate::blocking::Client;
 use crate::error::ClientError;
 use crate::natpmp::NatPmpTransaction;
@@ -151,6 +151,21 @@ enum Probe {
 
 /// Whether an epoch report means the gateway restarted (RFC 6886 §3.6: the new epoch
 /// must be at least 7/8 of the elapsed time past the old one, less 2 s).
+/// Whether announcement `a` tells a mapper something new: an external address other
+/// than `address` (the mapping's), or, given the epoch last seen and when (`known`), an
+/// epoch that went back. Without a known epoch (UPnP) every announcement counts.
+pub fn announcement_is_news(
+    a: &Announcement,
+    known: Option<(u32, Instant)>,
+    address: Option<IpAddr>,
+    now: Instant,
+) -> bool {
+    let moved = a
+        .external
+        .is_some_and(|x| address.is_some_and(|k| k != IpAddr::V4(x)));
+    moved || known.map_or(true, |(epoch, at)| epoch_reset(epoch, at, a.epoch, now))
+}
+
 /// The client's own elapsed time is kept to the millisecond: the epochs are whole
 /// seconds, and truncating the elapsed time too could hide a restart a few seconds in.
 pub fn epoch_reset(old_epoch: u32, old_at: Instant, new_epoch: u32, now: Instant) -> bool {
@@ -543,10 +558,30 @@ impl Mapper {
         Some(self.early.map_or(due, |e| e.min(due)))
     }
 
-    /// The gateway announced a change (see [`crate::announce`]): the next renewal
-    /// moves to a random moment within [`RENEW_SPREAD`] from now, unless it is due
-    /// sooner already. Further announcements before that renewal change nothing.
-    pub fn announced(&mut self) {
+    /// The gateway sent announcement `a` (see [`crate::announce`]). When it tells
+    /// something new — another external address than the mapping's, or an epoch that
+    /// went back (RFC 6886 §3.6, the gateway lost its state) — the next renewal moves
+    /// to a random moment within [`RENEW_SPREAD`] from now, unless it is due sooner
+    /// already; returns whether it did. A UPnP mapping has no epoch: any announcement
+    /// from its gateway counts. Gateways repeat announcements (start-up, changes), and
+    /// the repeats of what the mapper knows already change nothing.
+    pub fn announced(&mut self, a: &Announcement) -> bool {
+        let known = match &self.state {
+            Some(State::NatPmp(_, epoch, at)) => Some((*epoch, *at)),
+            Some(State::Pcp(_, m, at)) => Some((m.epoch, *at)),
+            _ => None,
+        };
+        let address = self.current.as_ref().and_then(|m| m.external_address);
+        let news = announcement_is_news(a, known, address, Instant::now());
+        if news {
+            self.renew_soon();
+        }
+        news
+    }
+
+    /// Moves the next renewal to a random moment within [`RENEW_SPREAD`] from now
+    /// (unless one is set already).
+    fn renew_soon(&mut self) {
         if self.early.is_none() {
             let at = Instant::now() + crate::rand::below(RENEW_SPREAD);
             tracing::debug!("the gateway announced a change: renewing early");
@@ -646,12 +681,12 @@ impl Mapper {
         let listener = listener.take();
         while let Some(due) = self.renew_due() {
             match (&listener, self.announcer()) {
-                (Some(l), Some(gw)) if self.early.is_none() => {
-                    if !l.wait(gw, due) {
-                        break;
+                (Some(l), Some(gw)) if self.early.is_none() => match l.wait(gw, due) {
+                    Some(a) => {
+                        self.announced(&a);
                     }
-                    self.announced();
-                }
+                    None => break,
+                },
                 _ => {
                     std::thread::sleep(due.saturating_duration_since(Instant::now()));
                     break;
@@ -722,5 +757,41 @@ mod tests {
         let t2 = t0 + Duration::from_millis(4350);
         assert!(epoch_reset(0, t0, 1, t2));
         assert!(!epoch_reset(0, t0, 2, t2));
+    }
+
+    #[test]
+    fn only_announcements_with_news_count() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(10);
+        let ext = Ipv4Addr::new(203, 0, 113, 1);
+        let addr = Some(IpAddr::V4(ext));
+        let pmp = |epoch, x| Announcement {
+            epoch,
+            external: Some(x),
+        };
+        let pcp = |epoch| Announcement {
+            epoch,
+            external: None,
+        };
+        // A repeat of what is known (start-up announcements, same epoch line): no.
+        assert!(!announcement_is_news(
+            &pmp(110, ext),
+            Some((100, t0)),
+            addr,
+            t1
+        ));
+        assert!(!announcement_is_news(&pcp(110), Some((100, t0)), addr, t1));
+        // Another external address: yes, whatever the epoch.
+        let moved = Ipv4Addr::new(203, 0, 113, 51);
+        assert!(announcement_is_news(
+            &pmp(110, moved),
+            Some((100, t0)),
+            addr,
+            t1
+        ));
+        // The epoch went back (the gateway restarted): yes.
+        assert!(announcement_is_news(&pcp(1), Some((100, t0)), addr, t1));
+        // A UPnP mapping knows no epoch: every announcement counts.
+        assert!(announcement_is_news(&pcp(110), None, addr, t1));
     }
 }
