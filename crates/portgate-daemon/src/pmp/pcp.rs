@@ -97,24 +97,10 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
             return error(buf, result, epoch);
         }
     };
-    let opcode = req.data.opcode();
-    let mut third_party = None;
-    for o in &req.options {
-        if !o.is_known() {
-            if o.is_mandatory() {
-                return error(buf, ResultCode::UnsupportedOption, epoch);
-            }
-            continue;
-        }
-        if !wire::allowed_in(o.code(), opcode) {
-            return error(buf, ResultCode::MalformedOption, epoch);
-        }
-        if let PcpOption::ThirdParty(a) = o {
-            if third_party.replace(*a).is_some() {
-                return error(buf, ResultCode::MalformedOption, epoch);
-            }
-        }
-    }
+    let third_party = match check_options(&req, true) {
+        Ok(t) => t,
+        Err(code) => return error(buf, code, epoch),
+    };
     if req.client_address != IpAddr::V4(client) {
         return error(buf, ResultCode::AddressMismatch, epoch);
     }
@@ -131,6 +117,52 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
         OpData::Map(m) => map(buf, &req, m, client, internal, now, gw),
         _ => error(buf, ResultCode::UnsupportedOpcode, epoch),
     }
+}
+
+/// Checks a request's options (RFC 6887 §7.3): an unknown mandatory one is
+/// UNSUPP_OPTION (an unknown optional one is skipped), one not allowed with the opcode
+/// MALFORMED_OPTION. Returns the THIRD_PARTY address; a second THIRD_PARTY is
+/// MALFORMED_OPTION, and any THIRD_PARTY is UNSUPP_OPTION unless `third_party`.
+pub(super) fn check_options(
+    req: &wire::Request,
+    third_party: bool,
+) -> Result<Option<IpAddr>, ResultCode> {
+    let opcode = req.data.opcode();
+    let mut found = None;
+    for o in &req.options {
+        if !o.is_known() {
+            if o.is_mandatory() {
+                return Err(ResultCode::UnsupportedOption);
+            }
+            continue;
+        }
+        if !wire::allowed_in(o.code(), opcode) {
+            return Err(ResultCode::MalformedOption);
+        }
+        if let PcpOption::ThirdParty(a) = o {
+            if !third_party {
+                return Err(ResultCode::UnsupportedOption);
+            }
+            if found.replace(*a).is_some() {
+                return Err(ResultCode::MalformedOption);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The transport protocol of a MAP request, which must also name an internal port:
+/// UNSUPP_PROTOCOL for other than TCP and UDP, MALFORMED_REQUEST for port 0.
+pub(super) fn map_protocol(m: &MapData) -> Result<Protocol, ResultCode> {
+    let proto = match m.protocol {
+        6 => Protocol::Tcp,
+        17 => Protocol::Udp,
+        _ => return Err(ResultCode::UnsupportedProtocol),
+    };
+    if m.internal_port == 0 {
+        return Err(ResultCode::MalformedRequest);
+    }
+    Ok(proto)
 }
 
 /// The remote host a set of FILTER options restricts to: `Ok(None)` for no
@@ -176,14 +208,10 @@ fn map(
     gw: &mut Gateway,
 ) -> Option<Vec<u8>> {
     let epoch = gw.epoch(now);
-    let proto = match m.protocol {
-        6 => Protocol::Tcp,
-        17 => Protocol::Udp,
-        _ => return error(buf, ResultCode::UnsupportedProtocol, epoch),
+    let proto = match map_protocol(m) {
+        Ok(p) => p,
+        Err(code) => return error(buf, code, epoch),
     };
-    if m.internal_port == 0 {
-        return error(buf, ResultCode::MalformedRequest, epoch);
-    }
     let remote = match remote_host(&req.options) {
         Ok(r) => r,
         Err(code) => return error(buf, code, epoch),

@@ -25,12 +25,12 @@ use std::net::{IpAddr, Ipv6Addr};
 use portgate_proto::pcp as wire;
 use wire::{MapData, OpData, PcpOption, RequestError, Response, ResultCode};
 
-use super::pcp::{error, filter_host};
+use super::pcp::{check_options, error, filter_host, map_protocol};
 use crate::gateway::Gateway;
 use crate::pinhole::{
     requested_port_allowed, NewPinhole, PinholeError, PinholeOrigin, PinholeServiceError, Pinholes,
 };
-use crate::table::{clamp_lifetime, Protocol};
+use crate::table::clamp_lifetime;
 
 fn result_for(e: &PinholeServiceError) -> ResultCode {
     match e {
@@ -63,20 +63,9 @@ pub fn handle6(
             return error(buf, result, epoch);
         }
     };
-    let opcode = req.data.opcode();
-    for o in &req.options {
-        if !o.is_known() {
-            if o.is_mandatory() {
-                return error(buf, ResultCode::UnsupportedOption, epoch);
-            }
-            continue;
-        }
-        if !wire::allowed_in(o.code(), opcode) {
-            return error(buf, ResultCode::MalformedOption, epoch);
-        }
-        if matches!(o, PcpOption::ThirdParty(_)) {
-            return error(buf, ResultCode::UnsupportedOption, epoch);
-        }
+    // No THIRD_PARTY over IPv6: a pinhole is for the requesting host itself.
+    if let Err(code) = check_options(&req, false) {
+        return error(buf, code, epoch);
     }
     if req.client_address != IpAddr::V6(client) {
         return error(buf, ResultCode::AddressMismatch, epoch);
@@ -106,14 +95,10 @@ fn map(
     pins: &mut Pinholes,
 ) -> Option<Vec<u8>> {
     let epoch = gw.epoch(now);
-    let proto = match m.protocol {
-        6 => Protocol::Tcp,
-        17 => Protocol::Udp,
-        _ => return error(buf, ResultCode::UnsupportedProtocol, epoch),
+    let proto = match map_protocol(m) {
+        Ok(p) => p,
+        Err(code) => return error(buf, code, epoch),
     };
-    if m.internal_port == 0 {
-        return error(buf, ResultCode::MalformedRequest, epoch);
-    }
     let remote = match remote_host(&req.options) {
         Ok(r) => r,
         Err(code) => return error(buf, code, epoch),
