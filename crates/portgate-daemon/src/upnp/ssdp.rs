@@ -55,6 +55,28 @@ pub const MAX_TRACKED_SENDERS: usize = 1024;
 /// because UDP is unreliable).
 pub const NOTIFY_REPEAT_GAP: Duration = Duration::from_millis(300);
 
+/// Sends every NOTIFY `(socket, destination, bytes)` twice, [`NOTIFY_REPEAT_GAP`]
+/// apart (multicast gets lost); the IPv4 and IPv6 drivers both announce this way.
+pub(crate) async fn send_notify_rounds(packets: &[(&UdpSocket, SocketAddr, Vec<u8>)]) {
+    for round in 0..2 {
+        if round == 1 {
+            tokio::time::sleep(NOTIFY_REPEAT_GAP).await;
+        }
+        for (sock, dest, p) in packets {
+            if let Err(e) = sock.send_to(p, dest).await {
+                tracing::debug!(%dest, "ssdp: notify send failed: {e}");
+            }
+        }
+    }
+}
+
+/// When the next NOTIFY round is due: `interval` seconds from now less a random
+/// jitter of up to 1/16 of it, which spreads devices that started together.
+pub(crate) fn next_notify_round(interval: u64) -> tokio::time::Instant {
+    let jitter = fastrand::u64(0..=interval / 16);
+    tokio::time::Instant::now() + Duration::from_secs(interval - jitter)
+}
+
 /// IP TTL of multicast announcements (UDA 1.1 §1.1.2 default 2... kept at 2).
 pub const MULTICAST_TTL: u32 = 2;
 
@@ -285,9 +307,10 @@ pub fn port_in_use(e: &anyhow::Error) -> bool {
     })
 }
 
-fn emit_notify(n: &Notify) -> Vec<u8> {
+/// A NOTIFY's datagram.
+pub(crate) fn emit_notify(n: Notify) -> Vec<u8> {
     let mut out = Vec::new();
-    SsdpMessage::Notify(n.clone()).emit(&mut out);
+    SsdpMessage::Notify(n).emit(&mut out);
     out
 }
 
@@ -368,19 +391,10 @@ impl SsdpDriver {
             for a in r.announced() {
                 let n = r.alive(a, &loc);
                 let n = if byebye { n.to_byebye() } else { n };
-                packets.push((sock.clone(), emit_notify(&n)));
+                packets.push((&**sock, group, emit_notify(n)));
             }
         }
-        for round in 0..2 {
-            if round == 1 {
-                tokio::time::sleep(NOTIFY_REPEAT_GAP).await;
-            }
-            for (sock, p) in &packets {
-                if let Err(e) = sock.send_to(p, group).await {
-                    tracing::debug!("ssdp: notify send failed: {e}");
-                }
-            }
-        }
+        send_notify_rounds(&packets).await;
     }
 
     /// Sends `ssdp:byebye` for everything announced, on every LAN.
@@ -398,9 +412,7 @@ impl SsdpDriver {
                 _ = tokio::time::sleep_until(next_notify) => {
                     let t = this.clone();
                     tokio::task::spawn_local(async move { t.send_all(false).await });
-                    // A small random jitter (up to 1/16 of the period) spreads devices.
-                    let jitter = fastrand::u64(0..=interval / 16);
-                    next_notify = tokio::time::Instant::now() + Duration::from_secs(interval - jitter);
+                    next_notify = next_notify_round(interval);
                 }
                 r = this.recv.recv_from(&mut buf) => {
                     let Ok((n, src)) = r else { continue };

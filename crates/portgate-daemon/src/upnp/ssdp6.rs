@@ -10,7 +10,6 @@
 use std::cell::RefCell;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::rc::Rc;
-use std::time::Duration;
 
 use portgate_proto::ssdp::{
     SsdpMessage, HOST_V6_LINK_LOCAL, HOST_V6_SITE_LOCAL, SSDP_MULTICAST_V6_LINK_LOCAL,
@@ -18,7 +17,10 @@ use portgate_proto::ssdp::{
 };
 use tokio::net::UdpSocket;
 
-use super::ssdp::{is_multicast_search, Decision, Responder, MULTICAST_TTL, NOTIFY_REPEAT_GAP};
+use super::ssdp::{
+    emit_notify, is_multicast_search, next_notify_round, send_notify_rounds, Decision, Responder,
+    MULTICAST_TTL,
+};
 use super::Shared;
 
 /// The IPv6 SSDP driver.
@@ -93,21 +95,10 @@ impl Ssdp6Driver {
                 let mut n = r.alive(a, &self.location);
                 n.host = Some(host.to_owned());
                 let n = if byebye { n.to_byebye() } else { n };
-                let mut out = Vec::new();
-                SsdpMessage::Notify(n).emit(&mut out);
-                packets.push((dest, out));
+                packets.push((&*self.sock, dest, emit_notify(n)));
             }
         }
-        for round in 0..2 {
-            if round == 1 {
-                tokio::time::sleep(NOTIFY_REPEAT_GAP).await;
-            }
-            for (dest, p) in &packets {
-                if let Err(e) = self.sock.send_to(p, dest).await {
-                    tracing::debug!("ssdp6: notify send failed: {e}");
-                }
-            }
-        }
+        send_notify_rounds(&packets).await;
     }
 
     /// Sends `ssdp:byebye` for everything announced.
@@ -125,8 +116,7 @@ impl Ssdp6Driver {
                 _ = tokio::time::sleep_until(next_notify) => {
                     let t = this.clone();
                     tokio::task::spawn_local(async move { t.send_all(false).await });
-                    let jitter = fastrand::u64(0..=interval / 16);
-                    next_notify = tokio::time::Instant::now() + Duration::from_secs(interval - jitter);
+                    next_notify = next_notify_round(interval);
                 }
                 r = this.sock.recv_from(&mut buf) => {
                     let Ok((n, SocketAddr::V6(src))) = r else { continue };

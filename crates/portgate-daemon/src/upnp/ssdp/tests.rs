@@ -241,11 +241,11 @@ fn response_and_notify_carry_the_required_fields() {
         date.len() == 29 && date.ends_with(" GMT") && date.get(3..5) == Some(", "),
         "DATE in {resp}"
     );
-    let n = emit_notify(&r.alive(a, "http://10.77.0.1:5000/rootDesc.xml"));
+    let n = emit_notify(r.alive(a, "http://10.77.0.1:5000/rootDesc.xml"));
     let n = String::from_utf8(n).unwrap_or_default();
     assert!(n.starts_with("NOTIFY * HTTP/1.1\r\n"));
     assert!(n.contains("NTS: ssdp:alive") && n.contains("CONFIGID.UPNP.ORG: 1"));
-    let b = emit_notify(&r.alive(a, "x").to_byebye());
+    let b = emit_notify(r.alive(a, "x").to_byebye());
     assert!(String::from_utf8(b)
         .unwrap_or_default()
         .contains("NTS: ssdp:byebye"));
