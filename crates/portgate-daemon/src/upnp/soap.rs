@@ -46,11 +46,12 @@ pub struct SoapOutcome {
 
 /// A UPnP error answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fault(u16);
+pub(super) struct Fault(pub(super) u16);
 
-type Out = Vec<(String, String)>;
+/// An action's output arguments.
+pub(super) type Out = Vec<(String, String)>;
 
-fn fault_outcome(code: u16) -> SoapOutcome {
+pub(super) fn fault_outcome(code: u16) -> SoapOutcome {
     let mut body = Vec::new();
     SoapFault::new(UpnpErrorCode::from_code(code)).emit(&mut body);
     SoapOutcome {
@@ -80,25 +81,10 @@ pub fn handle(
     if raw.trim().trim_matches('"') == QUERY_STATE_VARIABLE {
         return query_state_variable(service, body, backend);
     }
-    let Ok(action) = SoapAction::parse(raw.as_bytes()) else {
-        tracing::debug!("soap: bad SOAPAction");
-        return fault_outcome(401);
-    };
-    let spec = service.spec();
-    if action.service_urn != spec.service_urn || action.version > spec.max_version {
-        tracing::debug!(urn = %action.service_urn, "soap: SOAPAction names another service");
-        return fault_outcome(401);
-    }
-    let request = match SoapRequest::parse(body) {
+    let (action, request) = match read_request(service, raw, body) {
         Ok(r) => r,
-        Err(e) => {
-            tracing::debug!("soap: bad envelope: {e}");
-            return fault_outcome(402);
-        }
+        Err(fault) => return fault,
     };
-    if request.action != action.action {
-        return fault_outcome(401);
-    }
     let version = if action.version >= 2 {
         IgdVersion::V2
     } else {
@@ -119,6 +105,46 @@ pub fn handle(
         IgdService::WanIpv6FirewallControl => Err(Fault(401)),
     };
     let changed = call.changed;
+    answer(&action, result, changed)
+}
+
+/// Reads a control request for `service`: its SOAPAction value (fault 401 when it does
+/// not parse, or names another service or a newer version than ours) and its envelope
+/// (402 when malformed), which must name the same action (401).
+pub(super) fn read_request(
+    service: IgdService,
+    soapaction: &str,
+    body: &[u8],
+) -> Result<(SoapAction, SoapRequest), SoapOutcome> {
+    let Ok(action) = SoapAction::parse(soapaction.as_bytes()) else {
+        tracing::debug!("soap: bad SOAPAction");
+        return Err(fault_outcome(401));
+    };
+    let spec = service.spec();
+    if action.service_urn != spec.service_urn || action.version > spec.max_version {
+        tracing::debug!(urn = %action.service_urn, "soap: SOAPAction names another service");
+        return Err(fault_outcome(401));
+    }
+    let request = match SoapRequest::parse(body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!("soap: bad envelope: {e}");
+            return Err(fault_outcome(402));
+        }
+    };
+    if request.action != action.action {
+        return Err(fault_outcome(401));
+    }
+    Ok((action, request))
+}
+
+/// The answer to `action`: its response envelope, or the fault. `changed` tells GENA
+/// whether the mapping table changed.
+pub(super) fn answer(
+    action: &SoapAction,
+    result: Result<Out, Fault>,
+    changed: bool,
+) -> SoapOutcome {
     match result {
         Ok(args) => {
             let mut out = Vec::new();

@@ -24,10 +24,9 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::rc::Rc;
 
 use portgate_proto::description::igd::IgdService;
-use portgate_proto::soap::{SoapAction, SoapFault, SoapRequest, SoapResponse};
-use portgate_proto::upnp_error::UpnpErrorCode;
+use portgate_proto::soap::SoapRequest;
 
-use super::soap::SoapOutcome;
+use super::soap::{answer, fault_outcome, read_request, Fault, Out, SoapOutcome};
 use crate::gateway::SharedGateway;
 use crate::pinhole::{
     requested_port_allowed, valid_internal_client, NewPinhole, PinholeError, PinholeOrigin,
@@ -122,23 +121,6 @@ impl PinholeBackend for GatewayPinholes {
     }
 }
 
-/// A UPnP error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fault(u16);
-
-type Out = Vec<(String, String)>;
-
-fn fault_outcome(code: u16) -> SoapOutcome {
-    let mut body = Vec::new();
-    SoapFault::new(UpnpErrorCode::from_code(code)).emit(&mut body);
-    SoapOutcome {
-        status: 500,
-        body,
-        changed: false,
-        error: Some(code),
-    }
-}
-
 fn service_error(e: &PinholeServiceError) -> Fault {
     match e {
         PinholeServiceError::Disabled => Fault(702),
@@ -165,50 +147,17 @@ pub fn handle(
     let Some(raw) = soapaction else {
         return fault_outcome(401);
     };
-    let Ok(action) = SoapAction::parse(raw.as_bytes()) else {
-        return fault_outcome(401);
-    };
-    let spec = IgdService::WanIpv6FirewallControl.spec();
-    if action.service_urn != spec.service_urn || action.version > spec.max_version {
-        return fault_outcome(401);
-    }
-    let request = match SoapRequest::parse(body) {
+    let (action, request) = match read_request(IgdService::WanIpv6FirewallControl, raw, body) {
         Ok(r) => r,
-        Err(e) => {
-            tracing::debug!("soap6: bad envelope: {e}");
-            return fault_outcome(402);
-        }
+        Err(fault) => return fault,
     };
-    if request.action != action.action {
-        return fault_outcome(401);
-    }
     let requester = match requester {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(Some(a), |_| None),
         IpAddr::V4(_) => None,
     };
     let mut changed = false;
     let result = dispatch(&action.action, &request, requester, backend, &mut changed);
-    match result {
-        Ok(args) => {
-            let mut out = Vec::new();
-            SoapResponse {
-                service_type: action.service_type(),
-                action: action.action.clone(),
-                args,
-            }
-            .emit(&mut out);
-            SoapOutcome {
-                status: 200,
-                body: out,
-                changed,
-                error: None,
-            }
-        }
-        Err(Fault(code)) => {
-            tracing::debug!(action = %action.action, code, "soap6: fault");
-            fault_outcome(code)
-        }
-    }
+    answer(&action, result, changed)
 }
 
 fn arg<'a>(req: &'a SoapRequest, name: &str) -> Result<&'a str, Fault> {
