@@ -5,14 +5,16 @@
 //! address changed). Each test asserts the mapper's events and that the WAN host's bytes
 //! reach the LAN host through the mapping afterwards.
 
+mod common;
 #[path = "../../portgate-client/tests/support/testgw.rs"]
 mod testgw;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{portgated_bin, start_portgated};
 use portgate_client::blocking::Client;
 use portgate_client::mapper::{Event, MapSpec, Mapper, Mapping, Via};
 use portgate_client::Protocol;
@@ -23,8 +25,6 @@ use testgw::{Behaviour, Entry, TestGateway};
 const PROBE: Duration = Duration::from_secs(3);
 /// How long a probe that must not get through is given.
 const PROBE_BLOCKED: Duration = Duration::from_secs(2);
-/// How long portgated may take to log its "listening on" line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn spec(via: Via, internal: u16, external: u16, lease: u32) -> MapSpec {
     MapSpec {
@@ -202,33 +202,6 @@ fn vanished_mapping_is_remapped_on_the_next_renewal() -> anyhow::Result<()> {
     on_lan(&lab, || m.release())??;
     assert!(gw.table().is_empty());
     Ok(())
-}
-
-/// The `portgated` binary, built first under cargo (see portgated.rs).
-fn portgated_bin() -> anyhow::Result<PathBuf> {
-    Ok(portgate_lab::built_workspace_bin(
-        "portgate-daemon",
-        "portgated",
-    )?)
-}
-
-/// Starts portgated in the gateway with UPnP, NAT-PMP and PCP.
-fn start_portgated(lab: &Lab, bin: &Path, dir: &Path) -> anyhow::Result<Proc> {
-    let gw = lab.gateway();
-    let conf = dir.join("miniupnpd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\next_allow_private_ipv4=yes\n\
-             enable_upnp=yes\nenable_natpmp=yes\nenable_pcp_pmp=yes\nlease_file={lease}\n",
-            wan = gw.wan.name,
-            lan = gw.lan.ipv4,
-            prefix = gw.lan.ipv4_prefix,
-            lease = dir.join("leases").display(),
-        ),
-    )?;
-    let args = [bin.as_os_str(), "-f".as_ref(), conf.as_os_str()];
-    Ok(lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?)
 }
 
 /// A mapper with an hour's lease, the lab's gateway given.

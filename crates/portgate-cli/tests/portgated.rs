@@ -9,18 +9,19 @@
 //! `cargo test -p portgate-cli` work alone), then finds it with
 //! [`portgate_lab::workspace_bin`].
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::{json_number, portgated_bin, start_portgated};
 use portgate_lab::{Host, Lab, Proc};
 
 /// How long a probe that must get through may take.
 const PROBE: Duration = Duration::from_secs(3);
 /// How long a probe that must not get through is given.
 const PROBE_BLOCKED: Duration = Duration::from_secs(2);
-/// How long portgated may take to log its "listening on" line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Runs per timing figure (the median is printed).
 const TIMING_RUNS: usize = 5;
 
@@ -59,37 +60,6 @@ fn portgate_ok(lab: &Lab, args: &[&str]) -> anyhow::Result<String> {
     let r = portgate(lab, args)?;
     anyhow::ensure!(r.ok, "portgate {args:?} failed: {}", r.out);
     Ok(r.out)
-}
-
-/// The `portgated` binary. Under cargo (`$CARGO` set) it is built first, once per test
-/// process, with the same cargo, profile and target directory, so a stale build from an
-/// older daemon is never tested (a no-op when up to date); run directly, the test binary uses
-/// whatever build [`portgate_lab::workspace_bin`] finds.
-fn portgated_bin() -> anyhow::Result<PathBuf> {
-    Ok(portgate_lab::built_workspace_bin(
-        "portgate-daemon",
-        "portgated",
-    )?)
-}
-
-/// Start portgated in the gateway with UPnP, NAT-PMP and PCP, at its default (info) log
-/// level: readiness is its "listening on" line.
-fn start_portgated(lab: &Lab, bin: &Path, dir: &Path) -> anyhow::Result<Proc> {
-    let gw = lab.gateway();
-    let conf = dir.join("miniupnpd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\next_allow_private_ipv4=yes\n\
-             enable_upnp=yes\nenable_natpmp=yes\nenable_pcp_pmp=yes\nlease_file={lease}\n",
-            wan = gw.wan.name,
-            lan = gw.lan.ipv4,
-            prefix = gw.lan.ipv4_prefix,
-            lease = dir.join("leases").display(),
-        ),
-    )?;
-    let args = [bin.as_os_str(), "-f".as_ref(), conf.as_os_str()];
-    Ok(lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?)
 }
 
 /// A lab with portgated running; `None` when the lab cannot run here (outside CI).
@@ -154,16 +124,6 @@ impl Drop for Setup {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The value of the first `"key":<number>` in a JSON text.
-fn json_number(text: &str, key: &str) -> Option<u64> {
-    text.split(&format!("\"{key}\":"))
-        .nth(1)?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// The protocol that deletes a mapping made with `via`: the CLI cannot delete a PCP

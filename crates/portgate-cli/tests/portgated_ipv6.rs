@@ -10,12 +10,15 @@
 //! - a [`DualStack`]: an IPv4 port mapping and an IPv6 pinhole made and released
 //!   together.
 //!
-//! `portgated` is built as `tests/portgated.rs` does it (see `portgated_bin`).
+//! `portgated` is built as `tests/common/mod.rs` says (see `portgated_bin`).
+
+mod common;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::{json_number, portgated_bin, START_TIMEOUT};
 use portgate_client::blocking::Client;
 use portgate_client::dualstack::{self, DualStack, PinholeKeeper};
 use portgate_client::mapper::{MapSpec, Mapper, Via};
@@ -29,19 +32,8 @@ use portgate_lab::{Host, Lab, Proc};
 const PROBE: Duration = Duration::from_secs(3);
 /// How long a probe that must not get through is given.
 const PROBE_BLOCKED: Duration = Duration::from_secs(2);
-/// How long portgated may take to log its "listening on" line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The daemon's HTTP port (fixed so the description URL is known).
 const HTTP_PORT: u16 = 5000;
-
-/// The `portgated` binary, built once per test process under cargo (a no-op when up to
-/// date) so a stale daemon is never tested; see `tests/portgated.rs`.
-fn portgated_bin() -> anyhow::Result<PathBuf> {
-    Ok(portgate_lab::built_workspace_bin(
-        "portgate-daemon",
-        "portgated",
-    )?)
-}
 
 /// A dual-stack lab with portgated running (UPnP with WANIPv6FirewallControl, NAT-PMP,
 /// PCP).
@@ -146,16 +138,6 @@ impl Drop for Setup {
     }
 }
 
-/// The value of the first `"key":<number>` in a JSON text.
-fn json_u64(text: &str, key: &str) -> Option<u64> {
-    text.split(&format!("\"{key}\":"))
-        .nth(1)?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// A client with short deadlines (a test should not wait the RFCs' full retry times).
 fn client() -> Client {
     let mut c = Client::new();
@@ -185,7 +167,7 @@ fn pinhole_cli_against_portgated() -> anyhow::Result<()> {
         out.contains(&format!("\"internal_client\":\"{lan6}\"")),
         "{out}"
     );
-    let id = json_u64(&out, "id").ok_or_else(|| anyhow::anyhow!("no id in {out}"))?;
+    let id = json_number(&out, "id").ok_or_else(|| anyhow::anyhow!("no id in {out}"))?;
     let ids = id.to_string();
     assert!(
         s.reaches6(0, port, PROBE)?,
@@ -196,7 +178,7 @@ fn pinhole_cli_against_portgated() -> anyhow::Result<()> {
     let out = s.portgate_ok(&["--json", "pinhole", "check", &ids])?;
     eprintln!("pinhole check: {out}");
     assert!(out.contains("\"working\":true"), "{out}");
-    assert!(json_u64(&out, "packets").is_some_and(|n| n > 0), "{out}");
+    assert!(json_number(&out, "packets").is_some_and(|n| n > 0), "{out}");
 
     s.portgate_ok(&["pinhole", "update", &ids, "--lease", "900"])?;
     let out = s.portgate_ok(&["--json", "pinhole", "check", &ids])?;
