@@ -26,8 +26,6 @@ use portgate_lab::{Host, Lab, Proc, HOST_IF};
 const START: Duration = Duration::from_secs(20);
 /// The default socket path of MiniSSDPd and of `portgate-ssdpd` (ssdpd.md).
 const DEFAULT_SOCKET: &str = "/var/run/minissdpd.sock";
-/// The nftables table this test adds on the LAN host.
-const NFT_TABLE: &str = "pg_ssdp_guard";
 
 /// Builds `portgated` and `portgate-ssdpd` under cargo (once per test process) and
 /// returns the path of `name`.
@@ -77,39 +75,6 @@ fn start_ssdpd_default_path(lab: &Lab) -> Proc {
     ];
     lab.spawn_daemon(Host::Lan(0), &args, "listening on", START)
         .expect("portgate-ssdpd starts in its own mount namespace")
-}
-
-/// Drops and counts every UDP datagram LAN host 0 sends to port 1900.
-fn guard_ssdp(lab: &Lab) {
-    lab.nft(
-        Host::Lan(0),
-        &format!(
-            "table inet {NFT_TABLE} {{\n\
-             \tcounter ssdp_out {{ }}\n\
-             \tchain out {{\n\
-             \t\ttype filter hook output priority 0; policy accept;\n\
-             \t\tudp dport 1900 counter name \"ssdp_out\" drop\n\
-             \t}}\n\
-             }}\n"
-        ),
-    )
-    .expect("nft guard");
-}
-
-/// Datagrams to UDP 1900 that LAN host 0 has sent (and dropped) since [`guard_ssdp`].
-fn ssdp_sent(lab: &Lab) -> u64 {
-    let out = lab
-        .exec(
-            Host::Lan(0),
-            &["nft", "list", "counter", "inet", NFT_TABLE, "ssdp_out"],
-        )
-        .expect("nft list counter");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split("packets ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no packet count in {text}"))
 }
 
 /// Runs `portgate args` on LAN host 0, inside the mount namespace of `ns` when given.
@@ -175,7 +140,7 @@ fn portgate_finds_the_gateway_through_the_cache_daemon_without_multicast() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    guard_ssdp(&lab);
+    lab.block_udp_out(Host::Lan(0), 1900).expect("nft guard");
     let want_location = format!("\"location\":\"{location}\"");
     let want_external = format!("\"external_address\":\"{}\"", lab.external_ipv4());
 
@@ -188,7 +153,11 @@ fn portgate_finds_the_gateway_through_the_cache_daemon_without_multicast() {
         ssdpd.output()
     );
     assert!(out.contains(&want_external), "{out}");
-    assert_eq!(ssdp_sent(&lab), 0, "portgate multicast a search:\n{out}");
+    assert_eq!(
+        lab.blocked_udp_out(Host::Lan(0)).expect("nft counter"),
+        0,
+        "portgate multicast a search:\n{out}"
+    );
     assert!(
         requests(&ssdpd)
             .iter()
@@ -206,7 +175,11 @@ fn portgate_finds_the_gateway_through_the_cache_daemon_without_multicast() {
         &["discover", "--json", "--minissdpd", sock.to_str().unwrap()],
     );
     assert!(out.contains(&want_location), "{out}");
-    assert_eq!(ssdp_sent(&lab), 0, "portgate multicast a search:\n{out}");
+    assert_eq!(
+        lab.blocked_udp_out(Host::Lan(0)).expect("nft counter"),
+        0,
+        "portgate multicast a search:\n{out}"
+    );
     assert!(requests(&ssdpd).len() > before, "{}", ssdpd.output());
 
     // Control: nothing at the socket path -> portgate multicasts (counted and dropped)
@@ -228,7 +201,7 @@ fn portgate_finds_the_gateway_through_the_cache_daemon_without_multicast() {
         "found without the cache daemon: the guard does not hold:\n{out}"
     );
     assert!(
-        ssdp_sent(&lab) > 0,
+        lab.blocked_udp_out(Host::Lan(0)).expect("nft counter") > 0,
         "portgate sent no search at all:\n{out}"
     );
 

@@ -11,6 +11,9 @@ use crate::error::{LabError, Result};
 use crate::netns;
 use crate::process::{self, Proc, Registry};
 
+/// The nftables table of [`Lab::block_udp_out`].
+const GUARD_TABLE: &str = "pg_udp_guard";
+
 /// Time limit of [`Lab::exec`] and [`Lab::exec_unchecked`]: long enough for any setup
 /// command, short enough that a hung client fails a test instead of stalling CI.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -690,6 +693,41 @@ impl Lab {
     pub fn nft_ruleset(&self) -> Result<String> {
         let out = self.exec(Host::Gateway, &["nft", "list", "ruleset"])?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Drops and counts every UDP datagram `host` sends to `port`, with an nftables table
+    /// of its own in `host`'s namespace: proof that a program did not send (say, did not
+    /// multicast an SSDP search). Read the count with [`Lab::blocked_udp_out`].
+    pub fn block_udp_out(&self, host: Host, port: u16) -> Result<()> {
+        self.nft(
+            host,
+            &format!(
+                "table inet {GUARD_TABLE} {{\n\
+                 \tcounter blocked {{ }}\n\
+                 \tchain out {{\n\
+                 \t\ttype filter hook output priority 0; policy accept;\n\
+                 \t\tudp dport {port} counter name \"blocked\" drop\n\
+                 \t}}\n\
+                 }}\n"
+            ),
+        )
+    }
+
+    /// Datagrams `host` has sent (and had dropped) since [`Lab::block_udp_out`].
+    pub fn blocked_udp_out(&self, host: Host) -> Result<u64> {
+        let out = self.exec(
+            host,
+            &["nft", "list", "counter", "inet", GUARD_TABLE, "blocked"],
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split("packets ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| LabError::Io {
+                context: "reading the blocked-datagram counter".into(),
+                source: std::io::Error::other(format!("no packet count in {text}")),
+            })
     }
 
     /// Create, in the gateway, the nftables skeleton Debian's miniupnpd-nftables expects

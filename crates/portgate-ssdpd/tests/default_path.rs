@@ -30,8 +30,6 @@ const START: Duration = Duration::from_secs(20);
 const IGD1: &str = "urn:schemas-upnp-org:device:InternetGatewayDevice:1";
 /// The default socket path of MiniSSDPd and of `portgate-ssdpd` (ssdpd.md).
 const DEFAULT_SOCKET: &str = "/var/run/minissdpd.sock";
-/// The nftables table this test adds on the LAN host.
-const NFT_TABLE: &str = "pg_ssdp_guard";
 
 /// Builds `portgated` under cargo (once per test process) and returns its path.
 fn portgated_bin() -> PathBuf {
@@ -114,39 +112,6 @@ fn wait_cached(sock: &Path, location: &str, ssdpd: &Proc) {
     );
 }
 
-/// Drops and counts every UDP datagram LAN host 0 sends to port 1900.
-fn guard_ssdp(lab: &Lab) {
-    lab.nft(
-        Host::Lan(0),
-        &format!(
-            "table inet {NFT_TABLE} {{\n\
-             \tcounter ssdp_out {{ }}\n\
-             \tchain out {{\n\
-             \t\ttype filter hook output priority 0; policy accept;\n\
-             \t\tudp dport 1900 counter name \"ssdp_out\" drop\n\
-             \t}}\n\
-             }}\n"
-        ),
-    )
-    .expect("nft guard");
-}
-
-/// Datagrams to UDP 1900 that LAN host 0 has sent (and dropped) since [`guard_ssdp`].
-fn ssdp_sent(lab: &Lab) -> u64 {
-    let out = lab
-        .exec(
-            Host::Lan(0),
-            &["nft", "list", "counter", "inet", NFT_TABLE, "ssdp_out"],
-        )
-        .expect("nft list counter");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split("packets ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no packet count in {text}"))
-}
-
 /// Runs `args` on LAN host 0 inside the mount namespace of `ssdpd`.
 fn run_in_ns(lab: &Lab, ssdpd: &Proc, args: &[&str]) -> String {
     let pid = ssdpd.pid().to_string();
@@ -184,7 +149,7 @@ fn upnpc_uses_our_daemon_at_the_default_path_without_multicasting() {
     let location = format!("http://{}:5000/rootDesc.xml", lab.ipv4(Host::Gateway));
     wait_cached(&sock, &location, &ssdpd);
 
-    guard_ssdp(&lab);
+    lab.block_udp_out(Host::Lan(0), 1900).expect("nft guard");
     let requests_before = ssdpd
         .lines()
         .iter()
@@ -203,7 +168,11 @@ fn upnpc_uses_our_daemon_at_the_default_path_without_multicasting() {
         text.contains(&format!("ExternalIPAddress = {}", lab.external_ipv4())),
         "{text}"
     );
-    assert_eq!(ssdp_sent(&lab), 0, "upnpc multicast a search:\n{text}");
+    assert_eq!(
+        lab.blocked_udp_out(Host::Lan(0)).expect("nft counter"),
+        0,
+        "upnpc multicast a search:\n{text}"
+    );
     let requests: Vec<String> = ssdpd
         .lines()
         .into_iter()
@@ -225,7 +194,10 @@ fn upnpc_uses_our_daemon_at_the_default_path_without_multicasting() {
         !text.contains(&format!("desc: {location}")),
         "found without the cache daemon: the guard does not hold:\n{text}"
     );
-    assert!(ssdp_sent(&lab) > 0, "upnpc sent no search at all:\n{text}");
+    assert!(
+        lab.blocked_udp_out(Host::Lan(0)).expect("nft counter") > 0,
+        "upnpc sent no search at all:\n{text}"
+    );
 
     assert!(ssdpd.try_status().is_none(), "portgate-ssdpd still runs");
     assert_eq!(
