@@ -621,3 +621,146 @@ fn hairpin_lan_host_reaches_another_through_the_external_address() {
     assert_eq!(fw.list().unwrap().len(), 1);
     fw.shutdown(false).unwrap();
 }
+
+/// The running kernel's (major, minor), from its release string.
+fn kernel_version() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap(), parts.next().unwrap())
+}
+
+#[test]
+fn probed_features_match_the_kernel() {
+    let ns = Netns::new();
+    let mut fw = NftFirewall::open_in_netns(&ns.name, NftConfig::new("wan0")).unwrap();
+    fw.init().unwrap();
+    let f = fw.features();
+    let v = kernel_version();
+    eprintln!("kernel {v:?}: {f:?}");
+    assert_eq!(f.destroy, v >= (6, 3), "DESTROY messages came with 6.3");
+    assert_eq!(
+        f.in_place_refresh,
+        v >= (6, 12),
+        "in-place refresh came with 6.12"
+    );
+    assert!(
+        f.element_counters,
+        "every supported kernel gives elements counters"
+    );
+    // The probes leave nothing behind.
+    let json = ns.nft_json("portgate").unwrap();
+    assert!(elements(&json, "fwd4").is_empty(), "{json}");
+}
+
+/// The message set of kernels before 6.3 (no DESTROY) and before 6.12 (refresh by
+/// delete and re-add), run on this kernel: deletions of elements that are already
+/// gone must not fail a transaction, and real failures must still fail.
+#[test]
+fn pre_6_3_messages_tolerate_elements_already_gone() {
+    let (gw, lan, wan) = lab();
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.init().unwrap();
+    fw.emulate_older_kernel(false, false);
+    assert!(!fw.features().destroy && !fw.updates_in_place());
+    let lan_ip = Ipv4Addr::new(10, 77, 0, 2);
+
+    // Deleting what was never there: fine, alone and in a batch with other changes.
+    let absent = mapping(7000, None, lan_ip, 7000, Some(60));
+    fw.remove(&absent.key).unwrap();
+    let pin = PinholeKey {
+        internal_addr: "2001:db8:1::5".parse().unwrap(),
+        proto: L4Proto::UDP,
+        internal_port: 3478,
+        remote: None,
+    };
+    let m = mapping(8080, None, lan_ip, 9000, Some(600));
+    fw.apply(&[
+        Change::Remove(absent.key),
+        Change::Put(m),
+        Change::RemovePinhole(pin),
+    ])
+    .unwrap();
+    assert_eq!(fw.list().unwrap().len(), 1);
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // A refresh is delete and re-add: the mapping keeps working.
+    let mut longer = m;
+    longer.timeout = Some(Duration::from_secs(7200));
+    fw.put(&longer).unwrap();
+    let r = entry(&mut fw, &m.key);
+    assert!(r.expires_in.unwrap() > Duration::from_secs(3600), "{r:?}");
+    assert_eq!(r.packets, 0, "a replaced element's counter restarts: {r:?}");
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // An element the kernel expired, then refreshed by its client: the delete half
+    // finds nothing, the add must still happen.
+    let short = mapping(8090, None, lan_ip, 9090, None);
+    let short = Mapping {
+        timeout: Some(Duration::from_millis(300)),
+        ..short
+    };
+    fw.put(&short).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fw
+        .list()
+        .unwrap()
+        .iter()
+        .any(|e| e.mapping.key == short.key)
+    {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let renewed = Mapping {
+        timeout: Some(Duration::from_secs(600)),
+        ..short
+    };
+    fw.put(&renewed).unwrap();
+    assert_eq!(entry(&mut fw, &short.key).mapping, renewed);
+    assert_eq!(try_connect(&lan, &wan, 8090, 9090), "hello through 8090\n");
+
+    // Deleted: nothing arrives; deleting twice is fine.
+    fw.remove(&m.key).unwrap();
+    fw.remove(&m.key).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+
+    // A real failure is not swallowed: without our table an add fails.
+    gw.exec(&["nft", "delete", "table", "inet", "portgate"]);
+    assert!(matches!(fw.put(&m), Err(FirewallError::TableMissing(_))));
+    // A batch of deletions only, with the table gone: their objects are gone too.
+    fw.remove(&m.key).unwrap();
+    fw.init().unwrap();
+    fw.put(&m).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+    fw.shutdown(false).unwrap();
+    assert!(gw.nft_json("portgate").is_none());
+}
+
+/// The miniupnpd layout with the pre-6.3 messages: re-init replaces our rules with
+/// DELRULE, shutdown removes rules and maps with DELRULE/DELSET.
+#[test]
+fn pre_6_3_messages_in_the_miniupnpd_layout() {
+    let (gw, lan, wan) = lab();
+    nft_script(&gw, MINIUPNPD_SKELETON);
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout::default())).unwrap();
+    fw.init().unwrap();
+    fw.emulate_older_kernel(false, false);
+    let rules = rule_count(&gw.nft_json("filter").unwrap());
+    fw.init().unwrap();
+    assert_eq!(rule_count(&gw.nft_json("filter").unwrap()), rules);
+    let m = mapping(8080, None, Ipv4Addr::new(10, 77, 0, 2), 9000, Some(600));
+    fw.put(&m).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+    fw.shutdown(false).unwrap();
+    let s = gw
+        .nft_json("filter")
+        .expect("the admin's table stays")
+        .to_string();
+    assert!(!s.contains("portgate"), "{s}");
+    assert!(chain_text(&gw, "miniupnpd").contains("comment \"admin\""));
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    fw.shutdown(false).unwrap();
+}
