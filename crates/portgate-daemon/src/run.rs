@@ -675,6 +675,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             .then(|| Duration::from_secs(u64::from(cfg.clean_ruleset_interval)))
     };
     let mut next_clean = clean_every(&cfg).map(|d| tokio::time::Instant::now() + d);
+    let mut fw_watch = crate::fwwatch::FirewallWatch::open();
 
     loop {
         let (expiry, flush) = {
@@ -683,6 +684,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         };
         let expiry6 = pins.borrow().next_expiry();
         let mut wake = next_clean.map_or(next_ext_check, |t| t.min(next_ext_check));
+        if let Some(t) = fw_watch.deadline() {
+            wake = wake.min(t);
+        }
         for t in [expiry, flush, expiry6].into_iter().flatten() {
             wake = wake.min(at_unix(t));
         }
@@ -696,6 +700,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = usr1.recv() => redetect = true,
+            () = fw_watch.changed() => {}
             change = next_wan_change(&mut wan_watch) => match change {
                 Some(c) => {
                     tracing::debug!(?c, "WAN interface changed");
@@ -732,6 +737,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             let mut p = pins.borrow_mut();
             p.expire(&mut g, now);
             p.flush();
+            fw_watch.check_if_due(&mut g, &p, now);
         }
         if let (Some(t), Some(every)) = (next_clean, clean_every(&cfg)) {
             if tokio::time::Instant::now() >= t {

@@ -84,11 +84,13 @@
 //! and `CheckPinholeWorking` have no counts. The kernel matrix (`docs/kernels.md`)
 //! boots Debian's 6.1 and 6.12 kernels and runs on the host's.
 
+mod events;
 mod memory;
 mod netlink;
 mod nft;
 mod types;
 
+pub use events::NftEvents;
 pub use memory::MemoryFirewall;
 pub use nft::{
     Hairpin, KernelFeatures, NftConfig, NftFirewall, NftLayout, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN,
@@ -207,6 +209,14 @@ pub trait Firewall {
     ) -> Result<(), FirewallError> {
         let _ = addr;
         Ok(())
+    }
+
+    /// Whether everything [`Firewall::init`] set up is still there (table, chains,
+    /// maps and sets, and every one of our rules): after a firewall reload or an
+    /// admin's flush it is not, and `init` plus a full push of the mappings restores
+    /// it. Cheap (no element is listed). The default says yes.
+    fn verify(&mut self) -> Result<bool, FirewallError> {
+        Ok(true)
     }
 
     /// Removes our table, or keeps it (and so the mappings, which still expire on their

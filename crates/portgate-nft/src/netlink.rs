@@ -39,7 +39,7 @@ const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 /// `NFNL_MSG_BATCH_END`.
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 /// `NFNL_SUBSYS_NFTABLES`: the high byte of every nf_tables message type.
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 /// Size of `struct nlmsghdr`.
 pub(crate) const NLMSG_HDR_LEN: usize = 16;
 /// Size of `struct nfgenmsg`.

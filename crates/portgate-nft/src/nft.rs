@@ -11,7 +11,7 @@ use tracing::{debug, trace};
 
 use crate::netlink::{
     self, attrs, be_u64, AttrWriter, Batch, NlSocket, NFGEN_LEN, NLMSG_DONE, NLMSG_ERROR,
-    NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP,
 };
 use crate::types::{
     decode_fwd4_data, decode_fwd4_key, decode_pin6_key, fwd4_data, fwd4_key, fwd4r_key, pin6_key,
@@ -27,6 +27,7 @@ const NFT_MSG_NEWRULE: u8 = 6;
 const NFT_MSG_GETRULE: u8 = 7;
 const NFT_MSG_DELRULE: u8 = 8;
 const NFT_MSG_NEWSET: u8 = 9;
+const NFT_MSG_GETSET: u8 = 10;
 const NFT_MSG_DELSET: u8 = 11;
 const NFT_MSG_NEWSETELEM: u8 = 12;
 const NFT_MSG_GETSETELEM: u8 = 13;
@@ -382,28 +383,7 @@ impl NftFirewall {
     /// short-lived helper thread, so the caller's namespace never changes.
     pub fn open_in_netns(netns: &str, cfg: NftConfig) -> Result<Self, FirewallError> {
         cfg.validate()?;
-        let path = if netns.contains('/') {
-            PathBuf::from(netns)
-        } else {
-            PathBuf::from("/var/run/netns").join(netns)
-        };
-        let ns_err = |source| FirewallError::Namespace {
-            name: netns.to_owned(),
-            source,
-        };
-        let file = std::fs::File::open(&path).map_err(ns_err)?;
-        let sock = std::thread::scope(|s| {
-            s.spawn(|| -> io::Result<NlSocket> {
-                rustix::thread::move_into_link_name_space(
-                    std::os::fd::AsFd::as_fd(&file),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )?;
-                NlSocket::open()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("namespace helper thread panicked")))
-        })
-        .map_err(ns_err)?;
+        let sock = in_netns(netns, NlSocket::open)?;
         Ok(NftFirewall {
             sock,
             seq: 1,
@@ -769,11 +749,24 @@ impl NftFirewall {
         msg_type: u8,
         family: u8,
         build: impl FnOnce(&mut AttrWriter<'_>),
+        f: impl FnMut(&[u8]) -> Result<(), FirewallError>,
+    ) -> Result<(), FirewallError> {
+        self.dump_with(msg_type, family, NLM_F_DUMP, build, f)
+    }
+
+    /// Sends one request with `flags` (a dump, or a single get with `NLM_F_ACK`) and
+    /// calls `f` with the body of every answer until the dump's end or the ack.
+    fn dump_with(
+        &mut self,
+        msg_type: u8,
+        family: u8,
+        flags: u16,
+        build: impl FnOnce(&mut AttrWriter<'_>),
         mut f: impl FnMut(&[u8]) -> Result<(), FirewallError>,
     ) -> Result<(), FirewallError> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        let req = netlink::request(msg_type, family, NLM_F_DUMP, seq, build);
+        let req = netlink::request(msg_type, family, flags, seq, build);
         self.sock.send(&req)?;
         let mut failure = None;
         'outer: loop {
@@ -1235,6 +1228,38 @@ impl NftFirewall {
     }
 }
 
+/// Runs `open` on a short-lived helper thread inside the network namespace `netns` (a
+/// name under `/var/run/netns` or a path such as `/proc/PID/ns/net`) and returns what
+/// it made: a socket stays in the namespace it was created in, and the caller's
+/// namespace never changes.
+pub(crate) fn in_netns<T: Send>(
+    netns: &str,
+    open: impl FnOnce() -> io::Result<T> + Send,
+) -> Result<T, FirewallError> {
+    let path = if netns.contains('/') {
+        PathBuf::from(netns)
+    } else {
+        PathBuf::from("/var/run/netns").join(netns)
+    };
+    let ns_err = |source| FirewallError::Namespace {
+        name: netns.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(ns_err)?;
+    std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<T> {
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            open()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("namespace helper thread panicked")))
+    })
+    .map_err(ns_err)
+}
+
 fn elem_list(
     w: &mut AttrWriter<'_>,
     table: &str,
@@ -1608,6 +1633,35 @@ impl Firewall for NftFirewall {
             None => return Ok(()),
         }
         self.init()
+    }
+
+    fn verify(&mut self) -> Result<bool, FirewallError> {
+        for set in SetId::ALL {
+            let (fam, table, name) = self.set_place(set);
+            let table = table.to_owned();
+            let got = self.dump_with(
+                NFT_MSG_GETSET,
+                fam,
+                NLM_F_ACK,
+                |w| {
+                    w.string(NFTA_SET_TABLE, &table);
+                    w.string(NFTA_SET_NAME, name);
+                },
+                |_| Ok(()),
+            );
+            match got {
+                Ok(()) => {}
+                Err(FirewallError::TableMissing(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        let expected = self
+            .init_batch(&[])
+            .pending()
+            .iter()
+            .filter(|p| p.what == "add rule")
+            .count();
+        Ok(self.our_rules()?.len() == expected)
     }
 
     fn shutdown(&mut self, keep: bool) -> Result<(), FirewallError> {

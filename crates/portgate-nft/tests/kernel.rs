@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use portgate_nft::{
-    Change, Firewall, FirewallError, Hairpin, L4Proto, Mapping, MappingKey, NftConfig, NftFirewall,
-    NftLayout, Pinhole, PinholeKey,
+    Change, Firewall, FirewallError, Hairpin, L4Proto, Mapping, MappingKey, NftConfig, NftEvents,
+    NftFirewall, NftLayout, Pinhole, PinholeKey,
 };
 use support::{wait_output, Netns};
 
@@ -762,5 +762,108 @@ fn pre_6_3_messages_in_the_miniupnpd_layout() {
     assert!(!s.contains("portgate"), "{s}");
     assert!(chain_text(&gw, "miniupnpd").contains("comment \"admin\""));
     assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    fw.shutdown(false).unwrap();
+}
+
+/// Waits up to 2 s for `events` to report at least one deletion.
+fn wait_events(events: &mut NftEvents) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let n = events.drain().unwrap();
+        if n > 0 || std::time::Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn verify_and_events_see_a_flush_but_not_our_own_elements() {
+    let (gw, lan, wan) = lab();
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    let mut events = NftEvents::open_in_netns(&gw.name).unwrap();
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    // A first init deletes nothing; a second one flushes and refills our chains,
+    // and those deletions are seen too (the daemon's check then finds all in place).
+    assert_eq!(events.drain().unwrap(), 0);
+    fw.init().unwrap();
+    assert!(wait_events(&mut events) > 0);
+    assert!(fw.verify().unwrap());
+
+    // Our own element traffic is filtered out in the kernel.
+    let lan_ip = Ipv4Addr::new(10, 77, 0, 2);
+    for port in 20000..20200 {
+        fw.put(&mapping(port, None, lan_ip, port, Some(600)))
+            .unwrap();
+    }
+    fw.remove(&mapping(20000, None, lan_ip, 20000, None).key)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        events.drain().unwrap(),
+        0,
+        "element changes must not wake us"
+    );
+    let m = mapping(8080, None, lan_ip, 9000, Some(600));
+    fw.put(&m).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // A reload that flushes our rules but keeps the maps (what fw4 does to the chains
+    // it owns): seen as an event, verify says no, traffic stops; init restores it
+    // with the elements still in place.
+    gw.exec(&["nft", "flush", "chain", "inet", "portgate", "prerouting"]);
+    assert!(wait_events(&mut events) > 0);
+    assert!(!fw.verify().unwrap());
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // One rule of ours deleted by hand.
+    let handle = gw
+        .exec(&["nft", "-a", "list", "chain", "inet", "portgate", "forward"])
+        .lines()
+        .find(|l| l.contains("ct status dnat"))
+        .and_then(|l| l.rsplit("handle ").next().map(|h| h.trim().to_owned()))
+        .unwrap();
+    events.drain().unwrap();
+    gw.exec(&[
+        "nft", "delete", "rule", "inet", "portgate", "forward", "handle", &handle,
+    ]);
+    assert!(wait_events(&mut events) > 0);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+
+    // `nft flush ruleset`: everything gone, including the elements.
+    gw.exec(&["nft", "flush", "ruleset"]);
+    assert!(wait_events(&mut events) > 0);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    assert!(fw.list().unwrap().is_empty());
+    fw.shutdown(false).unwrap();
+}
+
+#[test]
+fn verify_in_the_miniupnpd_layout() {
+    let ns = Netns::new();
+    nft_script(&ns, MINIUPNPD_SKELETON);
+    let mut fw = NftFirewall::open_in_netns(&ns.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout::default())).unwrap();
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    // The admin's reload flushes the chains it owns, our rules with them.
+    ns.exec(&[
+        "nft",
+        "flush",
+        "chain",
+        "inet",
+        "filter",
+        "prerouting_miniupnpd",
+    ]);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
     fw.shutdown(false).unwrap();
 }
