@@ -13,7 +13,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::net::netlink::SocketAddrNetlink;
-use rustix::net::{AddressFamily, RecvFlags, SocketFlags, SocketType};
+use rustix::net::RecvFlags;
 
 use crate::netlink::{self, NFNL_SUBSYS_NFTABLES};
 use crate::FirewallError;
@@ -72,12 +72,7 @@ impl NftEvents {
     }
 
     fn open_socket() -> io::Result<Self> {
-        let fd = rustix::net::socket_with(
-            AddressFamily::NETLINK,
-            SocketType::RAW,
-            SocketFlags::CLOEXEC,
-            Some(rustix::net::netlink::NETFILTER),
-        )?;
+        let fd = netlink::netfilter_socket()?;
         // Filter first, so nothing unfiltered is queued between bind and attach.
         let sock = socket2::Socket::from(fd);
         sock.attach_filter(&filter())?;

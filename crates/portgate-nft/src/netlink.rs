@@ -385,15 +385,20 @@ pub(crate) struct NlSocket {
     buf: Vec<u8>,
 }
 
+/// A new `NETLINK_NETFILTER` socket (not yet bound) in the calling thread's namespace.
+pub(crate) fn netfilter_socket() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        Some(rustix::net::netlink::NETFILTER),
+    )?)
+}
+
 impl NlSocket {
     /// Opens and binds a socket in the calling thread's network namespace.
     pub(crate) fn open() -> io::Result<Self> {
-        let fd = rustix::net::socket_with(
-            AddressFamily::NETLINK,
-            SocketType::RAW,
-            SocketFlags::CLOEXEC,
-            Some(rustix::net::netlink::NETFILTER),
-        )?;
+        let fd = netfilter_socket()?;
         rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0))?;
         // Larger buffers are a nicety (batches of many changes); the defaults still work.
         if rustix::net::sockopt::set_socket_send_buffer_size_force(&fd, SOCKET_BUF_LEN).is_err() {
