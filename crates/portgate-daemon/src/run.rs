@@ -33,7 +33,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -51,12 +51,10 @@ use crate::pmp;
 /// `ext_ip` is configured (SIGUSR1 forces a check at once).
 pub const EXTERNAL_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Unix time in seconds.
+/// Unix (wall-clock) time in seconds: only for what leaves the process (see
+/// [`crate::clock`]).
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::wall_now()
 }
 
 /// Entry point of the `portgated` binary.
@@ -307,13 +305,12 @@ async fn serve_pcp6(sock: Rc<UdpSocket>, gw: SharedGateway, pins: SharedPinholes
             tracing::debug!(%from, "pcp6: datagram from outside the LAN dropped");
             continue;
         }
-        let reply = pmp::pcp6::handle6(
-            data,
-            client,
-            unix_now(),
-            &mut gw.borrow_mut(),
-            &mut pins.borrow_mut(),
-        );
+        let reply = {
+            let (mut g, mut p) = (gw.borrow_mut(), pins.borrow_mut());
+            let now = crate::clock::sync(&mut g);
+            p.set_wall_offset(crate::clock::wall_offset());
+            pmp::pcp6::handle6(data, client, now, &mut g, &mut p)
+        };
         if let Some(r) = reply {
             if let Err(e) = sock.send_to(&r, from).await {
                 tracing::debug!(%e, %from, "pcp6 send error");
@@ -340,13 +337,11 @@ fn pump_pmp(socks: &[(Ipv4Addr, std::net::UdpSocket)], gw: &SharedGateway) {
     for (local, sock) in socks {
         while let Ok((n, from)) = sock.recv_from(&mut buf) {
             let Some(data) = buf.get(..n) else { continue };
-            let reply = pmp::handle(
-                data,
-                from,
-                IpAddr::V4(*local),
-                unix_now(),
-                &mut gw.borrow_mut(),
-            );
+            let reply = {
+                let mut g = gw.borrow_mut();
+                let now = crate::clock::sync(&mut g);
+                pmp::handle(data, from, IpAddr::V4(*local), now, &mut g)
+            };
             if let Some(r) = reply {
                 if let Err(e) = sock.send_to(&r, from) {
                     tracing::debug!(%e, %from, "nat-pmp/pcp send error");
@@ -386,13 +381,11 @@ async fn serve_pmp(sock: Rc<UdpSocket>, local: Ipv4Addr, gw: SharedGateway) {
             }
         };
         let Some(data) = buf.get(..n) else { continue };
-        let reply = pmp::handle(
-            data,
-            from,
-            IpAddr::V4(local),
-            unix_now(),
-            &mut gw.borrow_mut(),
-        );
+        let reply = {
+            let mut g = gw.borrow_mut();
+            let now = crate::clock::sync(&mut g);
+            pmp::handle(data, from, IpAddr::V4(local), now, &mut g)
+        };
         if let Some(r) = reply {
             if let Err(e) = sock.send_to(&r, from).await {
                 tracing::debug!(%e, %from, "nat-pmp/pcp send error");
@@ -487,9 +480,9 @@ fn sleep_target(deadline: Option<tokio::time::Instant>) -> tokio::time::Instant 
     deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))
 }
 
-/// Seconds-of-unix-time deadline to a tokio instant.
+/// A deadline in our seconds ([`crate::clock::now`]) to a tokio instant.
 fn at_unix(t: u64) -> tokio::time::Instant {
-    let now = unix_now();
+    let now = crate::clock::now();
     tokio::time::Instant::now() + Duration::from_secs(t.saturating_sub(now))
 }
 
@@ -571,7 +564,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
     let mut wan_watch = crate::extaddr::watch_addresses(&ext_ifname)
         .map_err(|e| tracing::warn!(%e, "cannot watch the WAN interface"))
         .ok();
-    let now = unix_now();
+    // The anchor of our monotonic clock: from here on a wall-clock step changes no
+    // lease (see `clock`).
+    let now = crate::clock::now();
     let (gw, report) = Gateway::start(
         GatewaySettings::from_config(&cfg, lan.clone()),
         Box::new(firewall),
@@ -713,7 +708,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                     Ok(new) => {
                         let removed = gw.borrow_mut().reload(
                             GatewaySettings::from_config(&new, lan.clone()),
-                            unix_now(),
+                            crate::clock::now(),
                         );
                         pins.borrow_mut().reload(pin_settings(&new, &lan6));
                         tracing::info!(removed = removed.len(), "configuration reloaded");
@@ -727,9 +722,12 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                 }
             }
         }
-        let now = unix_now();
+        let now = crate::clock::now();
         {
             let mut g = gw.borrow_mut();
+            g.set_wall_offset(crate::clock::wall_offset());
+            pins.borrow_mut()
+                .set_wall_offset(crate::clock::wall_offset());
             g.expire(now);
             if g.flush_due().is_some_and(|t| t <= now) {
                 g.flush();
@@ -743,7 +741,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             if tokio::time::Instant::now() >= t {
                 next_clean = Some(tokio::time::Instant::now() + every);
                 let threshold = usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX);
-                let gone = gw.borrow_mut().clean_idle(threshold, unix_now());
+                let gone = gw.borrow_mut().clean_idle(threshold, crate::clock::now());
                 for m in &gone {
                     tracing::info!(
                         protocol = ?m.protocol,
@@ -757,13 +755,13 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         if redetect || tokio::time::Instant::now() >= next_ext_check {
             next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
             let addr = crate::extaddr::detect(&cfg).await;
-            let changed = gw.borrow_mut().set_external(addr, unix_now());
+            let changed = gw.borrow_mut().set_external(addr, crate::clock::now());
             if changed && !pmp_socks.is_empty() {
                 announcer.restart(std::time::Instant::now());
             }
         }
         if announcer.poll(std::time::Instant::now()) {
-            let msgs = pmp::announcements(&gw.borrow(), unix_now());
+            let msgs = pmp::announcements(&gw.borrow(), crate::clock::now());
             for (addr, s) in &pmp_socks {
                 for m in &msgs {
                     if let Err(e) = s.send_to(m, pmp::ANNOUNCE_DEST).await {
