@@ -450,7 +450,6 @@ async fn start_upnp(
         igd,
         notify_interval: cfg.notify_interval,
         boot_id: u32::try_from(unix_now() & 0x7fff_ffff).unwrap_or(1),
-        secure_mode: cfg.secure_mode,
         list_max_entries: usize::try_from(cfg.list_max_entries).unwrap_or(usize::MAX),
         http_max_connections: usize::try_from(cfg.http_max_connections).unwrap_or(usize::MAX),
         gateway_events: Some(gw.borrow().subscribe()),

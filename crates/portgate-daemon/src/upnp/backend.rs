@@ -67,8 +67,10 @@ pub struct ConnectionInfo {
 
 /// The gateway operations UPnP uses. See the module docs.
 pub trait UpnpBackend {
-    /// Current time in the table's clock (unix seconds in the daemon).
+    /// Current time in the table's clock (the daemon's monotonic seconds).
     fn now(&self) -> u64;
+    /// Whether secure mode is on now (`secure_mode`; a SIGHUP may change it).
+    fn secure_mode(&self) -> bool;
     /// Number of mappings.
     fn mapping_count(&self) -> usize;
     /// The `index`-th mapping (GetGenericPortMappingEntry order).
@@ -175,6 +177,9 @@ impl GatewayBackend {
 impl UpnpBackend for GatewayBackend {
     fn now(&self) -> u64 {
         crate::clock::now()
+    }
+    fn secure_mode(&self) -> bool {
+        self.gw.borrow().settings().limits.secure_mode
     }
 
     fn mapping_count(&self) -> usize {
