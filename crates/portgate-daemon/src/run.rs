@@ -406,14 +406,20 @@ async fn start_upnp(
     if let Some(p) = &cfg.presentation_url {
         igd.presentation_url = p.clone();
     }
-    if let Some(u) = cfg.uuid {
-        let derive = |i: u8| {
-            let mut b = u.0;
-            b[15] = b[15].wrapping_add(i);
-            crate::config::Uuid(b).to_string()
-        };
-        igd.uuids = [derive(0), derive(1), derive(2)];
-    }
+    let u = cfg.uuid.unwrap_or_else(|| {
+        let u = crate::config::Uuid::random();
+        tracing::info!(
+            "uuid is not configured: the device announces the random uuid {u} \
+             (set uuid= to keep one across restarts)"
+        );
+        u
+    });
+    let derive = |i: u8| {
+        let mut b = u.0;
+        b[15] = b[15].wrapping_add(i);
+        crate::config::Uuid(b).to_string()
+    };
+    igd.uuids = [derive(0), derive(1), derive(2)];
     let ctx = crate::upnp::UpnpContext {
         backend: Rc::new(std::cell::RefCell::new(backend)),
         lan: lan

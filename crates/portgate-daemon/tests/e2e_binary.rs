@@ -553,3 +553,46 @@ fn clean_ruleset_interval_removes_the_idle_mapping_and_keeps_the_used_one() -> a
     );
     Ok(())
 }
+
+/// A configuration as distribution scripts write it: OpenWrt's init writes
+/// `ext_ifname6=` empty without a wan6, Debian's package ships `uuid=` empty until its
+/// postinst fills it in, and other keys are left empty too. miniupnpd reads those as
+/// "not set"; the binary starts, announces a random uuid (logged), and maps.
+#[test]
+fn starts_with_the_empty_values_distribution_scripts_write() -> anyhow::Result<()> {
+    let empty = "ext_ifname6=\nuuid=\nminissdpdsocket=\nnotify_interval=\nsecure_mode=\n\
+                 bitrate_up=\nbitrate_down=\nipv6_disable=\nupnp_nftables_family_split=\n\
+                 clean_ruleset_interval=\nhttps_port=\n";
+    let Some(t) = common::TestGateway::start(1, &format!("{BASE}{empty}"))? else {
+        return Ok(());
+    };
+    let daemon = t.daemon.as_ref().expect("running");
+    let line = daemon.wait_for("random uuid", Duration::from_secs(5))?;
+    let uuid = line
+        .split_whitespace()
+        .find(|w| w.len() == 36 && w.matches('-').count() == 4)
+        .unwrap_or_else(|| panic!("no uuid in {line:?}"))
+        .to_owned();
+    assert_ne!(uuid, "00000000-0000-0000-0000-000000000000");
+    let to = SocketAddr::new(IpAddr::V4(t.lan_address()), HTTP_PORT);
+    let desc = t
+        .lab
+        .in_netns(Host::Lan(0), move || -> std::io::Result<String> {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            write!(
+                s,
+                "GET /rootDesc.xml HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        })??;
+    assert!(desc.contains(&format!("uuid:{uuid}")), "{desc}");
+
+    let lan0 = t.lab.ipv4(Host::Lan(0)).to_string();
+    let a = upnpc(&t, &["-a", &lan0, "9100", "8180", "TCP"])?;
+    assert!(a.contains("is redirected to internal"), "{a}");
+    assert!(tcp_reaches(&t, 8180, 9100)?, "TCP through the UPnP mapping");
+    Ok(())
+}
