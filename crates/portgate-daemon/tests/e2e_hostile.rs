@@ -407,6 +407,49 @@ fn http_hostile_requests_get_their_status() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A head far over the cap (a 64 KiB header line): the daemon answers 431 while most
+/// of it is still unread. Closing then would make the kernel answer the unread input
+/// with a reset, which throws away the 431 before the client reads it; the daemon
+/// shuts down writing and drains the input first (a lingering close), so the client
+/// reads the whole answer and then a clean end of stream.
+#[test]
+fn http_an_oversized_head_gets_its_431_and_a_clean_close_not_a_reset() -> anyhow::Result<()> {
+    let Some(t) = TestGateway::start(1, "")? else {
+        return Ok(());
+    };
+    let head = format!(
+        "GET /rootDesc.xml HTTP/1.1\r\nHost: {}\r\nX-Pad: {}\r\n\r\n",
+        host_header(&t),
+        "a".repeat(64 * 1024)
+    );
+    for round in 0..5 {
+        let mut s = connect_from(&t, 0);
+        s.write_all(head.as_bytes())?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            end.is_ok(),
+            "round {round}: read ended with {end:?} after {} bytes: {text:?}",
+            got.len()
+        );
+        assert_eq!(status(&text), Some(431), "round {round}: {text:?}");
+        assert!(
+            text.ends_with("\r\n\r\n"),
+            "round {round}: whole answer: {text:?}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn http_slowloris_is_cut_at_the_request_deadline_and_connections_are_capped() -> anyhow::Result<()>
 {

@@ -40,6 +40,13 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed to write one response (a peer that never reads is dropped).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest time a closing connection keeps reading (and dropping) what its peer still
+/// sends after the last answer, see `lingering_close`.
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Most bytes a closing connection reads and drops after the last answer.
+pub const LINGER_MAX_BYTES: usize = 256 * 1024;
+
 /// Most concurrent connections from one client address: a control point uses one or
 /// two, a busy host (several applications, a benchmark) a few dozen; the cap keeps one
 /// host from taking every slot of the total cap (default 256, `http_max_connections`).
@@ -373,35 +380,72 @@ async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
     )
 }
 
+/// How a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The peer closed, failed or was too slow to read: close at once.
+    Drop,
+    /// We answered and end the connection: close with `lingering_close`.
+    Linger,
+}
+
 async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
-    let Ok(local) = stream.local_addr() else {
+    let mut buf = vec![0u8; 4096];
+    if serve_requests(server, &mut stream, peer, &mut buf).await == Ending::Linger {
+        lingering_close(&mut stream, &mut buf).await;
+    }
+}
+
+/// Closes the way RFC 9112 §9.6 asks of a server that closes with input possibly
+/// still on the way (a head over the cap, a body never read, a request after
+/// `Connection: close`): shut down writing, so the answer and then FIN go out, read and
+/// drop whatever the peer still sends until it closes, or [`LINGER_TIME`] or
+/// [`LINGER_MAX_BYTES`] run out, then close. Closing with unread input at once makes the
+/// kernel send a reset, which discards the answer the peer has not read yet.
+async fn lingering_close(stream: &mut TcpStream, buf: &mut [u8]) {
+    if stream.shutdown().await.is_err() {
         return;
+    }
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut drained = 0usize;
+    while drained < LINGER_MAX_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
+}
+
+/// Serves requests until the connection ends; says how to close it.
+async fn serve_requests(
+    server: &Server,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    buf: &mut [u8],
+) -> Ending {
+    let Ok(local) = stream.local_addr() else {
+        return Ending::Drop;
     };
     let mut conn = Connection::new();
-    let mut buf = vec![0u8; 4096];
     let mut deadline = Instant::now() + IDLE_TIMEOUT;
     let mut idle = true;
     loop {
         loop {
             match conn.poll() {
                 Polled::NeedMore => break,
-                Polled::Closed => return,
+                Polled::Closed => return Ending::Drop,
                 Polled::Fail(status) => {
-                    let _ = write_all(
-                        &mut stream,
-                        &error_response(status, true, &server.shared.server),
-                    )
-                    .await;
-                    return;
+                    let answer = error_response(status, true, &server.shared.server);
+                    return answered(write_all(stream, &answer).await);
                 }
                 Polled::Request(req) => {
                     if let Some(hook) = &server.shared.ctx.before_request {
                         hook();
                     }
                     let (bytes, close) = server.answer(&req, local.ip(), peer.ip());
-                    if !write_all(&mut stream, &bytes).await || close || !req.keep_alive {
-                        let _ = stream.shutdown().await;
-                        return;
+                    let written = write_all(stream, &bytes).await;
+                    if !written || close || !req.keep_alive {
+                        return answered(written);
                     }
                     deadline = Instant::now() + IDLE_TIMEOUT;
                     idle = true;
@@ -412,19 +456,16 @@ async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
             idle = false;
             deadline = Instant::now() + REQUEST_TIMEOUT;
         }
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
             Err(_) => {
                 tracing::debug!(%peer, idle, "http: deadline passed, closing");
-                if !idle {
-                    let _ = write_all(
-                        &mut stream,
-                        &error_response(408, true, &server.shared.server),
-                    )
-                    .await;
+                if idle {
+                    return Ending::Drop;
                 }
-                return;
+                let answer = error_response(408, true, &server.shared.server);
+                return answered(write_all(stream, &answer).await);
             }
-            Ok(Err(_)) => return,
+            Ok(Err(_)) => return Ending::Drop,
             Ok(Ok(0)) => conn.feed_eof(),
             Ok(Ok(n)) => {
                 conn.feed(buf.get(..n).unwrap_or_default());
@@ -434,6 +475,15 @@ async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
                 }
             }
         }
+    }
+}
+
+/// After the last answer: linger when it was written, else drop.
+fn answered(written: bool) -> Ending {
+    if written {
+        Ending::Linger
+    } else {
+        Ending::Drop
     }
 }
 
