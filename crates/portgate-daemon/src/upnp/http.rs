@@ -3,11 +3,10 @@
 //!
 //! [`Connection`] is the sans-IO part: fed bytes, it yields complete requests (head +
 //! body) or the error response that ends the connection; [`route`] decides what a
-//! request is. The driver (`spawn_listeners`) only moves bytes, enforces deadlines
-//! and counts connections.
+//! request is; [`conns`] keeps the connection caps. The driver (`spawn_listeners`) only
+//! moves bytes, enforces deadlines and closes the connections [`conns`] picks.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
@@ -18,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use tokio::sync::Notify;
 
 use super::desc::Documents;
 use super::gena::GenaService;
@@ -50,6 +51,7 @@ pub const LINGER_MAX_BYTES: usize = 256 * 1024;
 /// Most concurrent connections from one client address: a control point uses one or
 /// two, a busy host (several applications, a benchmark) a few dozen; the cap keeps one
 /// host from taking every slot of the total cap (default 256, `http_max_connections`).
+/// At a cap a newcomer takes the slot of a waiting connection, see [`conns`].
 pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 
 /// Content type of every XML answer (UDA 1.1 §2.1, §3.2.1).
@@ -240,47 +242,27 @@ fn xml_response(status: u16, body: &[u8], close: bool, server: &str, head_only: 
     out
 }
 
-/// Connection counts (total and per client) for the caps.
-#[derive(Debug, Default)]
-pub struct ConnCounter {
-    total: usize,
-    per_client: HashMap<IpAddr, usize>,
-}
-
-impl ConnCounter {
-    /// Takes a slot for `peer` unless a cap is reached (the newest is refused).
-    pub fn try_acquire(&mut self, peer: IpAddr, max_total: usize) -> bool {
-        let mine = self.per_client.get(&peer).copied().unwrap_or(0);
-        if self.total >= max_total || mine >= MAX_CONNECTIONS_PER_CLIENT {
-            return false;
-        }
-        self.total += 1;
-        self.per_client.insert(peer, mine + 1);
-        true
-    }
-
-    /// Releases a slot taken by [`ConnCounter::try_acquire`].
-    pub fn release(&mut self, peer: IpAddr) {
-        self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.per_client.get_mut(&peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_client.remove(&peer);
-            }
-        }
-    }
-
-    /// Open connections.
-    pub fn total(&self) -> usize {
-        self.total
-    }
-}
-
 struct Server {
     shared: Rc<Shared>,
     gena: Rc<GenaService>,
     docs: Documents,
-    conns: RefCell<ConnCounter>,
+    /// Open connections; each handle wakes its connection when a newcomer takes its
+    /// slot (see [`conns`]).
+    conns: RefCell<ConnTable<Rc<Notify>>>,
+}
+
+/// A connection's slot in [`Server::conns`]: marks it waiting or busy, and tells when a
+/// newcomer took the slot.
+struct Seat<'a> {
+    server: &'a Server,
+    id: ConnId,
+    evicted: Rc<Notify>,
+}
+
+impl Seat<'_> {
+    fn waiting(&self, waiting: bool) {
+        self.server.conns.borrow_mut().set_waiting(self.id, waiting);
+    }
 }
 
 /// Binds one listener per LAN address and spawns their accept loops. Returns the
@@ -294,7 +276,10 @@ pub(crate) async fn spawn_listeners(
         docs: Documents::new(&shared.ctx.igd),
         shared: shared.clone(),
         gena,
-        conns: RefCell::new(ConnCounter::default()),
+        conns: RefCell::new(ConnTable::new(
+            shared.ctx.http_max_connections,
+            MAX_CONNECTIONS_PER_CLIENT,
+        )),
     });
     let mut port = shared.ctx.http_port;
     let mut addrs = Vec::new();
@@ -359,16 +344,31 @@ async fn accept_loop(server: Rc<Server>, listener: TcpListener) {
             tracing::debug!(%peer, "http: connection from outside the LAN dropped");
             continue;
         }
-        let max = server.shared.ctx.http_max_connections.max(1);
-        if !server.conns.borrow_mut().try_acquire(peer_ip, max) {
-            tracing::debug!(%peer, "http: connection cap reached, refused");
-            let _ = stream.try_write(&error_response(503, true, &server.shared.server));
-            continue;
-        }
+        let evicted = Rc::new(Notify::new());
+        let admission = server.conns.borrow_mut().admit(peer_ip, evicted.clone());
+        let id = match admission {
+            Admission::Admitted { id, evicted } => {
+                if let Some(other) = evicted {
+                    tracing::debug!(%peer, "http: connection cap reached, closed a waiting connection");
+                    other.notify_one();
+                }
+                id
+            }
+            Admission::Refused => {
+                tracing::debug!(%peer, "http: connection cap reached, every connection busy, refused");
+                let _ = stream.try_write(&error_response(503, true, &server.shared.server));
+                continue;
+            }
+        };
         let s = server.clone();
         tokio::task::spawn_local(async move {
-            serve(&s, stream, peer).await;
-            s.conns.borrow_mut().release(peer_ip);
+            let seat = Seat {
+                server: &s,
+                id,
+                evicted,
+            };
+            serve(&seat, stream, peer).await;
+            s.conns.borrow_mut().release(id);
         });
     }
 }
@@ -389,10 +389,14 @@ enum Ending {
     Linger,
 }
 
-async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
+async fn serve(seat: &Seat<'_>, mut stream: TcpStream, peer: SocketAddr) {
     let mut buf = vec![0u8; 4096];
-    if serve_requests(server, &mut stream, peer, &mut buf).await == Ending::Linger {
-        lingering_close(&mut stream, &mut buf).await;
+    if serve_requests(seat, &mut stream, peer, &mut buf).await == Ending::Linger {
+        seat.waiting(true);
+        tokio::select! {
+            () = lingering_close(&mut stream, &mut buf) => {}
+            () = seat.evicted.notified() => {}
+        }
     }
 }
 
@@ -418,11 +422,12 @@ async fn lingering_close(stream: &mut TcpStream, buf: &mut [u8]) {
 
 /// Serves requests until the connection ends; says how to close it.
 async fn serve_requests(
-    server: &Server,
+    seat: &Seat<'_>,
     stream: &mut TcpStream,
     peer: SocketAddr,
     buf: &mut [u8],
 ) -> Ending {
+    let server = seat.server;
     let Ok(local) = stream.local_addr() else {
         return Ending::Drop;
     };
@@ -435,10 +440,12 @@ async fn serve_requests(
                 Polled::NeedMore => break,
                 Polled::Closed => return Ending::Drop,
                 Polled::Fail(status) => {
+                    seat.waiting(false);
                     let answer = error_response(status, true, &server.shared.server);
                     return answered(write_all(stream, &answer).await);
                 }
                 Polled::Request(req) => {
+                    seat.waiting(false);
                     if let Some(hook) = &server.shared.ctx.before_request {
                         hook();
                     }
@@ -447,6 +454,7 @@ async fn serve_requests(
                     if !written || close || !req.keep_alive {
                         return answered(written);
                     }
+                    seat.waiting(true);
                     deadline = Instant::now() + IDLE_TIMEOUT;
                     idle = true;
                 }
@@ -456,12 +464,20 @@ async fn serve_requests(
             idle = false;
             deadline = Instant::now() + REQUEST_TIMEOUT;
         }
-        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, stream.read(buf)) => r,
+            () = seat.evicted.notified() => {
+                tracing::debug!(%peer, idle, "http: a newcomer took this waiting connection's slot");
+                return Ending::Drop;
+            }
+        };
+        match read {
             Err(_) => {
                 tracing::debug!(%peer, idle, "http: deadline passed, closing");
                 if idle {
                     return Ending::Drop;
                 }
+                seat.waiting(false);
                 let answer = error_response(408, true, &server.shared.server);
                 return answered(write_all(stream, &answer).await);
             }
@@ -565,6 +581,10 @@ impl Server {
         }
     }
 }
+
+pub mod conns;
+
+use conns::{Admission, ConnId, ConnTable};
 
 #[cfg(test)]
 mod tests;
