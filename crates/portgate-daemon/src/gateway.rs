@@ -461,16 +461,23 @@ impl Gateway {
             }
             return Err(err.into());
         }
-        if let Some(prev) = &outcome.previous {
-            if prev.is_expired(now) {
-                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
-            }
-        }
-        self.emit(GatewayEvent::MappingAdded(new.clone()));
         let moved = outcome
             .previous
             .as_ref()
             .filter(|p| (p.protocol, p.external_port) != (new.protocol, new.external_port));
+        let mut refreshed = false;
+        if let Some(prev) = &outcome.previous {
+            if prev.is_expired(now) {
+                logging::removed(prev, Removal::Expired);
+                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
+            } else if moved.is_some() {
+                logging::removed(prev, Removal::Moved);
+            } else {
+                refreshed = true;
+            }
+        }
+        logging::added(new, refreshed, now);
+        self.emit(GatewayEvent::MappingAdded(new.clone()));
         let mut text = String::new();
         if let Some(p) = moved {
             text.push_str(&lease::format_removal(p.protocol, p.external_port));
@@ -491,7 +498,11 @@ impl Gateway {
     ) -> Result<Mapping, GatewayError> {
         self.expire(now);
         let m = self.table.delete(key, remote_host, by)?;
-        self.removed(vec![m.clone()], now)?;
+        let why = match by {
+            Requester::Client(c) if c != m.internal_client => Removal::Deleted(Some(c)),
+            _ => Removal::Deleted(None),
+        };
+        self.removed(vec![m.clone()], now, why)?;
         Ok(m)
     }
 
@@ -509,7 +520,7 @@ impl Gateway {
         let m = self
             .table
             .delete_internal(client, protocol, internal_port, nonce)?;
-        self.removed(vec![m.clone()], now)?;
+        self.removed(vec![m.clone()], now, Removal::Deleted(None))?;
         Ok(m)
     }
 
@@ -524,7 +535,7 @@ impl Gateway {
     ) -> Result<Vec<Mapping>, GatewayError> {
         self.expire(now);
         let gone = self.table.delete_client(client, protocol, only);
-        self.removed(gone, now)
+        self.removed(gone, now, Removal::Deleted(None))
     }
 
     /// DeletePortMappingRange: mappings of `protocol` with external port in
@@ -539,7 +550,11 @@ impl Gateway {
     ) -> Result<Vec<Mapping>, GatewayError> {
         self.expire(now);
         let gone = self.table.delete_range(protocol, start, end, by);
-        self.removed(gone, now)
+        let why = match by {
+            Requester::Client(c) => Removal::Deleted(Some(c)),
+            Requester::Trusted => Removal::Deleted(None),
+        };
+        self.removed(gone, now, why)
     }
 
     /// Remove what is due at `now` from the table and the kernel (the kernel
@@ -559,6 +574,7 @@ impl Gateway {
             tracing::debug!(%err, "removing expired mappings from the firewall failed");
         }
         for m in &gone {
+            logging::removed(m, Removal::Expired);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
         self.dirty_since.get_or_insert(now);
@@ -600,7 +616,7 @@ impl Gateway {
             .filter(|e| before.get(&e.mapping.key) == Some(&e.packets))
             .map(|e| e.mapping.key)
             .collect();
-        self.remove_where(|_, m| idle.contains(&firewall_key(m)), now)
+        self.remove_where(|_, m| idle.contains(&firewall_key(m)), now, Removal::Idle)
     }
 
     /// Removes every mapping `doomed` picks (from the table, the kernel and the lease
@@ -609,6 +625,7 @@ impl Gateway {
         &mut self,
         doomed: impl Fn(&MappingTable, &Mapping) -> bool,
         now: u64,
+        why: Removal,
     ) -> Vec<Mapping> {
         let keys: Vec<MappingKey> = self
             .table
@@ -620,7 +637,7 @@ impl Gateway {
             .into_iter()
             .filter_map(|k| self.table.delete(k, None, Requester::Trusted).ok())
             .collect();
-        self.removed(gone, now).unwrap_or_default()
+        self.removed(gone, now, why).unwrap_or_default()
     }
 
     /// When [`Gateway::expire`] should next run.
@@ -667,6 +684,7 @@ impl Gateway {
                 )
             },
             now,
+            Removal::Reload,
         )
     }
 
@@ -675,6 +693,16 @@ impl Gateway {
     pub fn shutdown(&mut self, keep: bool) -> Result<(), GatewayError> {
         self.persist_now();
         self.firewall.shutdown(keep)?;
+        if keep {
+            tracing::info!(
+                mappings = self.table.len(),
+                "shutdown: mappings left in the kernel (keep_table_on_exit)"
+            );
+        } else {
+            for m in self.table.iter() {
+                logging::removed(m, Removal::Shutdown);
+            }
+        }
         Ok(())
     }
 
@@ -683,7 +711,12 @@ impl Gateway {
         self.firewall.as_mut()
     }
 
-    fn removed(&mut self, gone: Vec<Mapping>, now: u64) -> Result<Vec<Mapping>, GatewayError> {
+    fn removed(
+        &mut self,
+        gone: Vec<Mapping>,
+        now: u64,
+        why: Removal,
+    ) -> Result<Vec<Mapping>, GatewayError> {
         if gone.is_empty() {
             return Ok(gone);
         }
@@ -699,6 +732,7 @@ impl Gateway {
             return Err(err.into());
         }
         for m in &gone {
+            logging::removed(m, why);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
         let text: String = gone
@@ -770,6 +804,10 @@ impl Gateway {
         }
     }
 }
+
+pub mod logging;
+
+use logging::Removal;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -708,15 +708,8 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             if tokio::time::Instant::now() >= t {
                 next_clean = Some(tokio::time::Instant::now() + every);
                 let threshold = usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX);
-                let gone = gw.borrow_mut().clean_idle(threshold, unix_now());
-                for m in &gone {
-                    tracing::info!(
-                        protocol = ?m.protocol,
-                        external_port = m.external_port,
-                        internal = %m.internal_client,
-                        "removed a mapping idle for clean_ruleset_interval"
-                    );
-                }
+                // Each removal is logged by the gateway ("mapping removed: idle-cleaned").
+                gw.borrow_mut().clean_idle(threshold, unix_now());
             }
         }
         if redetect || tokio::time::Instant::now() >= next_ext_check {
