@@ -6,6 +6,12 @@
 //! value, as in miniupnpd), blank lines are skipped, and lines starting with
 //! `allow` or `deny` are [permission rules](crate::rules).
 //!
+//! An empty value (`ext_ifname6=`, `uuid=`: distribution scripts write them)
+//! means "not set", the key's default, wherever miniupnpd reads it so; it
+//! stays an error for `listening_ip`, `max_lifetime`, `force_igd_desc_v1`
+//! (miniupnpd refuses those) and `enable_upnp` (miniupnpd reads it as "no",
+//! against a default of yes). Free-text keys take an empty text.
+//!
 //! Unlike miniupnpd, which silently reads anything but `yes` as "no", a bad
 //! value stops start-up: [`ConfigError`] names the file, the line and why
 //! (`miniupnpd.conf:12: unknown key 'foo'`).
@@ -152,7 +158,7 @@ pub struct Config {
     pub clean_ruleset_interval: u32,
     /// `clean_ruleset_threshold` (default 20).
     pub clean_ruleset_threshold: u32,
-    /// `uuid`: root device UUID (derived at start-up when unset).
+    /// `uuid`: root device UUID (`None`: a random one, logged, at start-up).
     pub uuid: Option<Uuid>,
     /// `serial` (default "00000000").
     pub serial: String,
@@ -442,6 +448,9 @@ impl Config {
             value: value.to_owned(),
             why: why.to_owned(),
         };
+        // miniupnpd reads an empty value of most keys as "not set" (distribution
+        // scripts write `ext_ifname6=` or `uuid=` empty): the default then.
+        let d = Config::default();
         let warn = |cfg: &mut Config, message: String| {
             cfg.warnings.push(ConfigWarning {
                 location: location.to_owned(),
@@ -449,18 +458,23 @@ impl Config {
             })
         };
         match key {
-            "ext_ifname" => self.ext_ifname = Some(ifname(value).map_err(bad)?),
-            "ext_ifname6" => self.ext_ifname6 = Some(ifname(value).map_err(bad)?),
+            "ext_ifname" => self.ext_ifname = opt(value, ifname).map_err(bad)?,
+            "ext_ifname6" => self.ext_ifname6 = opt(value, ifname).map_err(bad)?,
             "ext_ip" => {
                 self.ext_ip =
                     opt(value, |v| v.parse().map_err(|_| "not an IPv4 address")).map_err(bad)?
             }
             "ext_allow_private_ipv4" => {
-                self.ext_allow_private_ipv4 = boolean(value).map_err(bad)?
+                self.ext_allow_private_ipv4 =
+                    or(value, d.ext_allow_private_ipv4, boolean).map_err(bad)?
             }
-            "ext_perform_stun" => self.ext_perform_stun = boolean(value).map_err(bad)?,
+            "ext_perform_stun" => {
+                self.ext_perform_stun = or(value, d.ext_perform_stun, boolean).map_err(bad)?
+            }
             "ext_stun_host" => self.ext_stun_host = opt(value, host).map_err(bad)?,
-            "ext_stun_port" => self.ext_stun_port = nonzero_port(value).map_err(bad)?,
+            "ext_stun_port" => {
+                self.ext_stun_port = or(value, d.ext_stun_port, nonzero_port).map_err(bad)?
+            }
             "listening_ip" => {
                 if value.is_empty() {
                     return Err(bad("empty"));
@@ -474,8 +488,11 @@ impl Config {
                 self.ipv6_listening_ip =
                     opt(value, |v| v.parse().map_err(|_| "not an IPv6 address")).map_err(bad)?
             }
-            "ipv6_disable" => self.ipv6_disable = boolean(value).map_err(bad)?,
-            "port" | "http_port" => self.http_port = port(value).map_err(bad)?,
+            "ipv6_disable" => {
+                self.ipv6_disable = or(value, d.ipv6_disable, boolean).map_err(bad)?
+            }
+            "port" | "http_port" => self.http_port = or(value, d.http_port, port).map_err(bad)?,
+            "https_port" if value.is_empty() => self.https_port = None,
             "https_port" => {
                 self.https_port = Some(port(value).map_err(bad)?);
                 warn(
@@ -485,21 +502,34 @@ impl Config {
             }
             "enable_upnp" => self.enable_upnp = boolean(value).map_err(bad)?,
             "enable_natpmp" | "enable_pcp_pmp" => {
-                self.enable_natpmp = boolean(value).map_err(bad)?
+                self.enable_natpmp = or(value, d.enable_natpmp, boolean).map_err(bad)?
             }
-            "min_lifetime" => self.min_lifetime = number(value, 1, u32::MAX).map_err(bad)?,
+            "min_lifetime" => {
+                self.min_lifetime =
+                    or(value, d.min_lifetime, |v| number(v, 1, u32::MAX)).map_err(bad)?
+            }
             "max_lifetime" => self.max_lifetime = number(value, 1, u32::MAX).map_err(bad)?,
-            "pcp_allow_thirdparty" => self.pcp_allow_thirdparty = boolean(value).map_err(bad)?,
-            "secure_mode" => self.secure_mode = boolean(value).map_err(bad)?,
-            "system_uptime" => self.system_uptime = boolean(value).map_err(bad)?,
-            "notify_interval" => self.notify_interval = number(value, 1, 86_400).map_err(bad)?,
+            "pcp_allow_thirdparty" => {
+                self.pcp_allow_thirdparty =
+                    or(value, d.pcp_allow_thirdparty, boolean).map_err(bad)?
+            }
+            "secure_mode" => self.secure_mode = or(value, d.secure_mode, boolean).map_err(bad)?,
+            "system_uptime" => {
+                self.system_uptime = or(value, d.system_uptime, boolean).map_err(bad)?
+            }
+            "notify_interval" => {
+                self.notify_interval =
+                    or(value, d.notify_interval, |v| number(v, 1, 86_400)).map_err(bad)?
+            }
             "clean_ruleset_interval" => {
-                self.clean_ruleset_interval = number(value, 0, u32::MAX).map_err(bad)?
+                self.clean_ruleset_interval =
+                    or(value, d.clean_ruleset_interval, |v| number(v, 0, u32::MAX)).map_err(bad)?
             }
             "clean_ruleset_threshold" => {
-                self.clean_ruleset_threshold = number(value, 0, u32::MAX).map_err(bad)?
+                self.clean_ruleset_threshold =
+                    or(value, d.clean_ruleset_threshold, |v| number(v, 0, u32::MAX)).map_err(bad)?
             }
-            "uuid" => self.uuid = Some(value.parse().map_err(|e: &str| bad(e))?),
+            "uuid" => self.uuid = opt(value, str::parse).map_err(bad)?,
             "serial" => self.serial = text(value).map_err(bad)?,
             "model_number" => self.model_number = text(value).map_err(bad)?,
             "friendly_name" => self.friendly_name = text(value).map_err(bad)?,
@@ -514,7 +544,9 @@ impl Config {
             "lease_file" => self.lease_file = opt(value, path).map_err(bad)?,
             "lease_file6" => self.lease_file6 = opt(value, path).map_err(bad)?,
             "force_igd_desc_v1" => self.force_igd_desc_v1 = boolean(value).map_err(bad)?,
-            "minissdpdsocket" => self.minissdpdsocket = path(value).map_err(bad)?,
+            "minissdpdsocket" => {
+                self.minissdpdsocket = or(value, d.minissdpdsocket, path).map_err(bad)?
+            }
             "upnp_table_name" => self.upnp_table_name = opt(value, nft_name).map_err(bad)?,
             "upnp_nat_table_name" => {
                 self.upnp_nat_table_name = opt(value, nft_name).map_err(bad)?
@@ -525,7 +557,8 @@ impl Config {
                 self.upnp_nat_postrouting_chain = opt(value, nft_name).map_err(bad)?
             }
             "upnp_nftables_family_split" => {
-                self.upnp_nftables_family_split = boolean(value).map_err(bad)?
+                self.upnp_nftables_family_split =
+                    or(value, d.upnp_nftables_family_split, boolean).map_err(bad)?
             }
             "igd_version" => {
                 self.igd_version = match value {

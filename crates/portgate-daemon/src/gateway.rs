@@ -486,16 +486,23 @@ impl Gateway {
             }
             return Err(err.into());
         }
-        if let Some(prev) = &outcome.previous {
-            if prev.is_expired(now) {
-                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
-            }
-        }
-        self.emit(GatewayEvent::MappingAdded(new.clone()));
         let moved = outcome
             .previous
             .as_ref()
             .filter(|p| (p.protocol, p.external_port) != (new.protocol, new.external_port));
+        let mut refreshed = false;
+        if let Some(prev) = &outcome.previous {
+            if prev.is_expired(now) {
+                logging::removed(prev, Removal::Expired);
+                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
+            } else if moved.is_some() {
+                logging::removed(prev, Removal::Moved);
+            } else {
+                refreshed = true;
+            }
+        }
+        logging::added(new, refreshed, now);
+        self.emit(GatewayEvent::MappingAdded(new.clone()));
         let mut text = String::new();
         if let Some(p) = moved {
             text.push_str(&lease::format_removal(p.protocol, p.external_port));
@@ -516,7 +523,11 @@ impl Gateway {
     ) -> Result<Mapping, GatewayError> {
         self.expire(now);
         let m = self.table.delete(key, remote_host, by)?;
-        self.removed(vec![m.clone()], now)?;
+        let why = match by {
+            Requester::Client(c) if c != m.internal_client => Removal::Deleted(Some(c)),
+            _ => Removal::Deleted(None),
+        };
+        self.removed(vec![m.clone()], now, why)?;
         Ok(m)
     }
 
@@ -534,7 +545,7 @@ impl Gateway {
         let m = self
             .table
             .delete_internal(client, protocol, internal_port, nonce)?;
-        self.removed(vec![m.clone()], now)?;
+        self.removed(vec![m.clone()], now, Removal::Deleted(None))?;
         Ok(m)
     }
 
@@ -549,7 +560,7 @@ impl Gateway {
     ) -> Result<Vec<Mapping>, GatewayError> {
         self.expire(now);
         let gone = self.table.delete_client(client, protocol, only);
-        self.removed(gone, now)
+        self.removed(gone, now, Removal::Deleted(None))
     }
 
     /// DeletePortMappingRange: mappings of `protocol` with external port in
@@ -564,7 +575,11 @@ impl Gateway {
     ) -> Result<Vec<Mapping>, GatewayError> {
         self.expire(now);
         let gone = self.table.delete_range(protocol, start, end, by);
-        self.removed(gone, now)
+        let why = match by {
+            Requester::Client(c) => Removal::Deleted(Some(c)),
+            Requester::Trusted => Removal::Deleted(None),
+        };
+        self.removed(gone, now, why)
     }
 
     /// Remove what is due at `now` from the table and the kernel (the kernel
@@ -584,6 +599,7 @@ impl Gateway {
             tracing::debug!(%err, "removing expired mappings from the firewall failed");
         }
         for m in &gone {
+            logging::removed(m, Removal::Expired);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
         self.dirty_since.get_or_insert(now);
@@ -625,7 +641,7 @@ impl Gateway {
             .filter(|e| before.get(&e.mapping.key) == Some(&e.packets))
             .map(|e| e.mapping.key)
             .collect();
-        self.remove_where(|_, m| idle.contains(&firewall_key(m)), now)
+        self.remove_where(|_, m| idle.contains(&firewall_key(m)), now, Removal::Idle)
     }
 
     /// Removes every mapping `doomed` picks (from the table, the kernel and the lease
@@ -634,6 +650,7 @@ impl Gateway {
         &mut self,
         doomed: impl Fn(&MappingTable, &Mapping) -> bool,
         now: u64,
+        why: Removal,
     ) -> Vec<Mapping> {
         let keys: Vec<MappingKey> = self
             .table
@@ -645,7 +662,7 @@ impl Gateway {
             .into_iter()
             .filter_map(|k| self.table.delete(k, None, Requester::Trusted).ok())
             .collect();
-        self.removed(gone, now).unwrap_or_default()
+        self.removed(gone, now, why).unwrap_or_default()
     }
 
     /// When [`Gateway::expire`] should next run.
@@ -692,6 +709,7 @@ impl Gateway {
                 )
             },
             now,
+            Removal::Reload,
         )
     }
 
@@ -700,6 +718,16 @@ impl Gateway {
     pub fn shutdown(&mut self, keep: bool) -> Result<(), GatewayError> {
         self.persist_now();
         self.firewall.shutdown(keep)?;
+        if keep {
+            tracing::info!(
+                mappings = self.table.len(),
+                "shutdown: mappings left in the kernel (keep_table_on_exit)"
+            );
+        } else {
+            for m in self.table.iter() {
+                logging::removed(m, Removal::Shutdown);
+            }
+        }
         Ok(())
     }
 
@@ -708,7 +736,12 @@ impl Gateway {
         self.firewall.as_mut()
     }
 
-    fn removed(&mut self, gone: Vec<Mapping>, now: u64) -> Result<Vec<Mapping>, GatewayError> {
+    fn removed(
+        &mut self,
+        gone: Vec<Mapping>,
+        now: u64,
+        why: Removal,
+    ) -> Result<Vec<Mapping>, GatewayError> {
         if gone.is_empty() {
             return Ok(gone);
         }
@@ -724,6 +757,7 @@ impl Gateway {
             return Err(err.into());
         }
         for m in &gone {
+            logging::removed(m, why);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
         let text: String = gone
@@ -795,6 +829,10 @@ impl Gateway {
         }
     }
 }
+
+pub mod logging;
+
+use logging::Removal;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -428,14 +428,20 @@ async fn start_upnp(
     if let Some(p) = &cfg.presentation_url {
         igd.presentation_url = p.clone();
     }
-    if let Some(u) = cfg.uuid {
-        let derive = |i: u8| {
-            let mut b = u.0;
-            b[15] = b[15].wrapping_add(i);
-            crate::config::Uuid(b).to_string()
-        };
-        igd.uuids = [derive(0), derive(1), derive(2)];
-    }
+    let u = cfg.uuid.unwrap_or_else(|| {
+        let u = crate::config::Uuid::random();
+        tracing::info!(
+            "uuid is not configured: the device announces the random uuid {u} \
+             (set uuid= to keep one across restarts)"
+        );
+        u
+    });
+    let derive = |i: u8| {
+        let mut b = u.0;
+        b[15] = b[15].wrapping_add(i);
+        crate::config::Uuid(b).to_string()
+    };
+    igd.uuids = [derive(0), derive(1), derive(2)];
     let ctx = crate::upnp::UpnpContext {
         backend: Rc::new(std::cell::RefCell::new(backend)),
         lan: lan
@@ -740,15 +746,8 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             if tokio::time::Instant::now() >= t {
                 next_clean = Some(tokio::time::Instant::now() + every);
                 let threshold = usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX);
-                let gone = gw.borrow_mut().clean_idle(threshold, crate::clock::now());
-                for m in &gone {
-                    tracing::info!(
-                        protocol = ?m.protocol,
-                        external_port = m.external_port,
-                        internal = %m.internal_client,
-                        "removed a mapping idle for clean_ruleset_interval"
-                    );
-                }
+                // Each removal is logged by the gateway ("mapping removed: idle-cleaned").
+                gw.borrow_mut().clean_idle(threshold, crate::clock::now());
             }
         }
         if redetect || tokio::time::Instant::now() >= next_ext_check {

@@ -510,10 +510,6 @@ impl MappingTable {
             created_at: now,
         };
         self.insert(mapping.clone());
-        tracing::debug!(
-            proto = %mapping.protocol, eport = mapping.external_port,
-            client = %mapping.internal_client, iport = mapping.internal_port, "mapping added"
-        );
         Ok(AddOutcome {
             status: AddStatus::Created,
             mapping,
@@ -709,7 +705,6 @@ impl MappingTable {
             created_at,
         };
         self.insert(mapping.clone());
-        tracing::debug!(proto = %mapping.protocol, eport = mapping.external_port, "mapping refreshed");
         AddOutcome {
             status: AddStatus::Refreshed,
             mapping,

@@ -240,3 +240,59 @@ fn discovery_hostile_input_and_igd_next() {
     let s = upnpc(lab, Host::Lan(0), &["-l"]);
     assert!(s.contains("9300->"), "{s}");
 }
+
+/// The gateway's LAN interface holds two IPv4 addresses (a secondary or VRRP address)
+/// and both are served: the SSDP group is joined once on the interface (a join per
+/// address failed with "Address already in use", which turned SSDP off), so an
+/// M-SEARCH from the LAN host is answered and `upnpc` finds the device by multicast and
+/// maps through it.
+#[test]
+fn ssdp_is_served_on_an_interface_with_two_addresses() {
+    let conf = "enable_upnp=yes\nenable_natpmp=no\nhttp_port=5000\nlistening_ip=10.77.0.254/24\n";
+    let Some(t) = common::TestGateway::start_prepared(1, false, conf, |lab| {
+        let lan_if = lab.gateway().lan.name.clone();
+        lab.exec(
+            Host::Gateway,
+            &[
+                "ip",
+                "addr",
+                "add",
+                "10.77.0.254/24",
+                "dev",
+                lan_if.as_str(),
+            ],
+        )?;
+        Ok(())
+    })
+    .expect("portgated in the lab") else {
+        return;
+    };
+    let lab = &t.lab;
+    let daemon = t.daemon.as_ref().expect("running");
+    daemon
+        .wait_for("ssdp bound to 0.0.0.0:1900", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}:\n{}", daemon.output()));
+
+    // `-i`: use the IGD although its external address (TEST-NET-3) is reserved.
+    let lan0 = lab.ipv4(Host::Lan(0)).to_string();
+    let out = lab
+        .exec_unchecked(
+            Host::Lan(0),
+            &["upnpc", "-i", "-a", &lan0, "8400", "9400", "TCP"],
+        )
+        .expect("upnpc");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("is redirected to internal"),
+        "discovered and mapped: {text}\n{}",
+        daemon.output()
+    );
+    assert!(
+        tcp_reaches(lab, 9400, 8400),
+        "mapping made after multicast discovery"
+    );
+}

@@ -80,6 +80,36 @@ pub fn lan_for(lan: &[LanAddr], peer: IpAddr) -> Option<LanAddr> {
     lan.iter().copied().find(|l| l.contains(v4) && l.addr != v4)
 }
 
+/// Where to join a multicast group for the LAN addresses: the index of each interface
+/// holding one, once per interface (a group is joined per interface; a second join
+/// through another address of the same interface, a secondary or VRRP address, fails
+/// with EADDRINUSE), or the address itself when no interface holds it.
+pub(crate) fn multicast_interfaces(lan: &[LanAddr]) -> Vec<socket2::InterfaceIndexOrAddress> {
+    let all: Vec<(Ipv4Addr, u32)> = nix::ifaddrs::getifaddrs()
+        .map(|it| {
+            it.filter_map(|ifa| {
+                let ip = ifa.address.as_ref()?.as_sockaddr_in()?.ip();
+                let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).ok()?;
+                Some((ip, index))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for l in lan {
+        match all.iter().find(|(ip, _)| *ip == l.addr) {
+            Some(&(_, index)) if !seen.contains(&index) => {
+                seen.push(index);
+                out.push(socket2::InterfaceIndexOrAddress::Index(index));
+            }
+            Some(_) => {}
+            None => out.push(socket2::InterfaceIndexOrAddress::Address(l.addr)),
+        }
+    }
+    out
+}
+
 /// Everything the UPnP device needs from the daemon.
 pub struct UpnpContext {
     /// The gateway core (mapping table, firewall, external address, counters).

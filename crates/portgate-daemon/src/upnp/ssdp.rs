@@ -337,9 +337,9 @@ impl SsdpDriver {
         sock.set_nonblocking(true)?;
         sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
             .with_context(|| format!("cannot bind udp port {port}"))?;
-        for lan in &shared.ctx.lan {
-            sock.join_multicast_v4(&SSDP_MULTICAST_V4, &lan.addr)
-                .map_err(|e| anyhow::anyhow!("cannot join ssdp group on {}: {e}", lan.addr))?;
+        for iface in super::multicast_interfaces(&shared.ctx.lan) {
+            sock.join_multicast_v4_n(&SSDP_MULTICAST_V4, &iface)
+                .map_err(|e| anyhow::anyhow!("cannot join ssdp group on {iface:?}: {e}"))?;
         }
         let recv = UdpSocket::from_std(sock.into())?;
         let mut send = Vec::new();
