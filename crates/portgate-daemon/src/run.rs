@@ -240,6 +240,7 @@ fn bind_pmp(addr: Ipv4Addr) -> anyhow::Result<UdpSocket> {
     s.set_multicast_if_v4(&addr)?;
     s.set_multicast_loop_v4(false)?;
     s.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&s, IpAddr::V4(addr))?;
     let sa = SocketAddr::new(IpAddr::V4(addr), portgate_proto::natpmp::SERVER_PORT);
     s.bind(&sa.into())
         .with_context(|| format!("bind NAT-PMP/PCP socket {sa}"))?;
@@ -252,6 +253,7 @@ fn bind_pcp6(addr: std::net::Ipv6Addr) -> anyhow::Result<UdpSocket> {
     s.set_only_v6(true)?;
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&s, IpAddr::V6(addr))?;
     let sa = SocketAddr::new(IpAddr::V6(addr), portgate_proto::natpmp::SERVER_PORT);
     s.bind(&sa.into())
         .with_context(|| format!("bind PCP socket {sa}"))?;

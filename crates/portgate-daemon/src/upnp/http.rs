@@ -328,6 +328,7 @@ fn bind_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     }
     sock.set_reuse_address(true)?;
     sock.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&sock, addr.ip())?;
     sock.bind(&addr.into())
         .map_err(|e| anyhow::anyhow!("upnp: cannot bind http {addr}: {e}"))?;
     sock.listen(128)?;

@@ -1,0 +1,309 @@
+//! What third-party clients and scanners see of the real `portgated` binary in the
+//! namespace lab, side by side with what miniupnpd shows them: search answers from
+//! UDP 1900 (a connected-socket M-SEARCH, nmap's `upnp-info`) and no port of ours
+//! reachable from the WAN (a connect/probe loop and an nmap scan).
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use portgate_lab::Host;
+
+/// UPnP and NAT-PMP/PCP on, the HTTP port fixed.
+const BASE: &str = "enable_upnp=yes\nenable_natpmp=yes\nhttp_port=5000\n";
+
+const HTTP_PORT: u16 = 5000;
+
+/// Whether a program is on PATH; outside CI a missing one skips that test, in CI it fails.
+fn tool(name: &str) -> anyhow::Result<bool> {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()?
+        .status
+        .success();
+    if !found && std::env::var("CI").is_ok_and(|v| v == "true") {
+        anyhow::bail!("{name} missing: scripts/install-deps.sh installs it");
+    }
+    Ok(found)
+}
+
+fn unspecified_for(to: SocketAddr) -> SocketAddr {
+    match to {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    }
+}
+
+/// A unicast M-SEARCH for `st` sent from a UDP socket `connect()`ed to `to`, as nmap's
+/// upnp-info sends it: the kernel hands that socket only datagrams from `to` itself.
+fn connected_search(
+    t: &common::TestGateway,
+    to: SocketAddr,
+    st: &str,
+) -> anyhow::Result<Option<String>> {
+    let msg =
+        format!("M-SEARCH * HTTP/1.1\r\nHOST: {to}\r\nMAN: \"ssdp:discover\"\r\nST: {st}\r\n\r\n");
+    t.lab
+        .in_netns(Host::Lan(0), move || -> anyhow::Result<Option<String>> {
+            let s = UdpSocket::bind(unspecified_for(to))?;
+            s.connect(to)?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.send(msg.as_bytes())?;
+            let mut buf = [0u8; 2048];
+            Ok(s.recv(&mut buf)
+                .ok()
+                .map(|n| String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned()))
+        })?
+}
+
+/// Every answer (source, text) to a multicast M-SEARCH for `st` from the LAN host,
+/// collected for `wait`.
+fn multicast_search(
+    t: &common::TestGateway,
+    st: &str,
+    wait: Duration,
+) -> anyhow::Result<Vec<(SocketAddr, String)>> {
+    let msg = format!(
+        "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\nST: {st}\r\n\r\n"
+    );
+    t.lab.in_netns(
+        Host::Lan(0),
+        move || -> anyhow::Result<Vec<(SocketAddr, String)>> {
+            let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+            s.send_to(msg.as_bytes(), (Ipv4Addr::new(239, 255, 255, 250), 1900))?;
+            let end = std::time::Instant::now() + wait;
+            let mut out = Vec::new();
+            let mut buf = [0u8; 2048];
+            while std::time::Instant::now() < end {
+                if let Ok((n, from)) = s.recv_from(&mut buf) {
+                    out.push((
+                        from,
+                        String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned(),
+                    ));
+                }
+            }
+            Ok(out)
+        },
+    )?
+}
+
+/// The value of header `name` in an SSDP message.
+fn header(msg: &str, name: &str) -> Option<String> {
+    msg.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+fn run(t: &common::TestGateway, host: Host, args: &[&str]) -> anyhow::Result<String> {
+    let out = t.lab.exec_unchecked(host, args)?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{args:?}:\n{text}");
+    Ok(text)
+}
+
+#[test]
+fn search_answers_come_from_port_1900_to_a_connected_socket_ipv4_and_ipv6() -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start_lab(1, true, BASE)? else {
+        return Ok(());
+    };
+    let gw6 = t.lab.ipv6(Host::Gateway).context("lab without IPv6")?;
+    for to in [
+        SocketAddr::from((t.lan_address(), 1900)),
+        SocketAddr::from((gw6, 1900)),
+    ] {
+        let answer = connected_search(&t, to, "upnp:rootdevice")?;
+        let answer = answer
+            .with_context(|| format!("no search answer reached a socket connected to {to}"))?;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert_eq!(header(&answer, "ST").as_deref(), Some("upnp:rootdevice"));
+    }
+    // The answers to a multicast search leave from 1900 too (a host firewall that only
+    // lets in replies to what the host sent sees them as replies).
+    let answers = multicast_search(&t, "upnp:rootdevice", Duration::from_millis(1500))?;
+    assert!(!answers.is_empty(), "no answer to a multicast search");
+    for (from, _) in &answers {
+        assert_eq!(*from, SocketAddr::from((t.lan_address(), 1900)));
+    }
+    Ok(())
+}
+
+#[test]
+fn nmap_upnp_info_reads_the_device() -> anyhow::Result<()> {
+    if !tool("nmap")? {
+        return Ok(());
+    }
+    let Some(t) = common::TestGateway::start(1, BASE)? else {
+        return Ok(());
+    };
+    let gw = t.lan_address().to_string();
+    let out = run(
+        &t,
+        Host::Lan(0),
+        &[
+            "nmap",
+            "-n",
+            "-Pn",
+            "-sU",
+            "-p",
+            "1900",
+            "--script",
+            "upnp-info",
+            &gw,
+        ],
+    )?;
+    let location = format!("Location: http://{gw}:{HTTP_PORT}/rootDesc.xml");
+    assert!(
+        out.contains(&location),
+        "nmap's upnp-info found no device:\n{out}"
+    );
+    Ok(())
+}
+
+/// Whether a TCP connection from the WAN host to `to` is accepted.
+fn wan_tcp_open(t: &common::TestGateway, to: SocketAddr) -> anyhow::Result<bool> {
+    Ok(t.lab.in_netns(Host::Wan, move || {
+        TcpStream::connect_timeout(&to, Duration::from_secs(2)).is_ok()
+    })?)
+}
+
+/// Whether UDP port `to` answers the WAN host's probe `req` with ICMP port unreachable
+/// (nmap: "closed"). A few tries, a second apart, because the kernel rate-limits ICMP
+/// errors per destination.
+fn wan_udp_closed(t: &common::TestGateway, to: SocketAddr, req: Vec<u8>) -> anyhow::Result<bool> {
+    t.lab.in_netns(Host::Wan, move || -> anyhow::Result<bool> {
+        let s = UdpSocket::bind(unspecified_for(to))?;
+        s.connect(to)?;
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut buf = [0u8; 2048];
+        for _ in 0..4 {
+            let _ = s.send(&req);
+            match s.recv(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(true),
+                Ok(_) => return Ok(false),
+                Err(_) => {}
+            }
+        }
+        Ok(false)
+    })?
+}
+
+/// Routes the LAN subnet via the gateway's WAN address on the WAN host, as a WAN
+/// neighbour (the ISP's router) can.
+fn route_lan_via_gateway(t: &common::TestGateway) -> anyhow::Result<()> {
+    let gw = t.lab.gateway();
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(gw.lan.ipv4_prefix))
+        .unwrap_or(0);
+    let net = Ipv4Addr::from(u32::from(gw.lan.ipv4) & mask);
+    let lan = format!("{net}/{}", gw.lan.ipv4_prefix);
+    let via = gw.wan.ipv4.to_string();
+    t.lab
+        .exec(Host::Wan, &["ip", "route", "replace", &lan, "via", &via])?;
+    Ok(())
+}
+
+/// The addresses a WAN scanner aims at: the gateway's LAN and WAN addresses, IPv4 and IPv6.
+fn scan_targets(t: &common::TestGateway) -> anyhow::Result<Vec<IpAddr>> {
+    let gw = t.lab.gateway();
+    Ok(vec![
+        IpAddr::V4(gw.lan.ipv4),
+        IpAddr::V4(gw.wan.ipv4),
+        IpAddr::V6(gw.lan.ipv6.context("no LAN IPv6")?),
+        IpAddr::V6(gw.wan.ipv6.context("no WAN IPv6")?),
+    ])
+}
+
+#[test]
+fn from_the_wan_every_port_of_ours_is_closed_ipv4_and_ipv6() -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start_lab(1, true, BASE)? else {
+        return Ok(());
+    };
+    route_lan_via_gateway(&t)?;
+    // Controls: the LAN host reaches every one of them.
+    let lan_http = SocketAddr::from((t.lan_address(), HTTP_PORT));
+    assert!(t.lab.in_netns(Host::Lan(0), move || {
+        TcpStream::connect_timeout(&lan_http, Duration::from_secs(2)).is_ok()
+    })?);
+    let natpmp_probe = vec![0u8, 0];
+    let msearch = b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nST: ssdp:all\r\n\r\n".to_vec();
+    for ip in scan_targets(&t)? {
+        // The WAN host's bytes reach the gateway at this address (ping answers).
+        let ping = run(
+            &t,
+            Host::Wan,
+            &["ping", "-c", "1", "-W", "2", &ip.to_string()],
+        )?;
+        assert!(
+            ping.contains("1 received"),
+            "{ip} unreachable from the WAN host"
+        );
+        let http = SocketAddr::new(ip, HTTP_PORT);
+        assert!(!wan_tcp_open(&t, http)?, "{http}/tcp open from the WAN");
+        let pmp = SocketAddr::new(ip, 5351);
+        assert!(
+            wan_udp_closed(&t, pmp, natpmp_probe.clone())?,
+            "{pmp}/udp not closed from the WAN"
+        );
+        let ssdp = SocketAddr::new(ip, 1900);
+        assert!(
+            wan_udp_closed(&t, ssdp, msearch.clone())?,
+            "{ssdp}/udp not closed from the WAN"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn nmap_from_the_wan_finds_no_port_of_ours_open() -> anyhow::Result<()> {
+    if !tool("nmap")? {
+        return Ok(());
+    }
+    let Some(t) = common::TestGateway::start_lab(1, true, BASE)? else {
+        return Ok(());
+    };
+    route_lan_via_gateway(&t)?;
+    for ip in scan_targets(&t)? {
+        let target = ip.to_string();
+        let mut args = vec![
+            "nmap",
+            "-n",
+            "-Pn",
+            "-sS",
+            "-sU",
+            "--max-retries",
+            "3",
+            "-p",
+            "T:5000,U:1900,U:5351",
+        ];
+        if ip.is_ipv6() {
+            args.push("-6");
+        }
+        args.push(&target);
+        let out = run(&t, Host::Wan, &args)?;
+        assert!(out.contains("Nmap done: 1 IP address (1 host up)"), "{out}");
+        let open: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("/tcp ") || l.contains("/udp "))
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|s| s.starts_with("open"))
+            })
+            .collect();
+        assert!(
+            open.is_empty(),
+            "open from the WAN at {ip}: {open:?}\n{out}"
+        );
+    }
+    Ok(())
+}
