@@ -27,9 +27,10 @@
 //! Keys of portgate's own (miniupnpd refuses them, so only use them when the
 //! file is meant for portgated):
 //!
-//! - `igd_version=1|2` (default 1): IGD version of the device description;
-//!   `force_igd_desc_v1=yes` still forces 1. IGD:2 actions are served either
-//!   way.
+//! - `igd_version=1|2` (default 2, as Debian's and OpenWrt's miniupnpd,
+//!   which are built with IGD:2): IGD version of the device description;
+//!   `force_igd_desc_v1=yes` (miniupnpd's own switch, written by OpenWrt's
+//!   `igdv1` option) still forces 1. IGD:2 actions are served either way.
 //! - `max_mappings_per_client=N` (default [`DEFAULT_MAX_MAPPINGS_PER_CLIENT`]):
 //!   quota per internal client across UPnP, NAT-PMP and PCP.
 //! - `firewall_standalone=yes|no` (default yes): whether our nftables table
@@ -88,9 +89,9 @@ pub const TEXT_VALUE_MAX: usize = 256;
 /// IGD version announced in the device description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IgdVersion {
-    /// InternetGatewayDevice:1 (default: best interoperability).
+    /// InternetGatewayDevice:1 (`force_igd_desc_v1=yes` or `igd_version=1`).
     V1,
-    /// InternetGatewayDevice:2.
+    /// InternetGatewayDevice:2 (default, as miniupnpd built with IGD:2).
     V2,
 }
 
@@ -100,6 +101,15 @@ impl IgdVersion {
         match self {
             IgdVersion::V1 => 1,
             IgdVersion::V2 => 2,
+        }
+    }
+}
+
+impl From<portgate_proto::description::IgdVersion> for IgdVersion {
+    fn from(v: portgate_proto::description::IgdVersion) -> Self {
+        match v {
+            portgate_proto::description::IgdVersion::V1 => IgdVersion::V1,
+            portgate_proto::description::IgdVersion::V2 => IgdVersion::V2,
         }
     }
 }
@@ -196,7 +206,7 @@ pub struct Config {
     pub upnp_nat_postrouting_chain: Option<String>,
     /// `upnp_nftables_family_split` (default no): `ip`/`ip6` tables instead of `inet`.
     pub upnp_nftables_family_split: bool,
-    /// `igd_version` (ours, default 1).
+    /// `igd_version` (ours, default 2).
     pub igd_version: IgdVersion,
     /// `max_mappings_per_client` (ours).
     pub max_mappings_per_client: u32,
@@ -263,7 +273,7 @@ impl Default for Config {
             upnp_nat_chain: None,
             upnp_nat_postrouting_chain: None,
             upnp_nftables_family_split: false,
-            igd_version: IgdVersion::V1,
+            igd_version: IgdVersion::V2,
             max_mappings_per_client: DEFAULT_MAX_MAPPINGS_PER_CLIENT,
             firewall_standalone: true,
             keep_table_on_exit: false,

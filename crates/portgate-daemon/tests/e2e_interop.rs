@@ -1,17 +1,19 @@
 //! What third-party clients and scanners see of the real `portgated` binary in the
 //! namespace lab, side by side with what miniupnpd shows them: search answers from
-//! UDP 1900 (a connected-socket M-SEARCH, nmap's `upnp-info`) and no port of ours
-//! reachable from the WAN (a connect/probe loop and an nmap scan).
+//! UDP 1900 (a connected-socket M-SEARCH, nmap's `upnp-info`), no port of ours reachable
+//! from the WAN (a connect/probe loop and an nmap scan), and an IGD:2 device by default
+//! that still answers IGD:1 searches (async-upnp-client, upnpc).
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use portgate_lab::Host;
 
-/// UPnP and NAT-PMP/PCP on, the HTTP port fixed.
+/// UPnP and NAT-PMP/PCP on, the HTTP port fixed; no IGD key: the default device.
 const BASE: &str = "enable_upnp=yes\nenable_natpmp=yes\nhttp_port=5000\n";
 
 const HTTP_PORT: u16 = 5000;
@@ -305,5 +307,199 @@ fn nmap_from_the_wan_finds_no_port_of_ours_open() -> anyhow::Result<()> {
             "open from the WAN at {ip}: {open:?}\n{out}"
         );
     }
+    Ok(())
+}
+
+const IGD1: &str = "urn:schemas-upnp-org:device:InternetGatewayDevice:1";
+const IGD2: &str = "urn:schemas-upnp-org:device:InternetGatewayDevice:2";
+const WANIP1: &str = "urn:schemas-upnp-org:service:WANIPConnection:1";
+const WANIP2: &str = "urn:schemas-upnp-org:service:WANIPConnection:2";
+
+/// An HTTP exchange from the LAN host with the device; returns the whole answer.
+fn http(t: &common::TestGateway, req: String) -> anyhow::Result<String> {
+    let to = SocketAddr::from((t.lan_address(), HTTP_PORT));
+    t.lab
+        .in_netns(Host::Lan(0), move || -> anyhow::Result<String> {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(req.as_bytes())?;
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        })?
+}
+
+fn root_description(t: &common::TestGateway) -> anyhow::Result<String> {
+    http(
+        t,
+        format!(
+            "GET /rootDesc.xml HTTP/1.1\r\nHost: {}:{HTTP_PORT}\r\nConnection: close\r\n\r\n",
+            t.lan_address()
+        ),
+    )
+}
+
+/// A SOAP call from the LAN host; returns the whole HTTP answer.
+fn soap(
+    t: &common::TestGateway,
+    path: &str,
+    service: &str,
+    action: &str,
+) -> anyhow::Result<String> {
+    let body = format!(
+        "<?xml version=\"1.0\"?>\r\n<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body>\
+         <u:{action} xmlns:u=\"{service}\"></u:{action}></s:Body></s:Envelope>\r\n"
+    );
+    http(
+        t,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {}:{HTTP_PORT}\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n\
+             SOAPAction: \"{service}#{action}\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            t.lan_address(),
+            body.len()
+        ),
+    )
+}
+
+/// The text of element `name` in an XML answer.
+fn element(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml.get(start..)?.find(&format!("</{name}>"))?;
+    xml.get(start..start + len).map(str::to_owned)
+}
+
+/// Layer3Forwarding's GetDefaultConnectionService: (the value, the whole answer).
+fn default_connection_service(t: &common::TestGateway) -> anyhow::Result<(String, String)> {
+    let l3 = soap(
+        t,
+        "/ctl/L3F",
+        "urn:schemas-upnp-org:service:Layer3Forwarding:1",
+        "GetDefaultConnectionService",
+    )?;
+    let dcs = element(&l3, "NewDefaultConnectionService").unwrap_or_default();
+    Ok((dcs, l3))
+}
+
+#[test]
+fn igd2_by_default_igd1_searches_still_answered() -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start(1, BASE)? else {
+        return Ok(());
+    };
+    let desc = root_description(&t)?;
+    assert!(
+        desc.contains(&format!("<deviceType>{IGD2}</deviceType>")),
+        "{desc}"
+    );
+    assert!(
+        desc.contains(&format!("<serviceType>{WANIP2}</serviceType>")),
+        "{desc}"
+    );
+    // UDA 1.1 §1.3.2: a device answers searches for older versions of its types, and
+    // the answer's ST (and so its USN) carries the version searched for.
+    for st in [IGD1, IGD2, WANIP1, WANIP2] {
+        let answers = multicast_search(&t, st, Duration::from_millis(1500))?;
+        let (_, a) = answers
+            .first()
+            .with_context(|| format!("no answer to a search for {st}"))?;
+        assert_eq!(header(a, "ST").as_deref(), Some(st), "{a}");
+        let usn = header(a, "USN").unwrap_or_default();
+        assert!(
+            usn.starts_with("uuid:") && usn.ends_with(&format!("::{st}")),
+            "{a}"
+        );
+    }
+    // Layer3Forwarding names the connection device of the version announced.
+    let (dcs, l3) = default_connection_service(&t)?;
+    assert!(
+        dcs.contains(":WANConnectionDevice:2,urn:upnp-org:serviceId:WANIPConn1"),
+        "{l3}"
+    );
+
+    // upnpc against the IGD:2 default: lease 0 is the IGD:2 maximum, 604800 s.
+    let url = format!("http://{}:{HTTP_PORT}/rootDesc.xml", t.lan_address());
+    let lan0 = t.lab.ipv4(Host::Lan(0)).to_string();
+    let a = run(
+        &t,
+        Host::Lan(0),
+        &["upnpc", "-u", &url, "-a", &lan0, "8080", "9000", "TCP", "0"],
+    )?;
+    assert!(a.contains("is redirected to internal"), "{a}");
+    let l = run(&t, Host::Lan(0), &["upnpc", "-u", &url, "-l"])?;
+    let line = l
+        .lines()
+        .find(|l| l.contains("9000->"))
+        .with_context(|| l.clone())?;
+    let lease: u32 = line
+        .split_whitespace()
+        .last()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!((604_790..=604_800).contains(&lease), "{line}");
+    Ok(())
+}
+
+#[test]
+fn force_igd_desc_v1_gives_the_igd1_device() -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start(1, &format!("{BASE}force_igd_desc_v1=yes\n"))? else {
+        return Ok(());
+    };
+    let desc = root_description(&t)?;
+    assert!(
+        desc.contains(&format!("<deviceType>{IGD1}</deviceType>")),
+        "{desc}"
+    );
+    assert!(
+        desc.contains(&format!("<serviceType>{WANIP1}</serviceType>")),
+        "{desc}"
+    );
+    assert!(multicast_search(&t, IGD2, Duration::from_millis(1200))?.is_empty());
+    let (dcs, l3) = default_connection_service(&t)?;
+    assert!(dcs.contains(":WANConnectionDevice:1,"), "{l3}");
+    Ok(())
+}
+
+#[test]
+fn async_upnp_client_finds_and_drives_the_igd2_device() -> anyhow::Result<()> {
+    if !tool("upnp-client")? {
+        return Ok(());
+    }
+    let Some(t) = common::TestGateway::start(1, BASE)? else {
+        return Ok(());
+    };
+    let gw = t.lan_address().to_string();
+    let lan0 = t.lab.ipv4(Host::Lan(0)).to_string();
+    let found = run(
+        &t,
+        Host::Lan(0),
+        &[
+            "upnp-client",
+            "--timeout",
+            "3",
+            "search",
+            "--bind",
+            &lan0,
+            "--target",
+            &gw,
+            "--search_target",
+            IGD2,
+        ],
+    )?;
+    let url = format!("http://{gw}:{HTTP_PORT}/rootDesc.xml");
+    assert!(found.contains(&url) && found.contains(IGD2), "{found}");
+    let ext = run(
+        &t,
+        Host::Lan(0),
+        &[
+            "upnp-client",
+            "--timeout",
+            "5",
+            "call-action",
+            &url,
+            "WANIPConn1/GetExternalIPAddress",
+        ],
+    )?;
+    assert!(ext.contains(&t.lab.external_ipv4().to_string()), "{ext}");
     Ok(())
 }

@@ -487,6 +487,7 @@ impl Server {
                         SoapSettings {
                             secure_mode: ctx.secure_mode,
                             list_max_entries: ctx.list_max_entries,
+                            device_version: ctx.igd.version.into(),
                         },
                         &ctx.igd.uuids[2],
                         &mut *backend,

@@ -29,6 +29,10 @@ pub struct SoapSettings {
     pub secure_mode: bool,
     /// Cap on GetListOfPortMappings entries.
     pub list_max_entries: usize,
+    /// The IGD version the description announces. On an IGD:2 device a lease of 0
+    /// means the IGD:2 maximum whatever the SOAPAction's version (as miniupnpd built
+    /// with IGD:2), and Layer3Forwarding names WANConnectionDevice:2.
+    pub device_version: IgdVersion,
 }
 
 /// What to answer.
@@ -425,8 +429,14 @@ impl Call<'_> {
         } else {
             strict_u32(lease_text).ok_or(Fault(402))?
         };
-        // AddAnyPortMapping only exists in WANIPConnection:2: its lease rules apply.
-        let version = if any { IgdVersion::V2 } else { self.version };
+        // AddAnyPortMapping only exists in WANIPConnection:2, and an IGD:2 device
+        // applies WANIPConnection:2's lease rules to every request: a lease of 0 is
+        // the IGD:2 maximum there (WANIPConnection:2 §2.3.16).
+        let version = if any || self.settings.device_version == IgdVersion::V2 {
+            IgdVersion::V2
+        } else {
+            self.version
+        };
         let now = self.backend.now();
         let expiry = expiry_at(now, upnp_lease(version, lease_req));
         let req = NewMapping {
@@ -638,8 +648,10 @@ impl Call<'_> {
     }
 
     fn layer3(&mut self, action: &str, uuid_wcd: &str) -> Result<Out, Fault> {
-        let ours =
-            format!("uuid:{uuid_wcd}:WANConnectionDevice:1,urn:upnp-org:serviceId:WANIPConn1");
+        let ours = format!(
+            "uuid:{uuid_wcd}:WANConnectionDevice:{},urn:upnp-org:serviceId:WANIPConn1",
+            self.settings.device_version.number()
+        );
         match action {
             "GetDefaultConnectionService" => Ok(out(&[("NewDefaultConnectionService", ours)])),
             "SetDefaultConnectionService" => {
