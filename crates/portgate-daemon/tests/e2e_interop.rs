@@ -31,6 +31,15 @@ fn tool(name: &str) -> anyhow::Result<bool> {
     Ok(found)
 }
 
+/// The lab gateway (with IPv6 when `ipv6`) for a test that drives `program`: `None`
+/// (the test is skipped) when the lab or, outside CI, the program is missing.
+fn start_for(program: &str, ipv6: bool, conf: &str) -> anyhow::Result<Option<common::TestGateway>> {
+    if !tool(program)? {
+        return Ok(None);
+    }
+    common::TestGateway::start_lab(1, ipv6, conf)
+}
+
 fn unspecified_for(to: SocketAddr) -> SocketAddr {
     match to {
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
@@ -141,10 +150,7 @@ fn search_answers_come_from_port_1900_to_a_connected_socket_ipv4_and_ipv6() -> a
 
 #[test]
 fn nmap_upnp_info_reads_the_device() -> anyhow::Result<()> {
-    if !tool("nmap")? {
-        return Ok(());
-    }
-    let Some(t) = common::TestGateway::start(1, BASE)? else {
+    let Some(t) = start_for("nmap", false, BASE)? else {
         return Ok(());
     };
     let gw = t.lan_address().to_string();
@@ -267,10 +273,7 @@ fn from_the_wan_every_port_of_ours_is_closed_ipv4_and_ipv6() -> anyhow::Result<(
 
 #[test]
 fn nmap_from_the_wan_finds_no_port_of_ours_open() -> anyhow::Result<()> {
-    if !tool("nmap")? {
-        return Ok(());
-    }
-    let Some(t) = common::TestGateway::start_lab(1, true, BASE)? else {
+    let Some(t) = start_for("nmap", true, BASE)? else {
         return Ok(());
     };
     route_lan_via_gateway(&t)?;
@@ -382,20 +385,23 @@ fn default_connection_service(t: &common::TestGateway) -> anyhow::Result<(String
     Ok((dcs, l3))
 }
 
+/// Asserts that the root description announces `device` with `service`.
+fn assert_announces(t: &common::TestGateway, device: &str, service: &str) -> anyhow::Result<()> {
+    let desc = root_description(t)?;
+    assert!(
+        desc.contains(&format!("<deviceType>{device}</deviceType>"))
+            && desc.contains(&format!("<serviceType>{service}</serviceType>")),
+        "{desc}"
+    );
+    Ok(())
+}
+
 #[test]
 fn igd2_by_default_igd1_searches_still_answered() -> anyhow::Result<()> {
     let Some(t) = common::TestGateway::start(1, BASE)? else {
         return Ok(());
     };
-    let desc = root_description(&t)?;
-    assert!(
-        desc.contains(&format!("<deviceType>{IGD2}</deviceType>")),
-        "{desc}"
-    );
-    assert!(
-        desc.contains(&format!("<serviceType>{WANIP2}</serviceType>")),
-        "{desc}"
-    );
+    assert_announces(&t, IGD2, WANIP2)?;
     // UDA 1.1 §1.3.2: a device answers searches for older versions of its types, and
     // the answer's ST (and so its USN) carries the version searched for.
     for st in [IGD1, IGD2, WANIP1, WANIP2] {
@@ -445,15 +451,7 @@ fn force_igd_desc_v1_gives_the_igd1_device() -> anyhow::Result<()> {
     let Some(t) = common::TestGateway::start(1, &format!("{BASE}force_igd_desc_v1=yes\n"))? else {
         return Ok(());
     };
-    let desc = root_description(&t)?;
-    assert!(
-        desc.contains(&format!("<deviceType>{IGD1}</deviceType>")),
-        "{desc}"
-    );
-    assert!(
-        desc.contains(&format!("<serviceType>{WANIP1}</serviceType>")),
-        "{desc}"
-    );
+    assert_announces(&t, IGD1, WANIP1)?;
     assert!(multicast_search(&t, IGD2, Duration::from_millis(1200))?.is_empty());
     let (dcs, l3) = default_connection_service(&t)?;
     assert!(dcs.contains(":WANConnectionDevice:1,"), "{l3}");
@@ -462,10 +460,7 @@ fn force_igd_desc_v1_gives_the_igd1_device() -> anyhow::Result<()> {
 
 #[test]
 fn async_upnp_client_finds_and_drives_the_igd2_device() -> anyhow::Result<()> {
-    if !tool("upnp-client")? {
-        return Ok(());
-    }
-    let Some(t) = common::TestGateway::start(1, BASE)? else {
+    let Some(t) = start_for("upnp-client", false, BASE)? else {
         return Ok(());
     };
     let gw = t.lan_address().to_string();
