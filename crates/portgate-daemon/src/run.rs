@@ -405,9 +405,14 @@ async fn start_upnp(
         igd.version = portgate_proto::description::IgdVersion::V2;
     }
     igd.ipv6_firewall = v6.is_some();
-    if let Some(p) = &cfg.presentation_url {
-        igd.presentation_url = p.clone();
-    }
+    // Unset: the first LAN address, as miniupnpd (`http://<listening address>/`).
+    igd.presentation_url = match &cfg.presentation_url {
+        Some(p) => p.clone(),
+        None => lan
+            .first()
+            .map(|l| format!("http://{}/", l.addr))
+            .unwrap_or_default(),
+    };
     if let Some(u) = cfg.uuid {
         let derive = |i: u8| {
             let mut b = u.0;

@@ -1,8 +1,8 @@
 //! What third-party clients and scanners see of the real `portgated` binary in the
 //! namespace lab, side by side with what miniupnpd shows them: search answers from
 //! UDP 1900 (a connected-socket M-SEARCH, nmap's `upnp-info`), no port of ours reachable
-//! from the WAN (a connect/probe loop and an nmap scan), and an IGD:2 device by default
-//! that still answers IGD:1 searches (async-upnp-client, upnpc).
+//! from the WAN (a connect/probe loop and an nmap scan), an IGD:2 device by default that
+//! still answers IGD:1 searches (async-upnp-client, upnpc), and the presentation URL.
 
 mod common;
 
@@ -496,5 +496,19 @@ fn async_upnp_client_finds_and_drives_the_igd2_device() -> anyhow::Result<()> {
         ],
     )?;
     assert!(ext.contains(&t.lab.external_ipv4().to_string()), "{ext}");
+    Ok(())
+}
+
+#[test]
+fn presentation_url_defaults_to_the_lan_address() -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start(1, BASE)? else {
+        return Ok(());
+    };
+    let desc = root_description(&t)?;
+    let want = format!(
+        "<presentationURL>http://{}/</presentationURL>",
+        t.lan_address()
+    );
+    assert!(desc.contains(&want), "{desc}");
     Ok(())
 }
