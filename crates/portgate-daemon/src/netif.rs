@@ -1,6 +1,8 @@
 //! Interface facts the daemon's drivers need from the system: which interface holds
 //! a LAN address (every listening socket is tied to it with `SO_BINDTODEVICE`, as
-//! miniupnpd does). Protocol code never reads these itself: the values are passed in.
+//! miniupnpd does), and the WAN link's type, speed and state from sysfs (for
+//! GetCommonLinkProperties). Protocol code never reads these itself: the values are
+//! passed in.
 
 use std::net::IpAddr;
 
@@ -40,19 +42,53 @@ pub fn bind_to_interface(sock: &socket2::Socket, name: &str) -> anyhow::Result<(
         .with_context(|| format!("SO_BINDTODEVICE {name}"))
 }
 
+/// The WAN link as sysfs shows it (`/sys/class/net/IFACE/{speed,operstate}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkFacts {
+    /// Link speed in Mbit/s (`speed`); `None` when unknown (-1, unreadable, link down).
+    pub speed_mbits: Option<u64>,
+    /// Whether `operstate` is `up` (or `unknown`, which drivers without carrier
+    /// reporting show while working).
+    pub up: bool,
+}
+
+/// Reads `/sys/class/net/IFNAME/LEAF`; an error too when the name could escape
+/// `/sys/class/net`.
+pub fn read_sysfs(ifname: &str, leaf: &str) -> std::io::Result<String> {
+    if ifname.is_empty() || ifname.contains('/') || ifname.starts_with('.') {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/{leaf}"))
+}
+
+/// Reads the link facts of `ifname` (all unknown / down when unreadable).
+pub fn link_facts(ifname: &str) -> LinkFacts {
+    let read = |leaf: &str| read_sysfs(ifname, leaf);
+    LinkFacts {
+        speed_mbits: read("speed")
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .and_then(|v| u64::try_from(v).ok())
+            .filter(|&v| v > 0),
+        up: read("operstate").is_ok_and(|s| matches!(s.trim(), "up" | "unknown")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn loopback_is_found() {
+    fn loopback_is_found_and_unsafe_names_read_nothing() {
         assert_eq!(
             interface_of(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)).as_deref(),
             Some("lo")
         );
-        assert_eq!(
-            interface_of(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 77))),
-            None
-        );
+        assert_eq!(link_facts("../lo"), LinkFacts::default());
+        assert_eq!(link_facts(""), LinkFacts::default());
+        // Loopback has no speed (reading it fails) and is always up ("unknown").
+        let lo = link_facts("lo");
+        assert_eq!(lo.speed_mbits, None);
+        assert!(lo.up);
     }
 }

@@ -2,7 +2,8 @@
 //! namespace lab, side by side with what miniupnpd shows them: search answers from
 //! UDP 1900 (a connected-socket M-SEARCH, nmap's `upnp-info`), no port of ours reachable
 //! from the WAN (a connect/probe loop and an nmap scan), an IGD:2 device by default that
-//! still answers IGD:1 searches (async-upnp-client, upnpc), and the presentation URL.
+//! still answers IGD:1 searches (async-upnp-client, upnpc), the presentation URL, and
+//! GetCommonLinkProperties from the WAN link's sysfs entries.
 
 mod common;
 
@@ -510,5 +511,58 @@ fn presentation_url_defaults_to_the_lan_address() -> anyhow::Result<()> {
         t.lan_address()
     );
     assert!(desc.contains(&want), "{desc}");
+    Ok(())
+}
+
+#[test]
+fn common_link_properties_follow_the_wan_link() -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start(1, &format!("{BASE}bitrate_up=5000000\n"))? else {
+        return Ok(());
+    };
+    let wan = t.lab.gateway().wan.name.clone();
+    let speed = t
+        .lab
+        .sh(Host::Gateway, &format!("cat /sys/class/net/{wan}/speed"))?;
+    let mbits: u64 = speed.trim().parse().context("WAN link speed")?;
+    let expect_down = (mbits * 1_000_000).min(u64::from(u32::MAX));
+    let cif = "urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1";
+    let c = soap(&t, "/ctl/CmnIfCfg", cif, "GetCommonLinkProperties")?;
+    assert_eq!(
+        element(&c, "NewLayer1DownstreamMaxBitRate"),
+        Some(expect_down.to_string()),
+        "{c}"
+    );
+    assert_eq!(
+        element(&c, "NewLayer1UpstreamMaxBitRate").as_deref(),
+        Some("5000000"),
+        "{c}"
+    );
+    assert_eq!(
+        element(&c, "NewWANAccessType").as_deref(),
+        Some("Ethernet"),
+        "{c}"
+    );
+    assert_eq!(
+        element(&c, "NewPhysicalLinkStatus").as_deref(),
+        Some("Up"),
+        "{c}"
+    );
+    // upnpc reads the same figures.
+    let url = format!("http://{}:{HTTP_PORT}/rootDesc.xml", t.lan_address());
+    let s = run(&t, Host::Lan(0), &["upnpc", "-u", &url, "-s"])?;
+    assert!(
+        s.contains(&format!("MaxBitRateDown : {expect_down} bps")),
+        "{s}"
+    );
+    assert!(s.contains("MaxBitRateUp 5000000 bps"), "{s}");
+    // The link goes down: so does PhysicalLinkStatus.
+    t.lab
+        .exec(Host::Gateway, &["ip", "link", "set", &wan, "down"])?;
+    let c = soap(&t, "/ctl/CmnIfCfg", cif, "GetCommonLinkProperties")?;
+    assert_eq!(
+        element(&c, "NewPhysicalLinkStatus").as_deref(),
+        Some("Down"),
+        "{c}"
+    );
     Ok(())
 }

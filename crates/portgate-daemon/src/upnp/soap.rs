@@ -612,15 +612,17 @@ impl Call<'_> {
     }
 
     fn wan_common(&mut self, action: &str) -> Result<Out, Fault> {
-        // ui4 counters wrap (WANCommonInterfaceConfig:1 §2.2: the values are ui4).
+        // ui4 counters wrap (WANCommonInterfaceConfig:1 §2.2: the values are ui4); a bit
+        // rate past ui4 (a 10 Gbit/s link) is reported as the largest ui4 instead.
         let wrap = |v: u64| (v & 0xFFFF_FFFF).to_string();
+        let ui4_max = |v: u64| v.min(u64::from(u32::MAX)).to_string();
         match action {
             "GetCommonLinkProperties" => {
                 let info = self.backend.connection_info();
                 Ok(out(&[
                     ("NewWANAccessType", "Ethernet".into()),
-                    ("NewLayer1UpstreamMaxBitRate", wrap(info.bitrate_up)),
-                    ("NewLayer1DownstreamMaxBitRate", wrap(info.bitrate_down)),
+                    ("NewLayer1UpstreamMaxBitRate", ui4_max(info.bitrate_up)),
+                    ("NewLayer1DownstreamMaxBitRate", ui4_max(info.bitrate_down)),
                     (
                         "NewPhysicalLinkStatus",
                         if info.link_up { "Up" } else { "Down" }.into(),

@@ -727,3 +727,15 @@ fn layer3_names_the_connection_device_of_the_announced_version() {
     );
     ok_args(&set);
 }
+
+#[test]
+fn link_bit_rates_past_ui4_report_the_largest_ui4() {
+    let mut f = fixture();
+    // A 10 Gbit/s rate (a veth or 10GbE WAN link) does not fit WANCommonInterfaceConfig's
+    // ui4; without a WAN interface to read, an unconfigured rate is 0 (unknown).
+    f.be = GatewayBackend::new(f.gw.clone(), None, 10_000_000_000, 0);
+    let cif = "urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1";
+    let c = f.call(cif, "GetCommonLinkProperties", &[], A);
+    assert_eq!(arg(&c, "NewLayer1UpstreamMaxBitRate"), "4294967295");
+    assert_eq!(arg(&c, "NewLayer1DownstreamMaxBitRate"), "0");
+}
