@@ -60,7 +60,8 @@ pub const DEFAULT_STUN_PORT: u16 = 3478;
 pub const DEFAULT_MIN_LIFETIME: u32 = 120;
 /// Default longest PCP/NAT-PMP lease, seconds (24 h, RFC 6887 section 15).
 pub const DEFAULT_MAX_LIFETIME: u32 = 86_400;
-/// Default SSDP NOTIFY interval, seconds (daemon.md; max-age is twice this).
+/// Default SSDP NOTIFY interval, seconds: miniupnpd's own default (its `init()` sets
+/// `notify_interval = 900`; NOTIFY max-age is twice the interval, 1800 s).
 pub const DEFAULT_NOTIFY_INTERVAL: u32 = 900;
 /// Default minimum number of mappings before idle ones are cleaned (miniupnpd's 20).
 pub const DEFAULT_CLEAN_RULESET_THRESHOLD: u32 = 20;
