@@ -2,8 +2,9 @@
 //! namespace lab, side by side with what miniupnpd shows them: search answers from
 //! UDP 1900 (a connected-socket M-SEARCH, nmap's `upnp-info`), no port of ours reachable
 //! from the WAN (a connect/probe loop and an nmap scan), an IGD:2 device by default that
-//! still answers IGD:1 searches (async-upnp-client, upnpc), the presentation URL, and
-//! GetCommonLinkProperties from the WAN link's sysfs entries.
+//! still answers IGD:1 searches (async-upnp-client, upnpc), the presentation URL,
+//! GetCommonLinkProperties from the WAN link's sysfs entries, and the default NOTIFY
+//! timing (miniupnpd's: 900 s, max-age 1800).
 
 mod common;
 
@@ -563,6 +564,41 @@ fn common_link_properties_follow_the_wan_link() -> anyhow::Result<()> {
         element(&c, "NewPhysicalLinkStatus").as_deref(),
         Some("Down"),
         "{c}"
+    );
+    Ok(())
+}
+
+#[test]
+fn announcements_keep_miniupnpds_default_timing() -> anyhow::Result<()> {
+    // A passive listener on the LAN host, joined before the daemon starts.
+    let listener = std::cell::RefCell::new(None);
+    // `_gw` keeps the lab and the daemon up to the end of the test.
+    let Some(_gw) = common::TestGateway::start_prepared(1, false, BASE, |lab| {
+        let host = lab.ipv4(Host::Lan(0));
+        let s = lab.in_netns(Host::Lan(0), move || -> anyhow::Result<UdpSocket> {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+            s.set_reuse_address(true)?;
+            s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1900)).into())?;
+            s.join_multicast_v4(&Ipv4Addr::new(239, 255, 255, 250), &host)?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            Ok(s.into())
+        })??;
+        *listener.borrow_mut() = Some(s);
+        Ok(())
+    })?
+    else {
+        return Ok(());
+    };
+    let s = listener.borrow_mut().take().context("no listener")?;
+    let mut buf = [0u8; 2048];
+    let (n, _) = s.recv_from(&mut buf).context("no NOTIFY at start-up")?;
+    let notify = String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned();
+    assert!(notify.starts_with("NOTIFY * HTTP/1.1"), "{notify}");
+    // notify_interval unset: miniupnpd's 900 s, so max-age twice that.
+    assert_eq!(
+        header(&notify, "CACHE-CONTROL").as_deref(),
+        Some("max-age=1800"),
+        "{notify}"
     );
     Ok(())
 }
