@@ -33,9 +33,10 @@
 //! Keys of portgate's own (miniupnpd refuses them, so only use them when the
 //! file is meant for portgated):
 //!
-//! - `igd_version=1|2` (default 1): IGD version of the device description;
-//!   `force_igd_desc_v1=yes` still forces 1. IGD:2 actions are served either
-//!   way.
+//! - `igd_version=1|2` (default 2, as Debian's and OpenWrt's miniupnpd,
+//!   which are built with IGD:2): IGD version of the device description;
+//!   `force_igd_desc_v1=yes` (miniupnpd's own switch, written by OpenWrt's
+//!   `igdv1` option) still forces 1. IGD:2 actions are served either way.
 //! - `max_mappings_per_client=N` (default [`DEFAULT_MAX_MAPPINGS_PER_CLIENT`]):
 //!   quota per internal client across UPnP, NAT-PMP and PCP.
 //! - `firewall_standalone=yes|no` (default yes): whether our nftables table
@@ -65,7 +66,8 @@ pub const DEFAULT_STUN_PORT: u16 = 3478;
 pub const DEFAULT_MIN_LIFETIME: u32 = 120;
 /// Default longest PCP/NAT-PMP lease, seconds (24 h, RFC 6887 section 15).
 pub const DEFAULT_MAX_LIFETIME: u32 = 86_400;
-/// Default SSDP NOTIFY interval, seconds (daemon.md; max-age is twice this).
+/// Default SSDP NOTIFY interval, seconds: miniupnpd's own default (its `init()` sets
+/// `notify_interval = 900`; NOTIFY max-age is twice the interval, 1800 s).
 pub const DEFAULT_NOTIFY_INTERVAL: u32 = 900;
 /// Default minimum number of mappings before idle ones are cleaned (miniupnpd's 20).
 pub const DEFAULT_CLEAN_RULESET_THRESHOLD: u32 = 20;
@@ -94,9 +96,9 @@ pub const TEXT_VALUE_MAX: usize = 256;
 /// IGD version announced in the device description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IgdVersion {
-    /// InternetGatewayDevice:1 (default: best interoperability).
+    /// InternetGatewayDevice:1 (`force_igd_desc_v1=yes` or `igd_version=1`).
     V1,
-    /// InternetGatewayDevice:2.
+    /// InternetGatewayDevice:2 (default, as miniupnpd built with IGD:2).
     V2,
 }
 
@@ -106,6 +108,15 @@ impl IgdVersion {
         match self {
             IgdVersion::V1 => 1,
             IgdVersion::V2 => 2,
+        }
+    }
+}
+
+impl From<portgate_proto::description::IgdVersion> for IgdVersion {
+    fn from(v: portgate_proto::description::IgdVersion) -> Self {
+        match v {
+            portgate_proto::description::IgdVersion::V1 => IgdVersion::V1,
+            portgate_proto::description::IgdVersion::V2 => IgdVersion::V2,
         }
     }
 }
@@ -202,7 +213,7 @@ pub struct Config {
     pub upnp_nat_postrouting_chain: Option<String>,
     /// `upnp_nftables_family_split` (default no): `ip`/`ip6` tables instead of `inet`.
     pub upnp_nftables_family_split: bool,
-    /// `igd_version` (ours, default 1).
+    /// `igd_version` (ours, default 2).
     pub igd_version: IgdVersion,
     /// `max_mappings_per_client` (ours).
     pub max_mappings_per_client: u32,
@@ -269,7 +280,7 @@ impl Default for Config {
             upnp_nat_chain: None,
             upnp_nat_postrouting_chain: None,
             upnp_nftables_family_split: false,
-            igd_version: IgdVersion::V1,
+            igd_version: IgdVersion::V2,
             max_mappings_per_client: DEFAULT_MAX_MAPPINGS_PER_CLIENT,
             firewall_standalone: true,
             keep_table_on_exit: false,

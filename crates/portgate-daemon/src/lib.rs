@@ -19,6 +19,7 @@ pub mod flags;
 mod fwwatch;
 pub mod gateway;
 pub mod lease;
+pub mod netif;
 pub mod pinhole;
 pub mod pmp;
 pub mod privs;

@@ -267,6 +267,7 @@ fn bind_pmp(addr: Ipv4Addr) -> anyhow::Result<UdpSocket> {
     s.set_multicast_if_v4(&addr)?;
     s.set_multicast_loop_v4(false)?;
     s.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&s, IpAddr::V4(addr))?;
     let sa = SocketAddr::new(IpAddr::V4(addr), portgate_proto::natpmp::SERVER_PORT);
     s.bind(&sa.into())
         .with_context(|| format!("bind NAT-PMP/PCP socket {sa}"))?;
@@ -279,6 +280,7 @@ fn bind_pcp6(addr: std::net::Ipv6Addr) -> anyhow::Result<UdpSocket> {
     s.set_only_v6(true)?;
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&s, IpAddr::V6(addr))?;
     let sa = SocketAddr::new(IpAddr::V6(addr), portgate_proto::natpmp::SERVER_PORT);
     s.bind(&sa.into())
         .with_context(|| format!("bind PCP socket {sa}"))?;
@@ -425,9 +427,14 @@ async fn start_upnp(
         igd.version = portgate_proto::description::IgdVersion::V2;
     }
     igd.ipv6_firewall = v6.is_some();
-    if let Some(p) = &cfg.presentation_url {
-        igd.presentation_url = p.clone();
-    }
+    // Unset: the first LAN address, as miniupnpd (`http://<listening address>/`).
+    igd.presentation_url = match &cfg.presentation_url {
+        Some(p) => p.clone(),
+        None => lan
+            .first()
+            .map(|l| format!("http://{}/", l.addr))
+            .unwrap_or_default(),
+    };
     let u = cfg.uuid.unwrap_or_else(|| {
         let u = crate::config::Uuid::random();
         tracing::info!(

@@ -207,9 +207,9 @@ fn a_deny_rule_binds_upnp_natpmp_and_pcp() -> anyhow::Result<()> {
     let pmp = SocketAddr::new(IpAddr::V4(t.lan_address()), 5351);
     let pcp_to = SocketAddr::new(IpAddr::V4(t.lan_address()), pcp::SERVER_PORT);
 
-    // UPnP, IGD:1 description (the default): 718 ConflictInMappingEntry.
+    // UPnP, IGD:2 description (the default): 606 Action not authorized.
     let a = upnpc(&t, &["-a", &lan0, "8050", "8050", "TCP"])?;
-    assert!(a.contains("failed with code 718"), "{a}");
+    assert!(a.contains("failed with code 606"), "{a}");
     assert!(!a.contains("is redirected to internal"), "{a}");
     assert!(!tcp_reaches(&t, 8050, 8050)?, "UPnP opened nothing");
 
@@ -268,7 +268,7 @@ fn a_deny_rule_binds_upnp_natpmp_and_pcp() -> anyhow::Result<()> {
 
     // Internal port 8300 is denied on every external port: all three refuse.
     let a = upnpc(&t, &["-a", &lan0, "8300", "8300", "TCP"])?;
-    assert!(a.contains("failed with code 718"), "{a}");
+    assert!(a.contains("failed with code 606"), "{a}");
     let r = udp_exchange(&t, Host::Lan(0), pmp, &natpmp_tcp_request(8300), PROBE)?
         .ok_or_else(|| anyhow::anyhow!("no NAT-PMP answer"))?;
     assert_eq!(

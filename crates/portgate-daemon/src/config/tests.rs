@@ -27,7 +27,18 @@ fn defaults() {
     assert!(!c.enable_natpmp);
     assert_eq!(c.ext_stun_port, 3478);
     assert_eq!(c.clean_ruleset_threshold, 20);
-    assert_eq!(c.description_igd_version(), IgdVersion::V1);
+    // As Debian's and OpenWrt's miniupnpd (built with IGD:2) without force_igd_desc_v1.
+    assert_eq!(c.description_igd_version(), IgdVersion::V2);
+    assert_eq!(
+        parse("force_igd_desc_v1=yes\n")
+            .unwrap()
+            .description_igd_version(),
+        IgdVersion::V1
+    );
+    assert_eq!(
+        parse("igd_version=1\n").unwrap().description_igd_version(),
+        IgdVersion::V1
+    );
 }
 
 #[test]

@@ -59,9 +59,11 @@ pub struct ConnectionInfo {
     pub link_up: bool,
     /// Seconds since the connection came up.
     pub uptime: u64,
-    /// Upstream bit rate (bitrate_up), 0 when unknown.
+    /// Upstream bit rate, bit/s: `bitrate_up`, else the WAN link's speed; 0 when
+    /// unknown.
     pub bitrate_up: u64,
-    /// Downstream bit rate (bitrate_down), 0 when unknown.
+    /// Downstream bit rate, bit/s: `bitrate_down`, else the WAN link's speed; 0 when
+    /// unknown.
     pub bitrate_down: u64,
 }
 
@@ -121,10 +123,7 @@ pub trait UpnpBackend {
 /// unreadable).
 pub fn read_sysfs_counters(ifname: &str) -> WanCounters {
     let read = |name: &str| -> u64 {
-        if ifname.is_empty() || ifname.contains('/') || ifname.starts_with('.') {
-            return 0;
-        }
-        std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{name}"))
+        crate::netif::read_sysfs(ifname, &format!("statistics/{name}"))
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
@@ -137,17 +136,8 @@ pub fn read_sysfs_counters(ifname: &str) -> WanCounters {
     }
 }
 
-fn link_up(ifname: &str) -> bool {
-    if ifname.is_empty() || ifname.contains('/') || ifname.starts_with('.') {
-        return false;
-    }
-    std::fs::read_to_string(format!("/sys/class/net/{ifname}/operstate"))
-        .map(|s| matches!(s.trim(), "up" | "unknown"))
-        .unwrap_or(false)
-}
-
 /// [`UpnpBackend`] over the shared [`Gateway`] plus the WAN interface facts the
-/// gateway does not hold (name for counters, configured bit rates).
+/// gateway does not hold (name for counters, speed and state; configured bit rates).
 pub struct GatewayBackend {
     gw: SharedGateway,
     wan_ifname: Option<String>,
@@ -157,7 +147,9 @@ pub struct GatewayBackend {
 }
 
 impl GatewayBackend {
-    /// Wraps `gw`; counters and link state come from `wan_ifname`'s sysfs entries.
+    /// Wraps `gw`; counters, link state and speed come from `wan_ifname`'s sysfs
+    /// entries ([`crate::netif::link_facts`]). A bit rate of 0 means "not configured":
+    /// the link's speed is reported instead, as miniupnpd does.
     pub fn new(
         gw: SharedGateway,
         wan_ifname: Option<String>,
@@ -221,15 +213,17 @@ impl UpnpBackend for GatewayBackend {
     fn connection_info(&self) -> ConnectionInfo {
         let gw = self.gw.borrow();
         let now = crate::clock::now();
+        let link = self.wan_ifname.as_deref().map(crate::netif::link_facts);
+        let speed = link
+            .and_then(|l| l.speed_mbits)
+            .map_or(0, |m| m.saturating_mul(1_000_000));
+        let or_speed = |configured: u64| if configured == 0 { speed } else { configured };
         ConnectionInfo {
             connected: gw.forwarding(),
-            link_up: self
-                .wan_ifname
-                .as_deref()
-                .map_or(gw.external().is_some(), link_up),
+            link_up: link.map_or(gw.external().is_some(), |l| l.up),
             uptime: now.saturating_sub(gw.epoch_start().max(self.started)),
-            bitrate_up: self.bitrate_up,
-            bitrate_down: self.bitrate_down,
+            bitrate_up: or_speed(self.bitrate_up),
+            bitrate_down: or_speed(self.bitrate_down),
         }
     }
 

@@ -320,6 +320,7 @@ fn bind_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     }
     sock.set_reuse_address(true)?;
     sock.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&sock, addr.ip())?;
     sock.bind(&addr.into())
         .map_err(|e| anyhow::anyhow!("upnp: cannot bind http {addr}: {e}"))?;
     sock.listen(128)?;
@@ -552,6 +553,7 @@ impl Server {
                         SoapSettings {
                             secure_mode: backend.secure_mode(),
                             list_max_entries: ctx.list_max_entries,
+                            device_version: ctx.igd.version.into(),
                         },
                         &ctx.igd.uuids[2],
                         &mut *backend,

@@ -13,12 +13,14 @@
 //! ```
 //!
 //! [`start`] must be called from inside a tokio `LocalSet` (current-thread runtime):
-//! it binds the SSDP socket (UDP 1900, joined to 239.255.255.250 on each LAN address,
-//! plus one sending socket per LAN address) and one HTTP listener per LAN address
+//! it binds the SSDP sockets (UDP 1900, one per LAN interface, joined to
+//! 239.255.255.250 on each of its LAN addresses, answering searches; plus one NOTIFY
+//! socket per LAN address) and one HTTP listener per LAN address
 //! (port [`UpnpContext::http_port`]; 0 picks a free port, shared by every address),
 //! logs `upnp: http server bound, description at <url>` for each HTTP listener and spawns its tasks with
-//! `tokio::task::spawn_local`. If UDP 1900 is taken (an SSDP cache daemon owns it) the
-//! device registers its services with that daemon over its unix socket instead
+//! `tokio::task::spawn_local`. Every listening socket is tied to its LAN interface
+//! (`SO_BINDTODEVICE`, [`crate::netif`]): nothing arriving on the WAN reaches it. If
+//! UDP 1900 is taken (an SSDP cache daemon owns it) the device registers its services with that daemon over its unix socket instead
 //! ([`register`]; path from [`UpnpContext::minissdpd_socket`], `minissdpdsocket`); on any
 //! other SSDP failure the HTTP side still runs and a warning is logged.
 //!
@@ -232,6 +234,12 @@ pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
         Ok(d) => {
             let d = Rc::new(d);
             tasks.push(tokio::task::spawn_local(ssdp::SsdpDriver::run(d.clone())));
+            for sock in d.receivers() {
+                tasks.push(tokio::task::spawn_local(ssdp::SsdpDriver::receive(
+                    d.clone(),
+                    sock,
+                )));
+            }
             Some(d)
         }
         Err(e) if ssdp::port_in_use(&e) => {
