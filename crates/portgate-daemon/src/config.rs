@@ -66,8 +66,8 @@ pub const DEFAULT_STUN_PORT: u16 = 3478;
 pub const DEFAULT_MIN_LIFETIME: u32 = 120;
 /// Default longest PCP/NAT-PMP lease, seconds (24 h, RFC 6887 section 15).
 pub const DEFAULT_MAX_LIFETIME: u32 = 86_400;
-/// Default SSDP NOTIFY interval, seconds: miniupnpd's own default (its `init()` sets
-/// `notify_interval = 900`; NOTIFY max-age is twice the interval, 1800 s).
+/// Default SSDP NOTIFY interval, seconds: miniupnpd's default since 2.3.7 (before, 30 s);
+/// NOTIFY max-age is twice the interval, 1800 s, the least UDA 1.1 section 1.2.2 asks.
 pub const DEFAULT_NOTIFY_INTERVAL: u32 = 900;
 /// Default minimum number of mappings before idle ones are cleaned (miniupnpd's 20).
 pub const DEFAULT_CLEAN_RULESET_THRESHOLD: u32 = 20;
