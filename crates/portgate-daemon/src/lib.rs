@@ -17,6 +17,7 @@ pub mod extaddr;
 pub mod flags;
 pub mod gateway;
 pub mod lease;
+pub mod pidfile;
 pub mod pinhole;
 pub mod pmp;
 pub mod privs;
