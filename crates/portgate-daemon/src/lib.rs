@@ -20,6 +20,7 @@ mod fwwatch;
 pub mod gateway;
 pub mod lease;
 pub mod netif;
+pub mod pidfile;
 pub mod pinhole;
 pub mod pmp;
 pub mod privs;

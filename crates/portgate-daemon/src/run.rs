@@ -7,12 +7,13 @@
 //! time (see [`crate::gateway`]). No process is spawned, ever.
 //!
 //! Start-up: parse flags and `miniupnpd.conf` (`--check-config` prints the
-//! effective configuration and exits), find the LAN subnets
+//! effective configuration and exits), lock the pid file ([`crate::pidfile`]:
+//! a second instance refuses to start), find the LAN subnets
 //! (`listening_ip`: interface names are resolved with `getifaddrs`) and the
 //! external address ([`crate::extaddr::detect`]), open our nftables table,
 //! load the lease file and reconcile the kernel with it, bind UDP 5351 on
 //! every LAN address (NAT-PMP/PCP, also used to send announcements to
-//! 224.0.0.1:5350), start the UPnP device, write the pidfile (`-P`), and
+//! 224.0.0.1:5350), start the UPnP device, and
 //! log exactly one line containing `listening on` once every socket is
 //! bound — the contract tests wait for.
 //!
@@ -30,7 +31,6 @@
 //! foreground too and only logs less (warnings and the start-up line).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -88,6 +88,23 @@ pub fn main() -> ExitCode {
     for w in &cfg.warnings {
         tracing::warn!("{}: {}", w.location, w.message);
     }
+    // Before anything is touched: one instance per network namespace (see pidfile).
+    let pid_lock = match flags.pidfile.clone().or_else(crate::pidfile::default_path) {
+        None => None,
+        Some(path) => match crate::pidfile::PidLock::acquire(&path, crate::pidfile::LOCK_WAIT) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("portgated: {e}");
+                return match e {
+                    crate::pidfile::PidFileError::Running { .. } => {
+                        ExitCode::from(crate::pidfile::EXIT_ALREADY_RUNNING)
+                    }
+                    crate::pidfile::PidFileError::Io { .. } => ExitCode::FAILURE,
+                };
+            }
+        },
+    };
     // Before the runtime and the rtnetlink thread: new threads inherit the reduced sets.
     match crate::privs::drop_privileges() {
         Ok(d) => tracing::info!(
@@ -113,7 +130,7 @@ pub fn main() -> ExitCode {
         }
     };
     let local = tokio::task::LocalSet::new();
-    match local.block_on(&rt, run(flags, cfg)) {
+    match local.block_on(&rt, run(flags, cfg, pid_lock)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -483,11 +500,6 @@ async fn start_upnp(
     Ok(Some(crate::upnp::start(ctx).await?))
 }
 
-fn write_pidfile(path: &PathBuf) -> anyhow::Result<()> {
-    std::fs::write(path, format!("{}\n", std::process::id()))
-        .with_context(|| format!("write pidfile {}", path.display()))
-}
-
 fn sleep_target(deadline: Option<tokio::time::Instant>) -> tokio::time::Instant {
     deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))
 }
@@ -537,7 +549,11 @@ async fn next_wan_change(
     }
 }
 
-async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
+async fn run(
+    flags: Flags,
+    mut cfg: Config,
+    pid_lock: Option<crate::pidfile::PidLock>,
+) -> anyhow::Result<()> {
     let ext_ifname = cfg
         .ext_ifname
         .clone()
@@ -651,9 +667,6 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         }
     }
     let upnp = start_upnp(&cfg, &gw, &lan, v6, &pmp_socks).await?;
-    if let Some(p) = &flags.pidfile {
-        write_pidfile(p)?;
-    }
     let mut listening: Vec<String> = pmp_socks
         .iter()
         .map(|(a, _)| format!("{a}:{} (nat-pmp/pcp)", portgate_proto::natpmp::SERVER_PORT))
@@ -785,11 +798,21 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         t.abort();
     }
     pins.borrow_mut().persist();
-    if let Err(e) = gw.borrow_mut().shutdown(cfg.keep_table_on_exit) {
+    // Only the instance whose pid file is still in place owns the table: when the file
+    // was removed or replaced, another instance may run with it.
+    let mut keep = cfg.keep_table_on_exit;
+    if let Some(lock) = pid_lock.as_ref().filter(|l| !l.still_ours()) {
+        tracing::warn!(
+            pidfile = %lock.path().display(),
+            "the pid file is no longer ours (removed or replaced): the nftables table is left alone"
+        );
+        keep = true;
+    }
+    if let Err(e) = gw.borrow_mut().shutdown(keep) {
         tracing::warn!(%e, "firewall shutdown");
     }
-    if let Some(p) = &flags.pidfile {
-        let _ = std::fs::remove_file(p);
+    if let Some(lock) = pid_lock {
+        lock.release();
     }
     Ok(())
 }

@@ -1026,3 +1026,64 @@ fn lease_entries_outside_the_lan_are_skipped() -> anyhow::Result<()> {
     assert_eq!(kernel_forwards(&t)?, want, "only the LAN entry is back");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// Two instances in one network namespace.
+
+/// A second instance waits for the pid-file lock, then refuses to start with "already
+/// running (pid N)" and exit code 3 while the first keeps mapping; a quick stop and
+/// restart (the new one started before the old one has exited) no longer lets the
+/// exiting instance delete the table the new one installed: every mapping works after.
+#[test]
+fn a_second_instance_is_refused_and_a_quick_restart_keeps_the_new_table() -> anyhow::Result<()> {
+    let Some(mut t) = common::TestGateway::start(1, CONFIG_UPNP)? else {
+        return Ok(());
+    };
+    let ext = t.lab.external_ipv4();
+    let client = PmpClient::new(&t)?;
+    let r = client.map((Proto::Tcp, 4400), LIFETIME).context("answer")?;
+    assert!(r.result().is_success(), "{r:?}");
+    assert!(tcp_reaches(&t, ext, 4400, 4400)?);
+    let first = daemon(&t)?.pid();
+    // As root without -P: one pid file per named network namespace.
+    let pidfile = format!("/run/portgated-{}.pid", t.lab.netns(Host::Gateway));
+    assert_eq!(std::fs::read_to_string(&pidfile)?.trim(), first.to_string());
+
+    let bin = env!("CARGO_BIN_EXE_portgated");
+    let cfg = t.config_file();
+    let args = [bin, "-d", "-f", cfg.to_str().context("utf-8 path")?];
+    let second = t.lab.spawn(Host::Gateway, &args)?;
+    let status = second.wait_exit(Duration::from_secs(15))?;
+    assert_eq!(status.code(), Some(3), "{}", second.output());
+    assert!(
+        second
+            .output()
+            .contains(&format!("already running (pid {first})")),
+        "{}",
+        second.output()
+    );
+    assert!(tcp_reaches(&t, ext, 4400, 4400)?, "the first still maps");
+    let r = client.map((Proto::Tcp, 4401), LIFETIME).context("answer")?;
+    assert!(r.result().is_success(), "{r:?}");
+    assert!(tcp_reaches(&t, ext, 4401, 4401)?);
+
+    // Stop and restart at once: the new instance waits for the old one's lock.
+    let old = t.daemon.take().context("running")?;
+    old.signal(Signal::TERM);
+    t.restart()?;
+    old.wait_exit(Duration::from_secs(10))?;
+    let r = client.map((Proto::Tcp, 4402), LIFETIME).context("answer")?;
+    assert!(r.result().is_success(), "{r:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    for port in [4400u16, 4401, 4402] {
+        assert!(
+            tcp_reaches(&t, ext, port, port)?,
+            "{port} after the restart:\n{}\n{}",
+            old.output(),
+            daemon(&t)?.output()
+        );
+    }
+    let now = daemon(&t)?.pid();
+    assert_eq!(std::fs::read_to_string(&pidfile)?.trim(), now.to_string());
+    Ok(())
+}

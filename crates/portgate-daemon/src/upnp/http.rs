@@ -15,10 +15,9 @@ use portgate_proto::description::igd::IgdService;
 use portgate_proto::http::{Event, Limits, Method, RequestDecoder, RequestHead, ResponseHead};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-use tokio::sync::Notify;
 
 use super::desc::Documents;
 use super::gena::GenaService;
