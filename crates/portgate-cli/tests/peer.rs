@@ -1,0 +1,139 @@
+//! End-to-end PCP PEER (RFC 6887 §12): `portgate peer` on a lab LAN host asks our
+//! `portgated` for the mapping of its UDP port toward the WAN host; the WAN host's
+//! datagrams to the assigned external address and port reach the LAN host, while the
+//! same datagrams from another WAN address do not (the mapping is an nftables map
+//! element keyed by the remote peer). A second `portgate peer` for the same flow is a new
+//! process with a new nonce: refused (NOT_AUTHORIZED, exit code 4), as RFC 6887 §11.1's
+//! nonce rule demands; an unusable remote peer is MALFORMED_REQUEST.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::{json_number, portgated_bin, start_portgated};
+use portgate_lab::{Host, Lab};
+
+/// How long datagrams are sent for before a delivery is given up.
+const PROBE: Duration = Duration::from_secs(3);
+
+/// Sends `payload` from `src` (an address of the WAN host; port 0: any) to `to` every
+/// 100 ms for `PROBE`, and reports whether a socket on LAN host 0 at `port` got it.
+fn udp_from(lab: &Lab, src: Ipv4Addr, to: SocketAddr, port: u16, payload: &[u8]) -> bool {
+    let rx = lab
+        .in_netns(Host::Lan(0), move || {
+            UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
+        })
+        .expect("netns")
+        .expect("bind the LAN receiver");
+    rx.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let tx = lab
+        .in_netns(Host::Wan, move || UdpSocket::bind((src, 0)))
+        .expect("netns")
+        .expect("bind the WAN sender");
+    let end = Instant::now() + PROBE;
+    let mut buf = [0u8; 64];
+    while Instant::now() < end {
+        tx.send_to(payload, to).expect("send");
+        if let Ok((n, _)) = rx.recv_from(&mut buf) {
+            if buf.get(..n) == Some(payload) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn peer_mapping_lets_only_that_remote_peer_reach_the_lan_host() -> anyhow::Result<()> {
+    if !portgate_lab::require() {
+        return Ok(());
+    }
+    let bin = portgated_bin()?;
+    let Some(lab) = Lab::builder().lan_hosts(1).build_or_skip()? else {
+        return Ok(());
+    };
+    let dir = std::env::temp_dir().join(format!("pg-cli-peer-{}", lab.id()));
+    std::fs::create_dir_all(&dir)?;
+    let _daemon = start_portgated(&lab, &bin, &dir)?;
+    let gw = lab.gateway().lan.ipv4.to_string();
+    let wan = lab.ipv4(Host::Wan);
+    // A second address on the WAN host: another remote host, same wire.
+    let w = &lab.wan_host().iface;
+    let o = wan.octets();
+    let other = Ipv4Addr::new(o[0], o[1], o[2], o[3].wrapping_add(100));
+    lab.exec(
+        Host::Wan,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{other}/{}", w.ipv4_prefix),
+            "dev",
+            &w.name,
+        ],
+    )?;
+    let internal = 7000u16;
+    let remote = format!("{wan}:9000");
+    let run = |args: &[&str]| -> anyhow::Result<(bool, String)> {
+        let mut cmd = vec![env!("CARGO_BIN_EXE_portgate"), "--json", "--gateway", &gw];
+        cmd.extend_from_slice(args);
+        let out = lab.exec_unchecked(Host::Lan(0), &cmd)?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("portgate {args:?}: {text}");
+        Ok((out.status.success(), text))
+    };
+
+    // No mapping yet: the WAN host's datagrams go nowhere.
+    let ext = |port: u16| SocketAddr::new(IpAddr::V4(lab.external_ipv4()), port);
+    assert!(
+        !udp_from(&lab, wan, ext(internal), internal, b"before"),
+        "closed before PEER"
+    );
+
+    let (ok, out) = run(&["peer", "7000", &remote, "-p", "udp", "--lease", "600"])?;
+    assert!(ok, "portgate peer: {out}");
+    let eport = u16::try_from(json_number(&out, "external_port").expect("external_port"))?;
+    assert_eq!(eport, internal, "the internal port when free");
+    assert_eq!(json_number(&out, "lifetime"), Some(600));
+    assert!(
+        out.contains(&format!("\"external_address\":\"{}\"", lab.external_ipv4())),
+        "{out}"
+    );
+    // A real nftables mapping keyed by the remote peer ...
+    let rules = lab.nft_ruleset()?;
+    let element = rules
+        .lines()
+        .find(|l| l.contains(&format!("{wan} . udp . {eport} ")))
+        .unwrap_or_default();
+    assert!(
+        element.contains(&format!(": {} . {internal}", lab.ipv4(Host::Lan(0)))),
+        "fwd4r element for the peer:\n{rules}"
+    );
+    // ... which the peer's bytes go through, and another WAN address's do not.
+    assert!(
+        udp_from(&lab, wan, ext(eport), internal, b"from the peer"),
+        "the remote peer reaches the LAN host"
+    );
+    assert!(
+        !udp_from(&lab, other, ext(eport), internal, b"from another host"),
+        "another remote host does not"
+    );
+
+    // A new process has a new nonce: the same five-tuple is refused (NOT_AUTHORIZED,
+    // the gateway refused: exit code 4).
+    let (ok, out) = run(&["peer", "7000", &remote, "-p", "udp"])?;
+    assert!(!ok && out.contains("NotAuthorized"), "{out}");
+    // An unusable remote peer: MALFORMED_REQUEST.
+    let (ok, out) = run(&["peer", "7000", "0.0.0.0:9000", "-p", "udp"])?;
+    assert!(!ok && out.contains("MalformedRequest"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
