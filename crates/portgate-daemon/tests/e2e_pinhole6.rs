@@ -1,0 +1,108 @@
+//! IPv6 pinholes end to end, beyond the basic lifecycle of `e2e_ipv6.rs`: the real
+//! `portgated` in a lab with IPv6 (LAN 2001:db8:1::/64, WAN 2001:db8:2::/64, routed,
+//! standalone forward chain dropping what no pinhole opens).
+//!
+//! - a pinhole with a remote port (WANIPv6FirewallControl:1 AddPinhole `RemotePort`)
+//!   lets datagrams from that remote port through and not from another port.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::TestGateway;
+use portgate_lab::Host;
+
+const HTTP_PORT: u16 = 5000;
+/// How long datagrams are sent for before a delivery is given up.
+const PROBE: Duration = Duration::from_secs(3);
+
+fn start(extra: &str) -> anyhow::Result<Option<TestGateway>> {
+    TestGateway::start_lab(
+        1,
+        true,
+        &format!("http_port={HTTP_PORT}\nlease_file6=@DIR@/leases6\n{extra}"),
+    )
+}
+
+fn host6(t: &TestGateway) -> Ipv6Addr {
+    t.lab.ipv6(Host::Lan(0)).expect("host ipv6")
+}
+
+/// Debian's `upnpc -6` on LAN host 0 against the gateway's IPv6 description.
+fn upnpc(t: &TestGateway, args: &[&str]) -> String {
+    let gw = t.lab.ipv6(Host::Gateway).expect("gateway ipv6");
+    let url = format!("http://[{gw}]:{HTTP_PORT}/rootDesc.xml");
+    let mut full = vec!["upnpc", "-6", "-u", url.as_str()];
+    full.extend_from_slice(args);
+    let out = t.lab.exec_unchecked(Host::Lan(0), &full).expect("upnpc");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("upnpc {args:?}:\n{text}");
+    text
+}
+
+/// Sends UDP datagrams from the WAN host's port `src_port` to LAN host 0's `port`
+/// every 100 ms for [`PROBE`]; whether one arrived.
+fn udp6_from(t: &TestGateway, src_port: u16, port: u16, payload: &[u8]) -> bool {
+    let to = SocketAddr::new(IpAddr::V6(host6(t)), port);
+    let rx = t
+        .lab
+        .in_netns(Host::Lan(0), move || {
+            UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port))
+        })
+        .expect("netns")
+        .expect("bind the LAN receiver");
+    rx.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let tx = t
+        .lab
+        .in_netns(Host::Wan, move || {
+            UdpSocket::bind((Ipv6Addr::UNSPECIFIED, src_port))
+        })
+        .expect("netns")
+        .expect("bind the WAN sender");
+    let end = Instant::now() + PROBE;
+    let mut buf = [0u8; 64];
+    while Instant::now() < end {
+        tx.send_to(payload, to).expect("send");
+        if let Ok((n, _)) = rx.recv_from(&mut buf) {
+            if buf.get(..n) == Some(payload) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn pinhole_remote_port_is_enforced() -> anyhow::Result<()> {
+    let Some(t) = start("")? else {
+        return Ok(());
+    };
+    let me = host6(&t).to_string();
+    let wan = t.lab.ipv6(Host::Wan).expect("wan ipv6").to_string();
+    let out = upnpc(&t, &["-A", &wan, "40001", &me, "8080", "UDP", "3600"]);
+    assert!(
+        out.to_ascii_lowercase().contains("pinhole id"),
+        "AddPinhole: {out}"
+    );
+    assert!(
+        t.lab.nft_ruleset()?.contains("40001"),
+        "the kernel element carries the remote port"
+    );
+    assert!(
+        udp6_from(&t, 40001, 8080, b"from the remote port"),
+        "the pinhole's remote port gets through"
+    );
+    assert!(
+        !udp6_from(&t, 40002, 8080, b"from another port"),
+        "another remote port does not"
+    );
+    Ok(())
+}
