@@ -677,6 +677,11 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                         );
                         pins.borrow_mut().reload(pin_settings(&new, &lan6));
                         tracing::info!(removed = removed.len(), "configuration reloaded");
+                        if let Some(u) = &upnp {
+                            // GENA sends what changed, if anything (ipv6_disable flips
+                            // WANIPv6FirewallControl's evented variables).
+                            u.notify(crate::upnp::UpnpEvent::FirewallChanged);
+                        }
                         if clean_every(&new) != clean_every(&cfg) {
                             next_clean = clean_every(&new).map(|d| tokio::time::Instant::now() + d);
                         }

@@ -3,7 +3,11 @@
 //! standalone forward chain dropping what no pinhole opens).
 //!
 //! - a pinhole with a remote port (WANIPv6FirewallControl:1 AddPinhole `RemotePort`)
-//!   lets datagrams from that remote port through and not from another port.
+//!   lets datagrams from that remote port through and not from another port;
+//! - GENA: a subscriber to WANIPv6FirewallControl gets FirewallEnabled and
+//!   InboundPinholeAllowed when a SIGHUP turns `ipv6_disable` on and off again; a
+//!   pinhole change alone changes no evented variable of the service (its SCPD events
+//!   only those two), so it brings no NOTIFY.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -12,8 +16,9 @@ mod common;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use common::gena::{subscribe, Subscriber};
 use common::TestGateway;
-use portgate_lab::Host;
+use portgate_lab::{Host, Signal};
 
 const HTTP_PORT: u16 = 5000;
 /// How long datagrams are sent for before a delivery is given up.
@@ -103,6 +108,87 @@ fn pinhole_remote_port_is_enforced() -> anyhow::Result<()> {
     assert!(
         !udp6_from(&t, 40002, 8080, b"from another port"),
         "another remote port does not"
+    );
+    Ok(())
+}
+
+/// Rewrites the config with `ipv6_disable=yes` (or without it), sends SIGHUP and waits
+/// for the reload to be logged.
+fn reload_with_ipv6_disabled(t: &TestGateway, disabled: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(t.config_file())?;
+    let mut kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("ipv6_disable="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if disabled {
+        kept.push_str("ipv6_disable=yes\n");
+    }
+    std::fs::write(t.config_file(), kept)?;
+    let daemon = t
+        .daemon
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
+    let from = daemon.line_count();
+    daemon.signal(Signal::HUP);
+    daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
+    Ok(())
+}
+
+#[test]
+fn firewall_control_events_follow_sighup_ipv6_disable() -> anyhow::Result<()> {
+    let Some(t) = start("")? else {
+        return Ok(());
+    };
+    let sub = Subscriber::start(&t, Duration::ZERO)?;
+    subscribe(&t, "/evt/IP6FCtl", sub.callback)?;
+    let first = sub.wait_for(
+        "<FirewallEnabled>1</FirewallEnabled>",
+        Duration::from_secs(5),
+    )?;
+    assert!(
+        first.contains("<InboundPinholeAllowed>1</InboundPinholeAllowed>"),
+        "{first}"
+    );
+
+    // A pinhole changes neither evented variable: no NOTIFY.
+    let me = host6(&t).to_string();
+    let out = upnpc(&t, &["-A", "", "0", &me, "8081", "TCP", "3600"]);
+    assert!(out.to_ascii_lowercase().contains("pinhole id"), "{out}");
+    assert!(
+        sub.wait_for("Firewall", Duration::from_secs(2)).is_err(),
+        "no event for a pinhole change"
+    );
+
+    reload_with_ipv6_disabled(&t, true)?;
+    let off = sub.wait_for(
+        "<FirewallEnabled>0</FirewallEnabled>",
+        Duration::from_secs(5),
+    )?;
+    assert!(
+        off.contains("<InboundPinholeAllowed>0</InboundPinholeAllowed>"),
+        "{off}"
+    );
+    let out = upnpc(&t, &["-A", "", "0", &me, "8082", "TCP", "3600"]);
+    assert!(
+        !out.to_ascii_lowercase().contains("pinhole id"),
+        "refused while off: {out}"
+    );
+
+    reload_with_ipv6_disabled(&t, false)?;
+    let on = sub.wait_for(
+        "<FirewallEnabled>1</FirewallEnabled>",
+        Duration::from_secs(5),
+    )?;
+    assert!(
+        on.contains("<InboundPinholeAllowed>1</InboundPinholeAllowed>"),
+        "{on}"
+    );
+    // A reload that changes nothing sends nothing.
+    reload_with_ipv6_disabled(&t, false)?;
+    assert!(
+        sub.wait_for("Firewall", Duration::from_secs(2)).is_err(),
+        "no event when nothing changed"
     );
     Ok(())
 }

@@ -137,6 +137,9 @@ pub enum UpnpEvent {
     MappingsChanged,
     /// The external address (or the connection status) changed.
     ExternalAddressChanged,
+    /// The IPv6 firewall's status changed (a SIGHUP turned `ipv6_disable` on or off):
+    /// WANIPv6FirewallControl's FirewallEnabled and InboundPinholeAllowed.
+    FirewallChanged,
 }
 
 /// A running UPnP device. Dropping it does not stop the tasks: call
