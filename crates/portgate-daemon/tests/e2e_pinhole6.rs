@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::gena::{subscribe, Subscriber};
 use common::TestGateway;
-use portgate_lab::{Host, Signal};
+use portgate_lab::Host;
 
 const HTTP_PORT: u16 = 5000;
 /// How long datagrams are sent for before a delivery is given up.
@@ -125,14 +125,7 @@ fn reload_with_ipv6_disabled(t: &TestGateway, disabled: bool) -> anyhow::Result<
         kept.push_str("ipv6_disable=yes\n");
     }
     std::fs::write(t.config_file(), kept)?;
-    let daemon = t
-        .daemon
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
-    let from = daemon.line_count();
-    daemon.signal(Signal::HUP);
-    daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
-    Ok(())
+    t.reload()
 }
 
 #[test]

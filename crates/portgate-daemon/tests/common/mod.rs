@@ -116,6 +116,18 @@ impl TestGateway {
         Ok(())
     }
 
+    /// Send SIGHUP and wait until the daemon logs the reload.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let daemon = self
+            .daemon
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
+        let from = daemon.line_count();
+        daemon.signal(portgate_lab::Signal::HUP);
+        daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
+        Ok(())
+    }
+
     /// kill -9 the daemon (a crash).
     pub fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(p) = self.daemon.take() {
