@@ -7,13 +7,18 @@
 //! - GENA: a subscriber to WANIPv6FirewallControl gets FirewallEnabled and
 //!   InboundPinholeAllowed when a SIGHUP turns `ipv6_disable` on and off again; a
 //!   pinhole change alone changes no evented variable of the service (its SCPD events
-//!   only those two), so it brings no NOTIFY.
+//!   only those two), so it brings no NOTIFY;
+//! - SIGHUP re-reads the IPv6 LAN prefixes: after a prefix is added to the LAN
+//!   interface and the daemon reloaded, a PCP MAP from a host in the new prefix opens
+//!   a pinhole the WAN host's connection goes through (refused before the reload).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
+
+use portgate_proto::pcp;
 use std::time::{Duration, Instant};
 
 use common::gena::{subscribe, Subscriber};
@@ -182,6 +187,92 @@ fn firewall_control_events_follow_sighup_ipv6_disable() -> anyhow::Result<()> {
     assert!(
         sub.wait_for("Firewall", Duration::from_secs(2)).is_err(),
         "no event when nothing changed"
+    );
+    Ok(())
+}
+
+/// A PCP MAP for TCP `port` from `client` (bound as the source) in LAN host 0 to the
+/// gateway's PCP port on its first LAN address; the result code, `None` without an
+/// answer within 2 s.
+fn pcp6_map(t: &TestGateway, client: Ipv6Addr, port: u16) -> Option<pcp::ResultCode> {
+    let gw = SocketAddr::new(IpAddr::V6(t.lab.ipv6(Host::Gateway)?), pcp::SERVER_PORT);
+    let req = pcp::Request {
+        lifetime: 600,
+        client_address: IpAddr::V6(client),
+        data: pcp::OpData::Map(pcp::MapData {
+            nonce: [6; 12],
+            protocol: 6,
+            internal_port: port,
+            external_port: 0,
+            external_address: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }),
+        options: Vec::new(),
+    }
+    .to_bytes();
+    let sock = t
+        .lab
+        .in_netns(Host::Lan(0), move || UdpSocket::bind((client, 0)))
+        .ok()?
+        .ok()?;
+    sock.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    sock.send_to(&req, gw).ok()?;
+    let mut buf = [0u8; 1100];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    Some(pcp::Response::parse(buf.get(..n)?).ok()?.result)
+}
+
+#[test]
+fn sighup_rereads_the_ipv6_lan_prefixes() -> anyhow::Result<()> {
+    let Some(t) = start("enable_natpmp=yes\n")? else {
+        return Ok(());
+    };
+    // A second prefix on the LAN: the gateway and LAN host 0 get an address in it,
+    // and the WAN host routes it through the gateway.
+    let gw_lan = t.lab.gateway().lan.name.clone();
+    let host_if = t.lab.iface(Host::Lan(0)).name.clone();
+    let gw_wan6 = t
+        .lab
+        .gateway()
+        .wan
+        .ipv6
+        .expect("gateway wan ipv6")
+        .to_string();
+    let new: Ipv6Addr = "2001:db8:3::2".parse()?;
+    let ip = |host: Host, args: &[&str]| t.lab.exec(host, &[&["ip", "-6"], args].concat());
+    ip(
+        Host::Gateway,
+        &["addr", "add", "2001:db8:3::1/64", "dev", &gw_lan, "nodad"],
+    )?;
+    ip(
+        Host::Lan(0),
+        &["addr", "add", "2001:db8:3::2/64", "dev", &host_if, "nodad"],
+    )?;
+    ip(
+        Host::Wan,
+        &["route", "add", "2001:db8:3::/64", "via", &gw_wan6],
+    )?;
+    let wan_reaches = |port: u16| {
+        t.lab
+            .tcp_probe(
+                Host::Wan,
+                SocketAddr::new(IpAddr::V6(new), port),
+                (Host::Lan(0), port),
+                b"new prefix",
+                Duration::from_secs(2),
+            )
+            .expect("probe")
+    };
+
+    // Not a LAN host yet: no pinhole.
+    let before = pcp6_map(&t, new, 8090);
+    assert_ne!(before, Some(pcp::ResultCode::Success), "before the reload");
+    assert!(!wan_reaches(8090), "closed before the reload");
+
+    t.reload()?;
+    assert_eq!(pcp6_map(&t, new, 8090), Some(pcp::ResultCode::Success));
+    assert!(
+        wan_reaches(8090),
+        "the pinhole for the new prefix's host lets the WAN in"
     );
     Ok(())
 }

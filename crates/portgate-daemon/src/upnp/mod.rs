@@ -278,7 +278,8 @@ impl Shared {
             return true;
         }
         match (peer, &self.ctx.ipv6) {
-            (IpAddr::V6(a), Some(v6)) => v6.lan.iter().any(|l| l.contains(a) && l.addr != a),
+            // The pinhole service's prefixes: re-read on SIGHUP.
+            (IpAddr::V6(a), Some(v6)) => v6.pinholes.borrow().is_lan(a),
             _ => false,
         }
     }
