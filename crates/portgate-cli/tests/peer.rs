@@ -5,12 +5,16 @@
 //! element keyed by the remote peer). A second `portgate peer` for the same flow is a new
 //! process with a new nonce: refused (NOT_AUTHORIZED, exit code 4), as RFC 6887 §11.1's
 //! nonce rule demands; an unusable remote peer is MALFORMED_REQUEST.
+//!
+//! Over IPv6 (no translation) `portgate peer 8080 [WAN]:40001` opens a pinhole for the
+//! peer's address and port: datagrams from that port reach the LAN host, from another
+//! port they do not.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::{json_number, portgated_bin, start_portgated};
@@ -21,17 +25,19 @@ const PROBE: Duration = Duration::from_secs(3);
 
 /// Sends `payload` from `src` (an address of the WAN host; port 0: any) to `to` every
 /// 100 ms for `PROBE`, and reports whether a socket on LAN host 0 at `port` got it.
-fn udp_from(lab: &Lab, src: Ipv4Addr, to: SocketAddr, port: u16, payload: &[u8]) -> bool {
+fn udp_from(lab: &Lab, src: SocketAddr, to: SocketAddr, port: u16, payload: &[u8]) -> bool {
+    let any: IpAddr = match to {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
     let rx = lab
-        .in_netns(Host::Lan(0), move || {
-            UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
-        })
+        .in_netns(Host::Lan(0), move || UdpSocket::bind((any, port)))
         .expect("netns")
         .expect("bind the LAN receiver");
     rx.set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
     let tx = lab
-        .in_netns(Host::Wan, move || UdpSocket::bind((src, 0)))
+        .in_netns(Host::Wan, move || UdpSocket::bind(src))
         .expect("netns")
         .expect("bind the WAN sender");
     let end = Instant::now() + PROBE;
@@ -47,18 +53,98 @@ fn udp_from(lab: &Lab, src: Ipv4Addr, to: SocketAddr, port: u16, payload: &[u8])
     false
 }
 
-#[test]
-fn peer_mapping_lets_only_that_remote_peer_reach_the_lan_host() -> anyhow::Result<()> {
+/// Runs `portgate --json ARGS` on LAN host 0: (exit status ok, stdout + stderr).
+fn portgate(lab: &Lab, args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let mut cmd = vec![env!("CARGO_BIN_EXE_portgate"), "--json"];
+    cmd.extend_from_slice(args);
+    let out = lab.exec_unchecked(Host::Lan(0), &cmd)?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("portgate {args:?}: {text}");
+    Ok((out.status.success(), text))
+}
+
+/// A lab running portgated, its configuration and lease file in `dir` (removed on drop).
+struct Running {
+    lab: Lab,
+    _daemon: portgate_lab::Proc,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A lab (with IPv6 when `ipv6`) running portgated; `None` when labs cannot run here.
+fn lab_with_portgated(ipv6: bool) -> anyhow::Result<Option<Running>> {
     if !portgate_lab::require() {
-        return Ok(());
+        return Ok(None);
     }
     let bin = portgated_bin()?;
-    let Some(lab) = Lab::builder().lan_hosts(1).build_or_skip()? else {
-        return Ok(());
+    let Some(lab) = Lab::builder().lan_hosts(1).ipv6(ipv6).build_or_skip()? else {
+        return Ok(None);
     };
     let dir = std::env::temp_dir().join(format!("pg-cli-peer-{}", lab.id()));
     std::fs::create_dir_all(&dir)?;
-    let _daemon = start_portgated(&lab, &bin, &dir)?;
+    let daemon = start_portgated(&lab, &bin, &dir)?;
+    Ok(Some(Running {
+        lab,
+        _daemon: daemon,
+        dir,
+    }))
+}
+
+#[test]
+fn peer_over_ipv6_opens_a_pinhole_for_that_peer_address_and_port() -> anyhow::Result<()> {
+    let Some(run) = lab_with_portgated(true)? else {
+        return Ok(());
+    };
+    let lab = &run.lab;
+    let host = lab.ipv6(Host::Lan(0)).expect("LAN host ipv6");
+    let wan = lab.ipv6(Host::Wan).expect("WAN host ipv6");
+    let to = SocketAddr::new(IpAddr::V6(host), 8080);
+    let from = |port: u16| SocketAddr::new(IpAddr::V6(wan), port);
+    assert!(
+        !udp_from(lab, from(40001), to, 8080, b"before"),
+        "closed before PEER"
+    );
+    let remote = format!("[{wan}]:40001");
+    let (ok, out) = portgate(
+        lab,
+        &["peer", "8080", &remote, "-p", "udp", "--lease", "600"],
+    )?;
+    assert!(ok, "portgate peer: {out}");
+    assert_eq!(
+        json_number(&out, "external_port"),
+        Some(8080),
+        "no translation"
+    );
+    assert!(
+        out.contains(&format!("\"external_address\":\"{host}\"")),
+        "{out}"
+    );
+    assert!(
+        udp_from(lab, from(40001), to, 8080, b"from the peer's port"),
+        "the remote peer's port gets through"
+    );
+    assert!(
+        !udp_from(lab, from(40002), to, 8080, b"from another port"),
+        "another port of the same peer does not"
+    );
+    Ok(())
+}
+
+#[test]
+fn peer_mapping_lets_only_that_remote_peer_reach_the_lan_host() -> anyhow::Result<()> {
+    let Some(running) = lab_with_portgated(false)? else {
+        return Ok(());
+    };
+    let lab = &running.lab;
     let gw = lab.gateway().lan.ipv4.to_string();
     let wan = lab.ipv4(Host::Wan);
     // A second address on the WAN host: another remote host, same wire.
@@ -76,25 +162,15 @@ fn peer_mapping_lets_only_that_remote_peer_reach_the_lan_host() -> anyhow::Resul
             &w.name,
         ],
     )?;
+    let from = |a: Ipv4Addr| SocketAddr::new(IpAddr::V4(a), 0);
     let internal = 7000u16;
     let remote = format!("{wan}:9000");
-    let run = |args: &[&str]| -> anyhow::Result<(bool, String)> {
-        let mut cmd = vec![env!("CARGO_BIN_EXE_portgate"), "--json", "--gateway", &gw];
-        cmd.extend_from_slice(args);
-        let out = lab.exec_unchecked(Host::Lan(0), &cmd)?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("portgate {args:?}: {text}");
-        Ok((out.status.success(), text))
-    };
+    let run = |args: &[&str]| portgate(lab, &[&["--gateway", &gw], args].concat());
 
     // No mapping yet: the WAN host's datagrams go nowhere.
     let ext = |port: u16| SocketAddr::new(IpAddr::V4(lab.external_ipv4()), port);
     assert!(
-        !udp_from(&lab, wan, ext(internal), internal, b"before"),
+        !udp_from(lab, from(wan), ext(internal), internal, b"before"),
         "closed before PEER"
     );
 
@@ -119,11 +195,11 @@ fn peer_mapping_lets_only_that_remote_peer_reach_the_lan_host() -> anyhow::Resul
     );
     // ... which the peer's bytes go through, and another WAN address's do not.
     assert!(
-        udp_from(&lab, wan, ext(eport), internal, b"from the peer"),
+        udp_from(lab, from(wan), ext(eport), internal, b"from the peer"),
         "the remote peer reaches the LAN host"
     );
     assert!(
-        !udp_from(&lab, other, ext(eport), internal, b"from another host"),
+        !udp_from(lab, from(other), ext(eport), internal, b"from another host"),
         "another remote host does not"
     );
 
@@ -134,6 +210,5 @@ fn peer_mapping_lets_only_that_remote_peer_reach_the_lan_host() -> anyhow::Resul
     // An unusable remote peer: MALFORMED_REQUEST.
     let (ok, out) = run(&["peer", "7000", "0.0.0.0:9000", "-p", "udp"])?;
     assert!(!ok && out.contains("MalformedRequest"), "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
