@@ -19,10 +19,11 @@
 //!    peer port, as the kernel mapping admits any port of the peer; an
 //!    existing one must carry the request's nonce, else NOT_AUTHORIZED
 //!    (§11.1's nonce rule, which §12.1 applies to PEER);
-//! 4. lifetime 0 removes the explicit mapping (SUCCESS whether or not there
-//!    was one, §15); flows already under way keep their connection-tracking
-//!    state and end on the kernel's timers, as implicit mappings do. Other
-//!    lifetimes are clamped to `[min_lifetime, max_lifetime]` (§15);
+//! 4. lifetime 0 removes the explicit mapping, SUCCESS whether or not there
+//!    was one (as MAP's deletion, §15); flows already under way keep their
+//!    connection-tracking state and end on the kernel's timers, as implicit
+//!    mappings do. Other lifetimes are clamped to `[min_lifetime,
+//!    max_lifetime]` like MAP's (§15), a renewal included;
 //! 5. IPv4: an existing mapping is renewed at its external port; a new one
 //!    gets the suggested external port (the internal port when 0), or the
 //!    nearest free one: PEER has no PREFER_FAILURE. The mapping is an
