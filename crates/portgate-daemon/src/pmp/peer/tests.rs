@@ -281,6 +281,35 @@ fn peer4_description_option_is_stored_and_echoed() {
     assert_eq!(m.description, "game");
 }
 
+#[test]
+fn peer4_third_party_maps_for_that_lan_host_only_when_allowed() {
+    // THIRD_PARTY (code 1, 16 bytes): HOST asks for HOST2's flow.
+    let mut third = vec![1, 0, 0, 16];
+    third.extend_from_slice(&HOST2.to_ipv6_mapped().octets());
+    let b = peer_req(
+        IpAddr::V4(HOST),
+        600,
+        NONCE,
+        17,
+        5000,
+        0,
+        peer4_at(9000),
+        &third,
+    );
+    let (mut gw, fw) = gateway(settings(None));
+    assert_eq!(
+        ask4(&mut gw, &b, HOST)[3],
+        5,
+        "off by default: UNSUPP_OPTION"
+    );
+    let mut s = settings(None);
+    s.pcp_allow_thirdparty = true;
+    let (mut gw, fw2) = gateway(s);
+    assert_eq!(ask4(&mut gw, &b, HOST)[3], 0);
+    assert_eq!(restricted(&fw2), vec![(17, PEER4, 5000, HOST2, 5000)]);
+    assert!(restricted(&fw).is_empty());
+}
+
 // ---------------------------------------------------------------- IPv6
 
 const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
