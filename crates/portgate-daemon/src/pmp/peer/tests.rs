@@ -67,6 +67,20 @@ fn req4(lifetime: u32, nonce: [u8; 12], iport: u16, eport: u16, remote: SocketAd
     )
 }
 
+/// A UDP PEER from HOST's port 5000 to PEER4:9000 carrying `options`.
+fn with_options(options: &[u8]) -> Vec<u8> {
+    peer_req(
+        IpAddr::V4(HOST),
+        600,
+        NONCE,
+        17,
+        5000,
+        0,
+        peer4_at(9000),
+        options,
+    )
+}
+
 fn peer4_at(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(PEER4), port)
 }
@@ -261,16 +275,7 @@ fn peer4_description_option_is_stored_and_echoed() {
     let (mut gw, _fw) = gateway(settings(None));
     // DESCRIPTION (code 128, RFC 7220): "game" padded to 4.
     let opt = [128, 0, 0, 4, b'g', b'a', b'm', b'e'];
-    let b = peer_req(
-        IpAddr::V4(HOST),
-        600,
-        NONCE,
-        17,
-        5000,
-        0,
-        peer4_at(9000),
-        &opt,
-    );
+    let b = with_options(&opt);
     let r = ask4(&mut gw, &b, HOST);
     assert_eq!(r[3], 0);
     assert_eq!(&r[80..], &opt, "processed option echoed");
@@ -286,16 +291,7 @@ fn peer4_third_party_maps_for_that_lan_host_only_when_allowed() {
     // THIRD_PARTY (code 1, 16 bytes): HOST asks for HOST2's flow.
     let mut third = vec![1, 0, 0, 16];
     third.extend_from_slice(&HOST2.to_ipv6_mapped().octets());
-    let b = peer_req(
-        IpAddr::V4(HOST),
-        600,
-        NONCE,
-        17,
-        5000,
-        0,
-        peer4_at(9000),
-        &third,
-    );
+    let b = with_options(&third);
     let (mut gw, fw) = gateway(settings(None));
     assert_eq!(
         ask4(&mut gw, &b, HOST)[3],
