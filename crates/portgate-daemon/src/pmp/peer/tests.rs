@@ -249,8 +249,7 @@ fn peer4_unsupported_cases_get_their_result_codes() {
         f.extend_from_slice(&PEER4.to_ipv6_mapped().octets());
         f
     }] {
-        let b = peer_req(host, 600, NONCE, 17, 5000, 0, peer4_at(9000), &option);
-        assert_eq!(code(&mut gw, &b), 6);
+        assert_eq!(code(&mut gw, &with_options(&option)), 6);
     }
     // Client address field other than the source: ADDRESS_MISMATCH (12).
     let b = peer_req(
