@@ -7,8 +7,9 @@ set -euo pipefail
 # miniupnpc (upnpc), natpmp-utils (natpmpc): third-party clients the e2e tests drive.
 # miniupnpd-nftables: the reference daemon (only run inside lab namespaces).
 # netcat-openbsd, iputils-ping: manual checks and the demo's ping; hyperfine: benchmarks.
+# faketime: steps portgated's wall clock in the clock-step test.
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine)
+          iputils-ping hyperfine faketime)
 
 log() { echo "install-deps: $*"; }
 did_something=0

@@ -201,6 +201,9 @@ pub struct Gateway {
     journal_lines: usize,
     /// Packet counters at the last idle check ([`Gateway::clean_idle`]).
     idle_counts: Option<std::collections::HashMap<portgate_nft::MappingKey, u64>>,
+    /// Seconds the wall clock is ahead of the `now` we are given (see
+    /// [`Gateway::set_wall_offset`]): added to expiries written to the lease file.
+    wall_offset: i64,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -211,6 +214,11 @@ impl std::fmt::Debug for Gateway {
             .field("epoch_start", &self.epoch_start)
             .finish_non_exhaustive()
     }
+}
+
+/// A time of ours (see [`Gateway::set_wall_offset`]) as wall time.
+pub fn to_wall(t: u64, offset: i64) -> u64 {
+    t.saturating_add_signed(offset).max(1)
 }
 
 /// The firewall element for a table mapping at `now`.
@@ -335,9 +343,26 @@ impl Gateway {
             unsynced_since: None,
             journal_lines: 0,
             idle_counts: None,
+            wall_offset: 0,
         };
         gw.persist_now();
         Ok((gw, report))
+    }
+
+    /// Tells the gateway how many seconds the wall clock is ahead of the `now` it is
+    /// given (negative: behind). Time inside is monotonic, so a step of the wall clock
+    /// changes no lease; the lease file keeps unix times (miniupnpd's format), and
+    /// this offset turns one into the other when a lease is written. The start-up
+    /// `now` is wall time, so the file is read as it is.
+    pub fn set_wall_offset(&mut self, offset: i64) {
+        self.wall_offset = offset;
+    }
+
+    /// The lease file entry for `m`, its expiry in wall time.
+    fn lease_entry(&self, m: &Mapping) -> LeaseEntry {
+        let mut e = LeaseEntry::from(m);
+        e.expiry = e.expiry.map(|t| to_wall(t, self.wall_offset));
+        e
     }
 
     /// Wrap into the shared handle the run loop hands to its tasks.
@@ -475,7 +500,7 @@ impl Gateway {
         if let Some(p) = moved {
             text.push_str(&lease::format_removal(p.protocol, p.external_port));
         }
-        text.push_str(&lease::format_entry(&LeaseEntry::from(new)));
+        text.push_str(&lease::format_entry(&self.lease_entry(new)));
         self.journal(&text, now);
         Ok(outcome)
     }
@@ -763,7 +788,7 @@ impl Gateway {
         let Some(path) = &self.settings.lease_file else {
             return;
         };
-        let entries: Vec<LeaseEntry> = self.table.iter().map(LeaseEntry::from).collect();
+        let entries: Vec<LeaseEntry> = self.table.iter().map(|m| self.lease_entry(m)).collect();
         let text = lease::format(&entries);
         if let Err(err) = lease::write_atomic(path, text.as_bytes()) {
             tracing::error!(file = %path.display(), %err, "cannot write the lease file");

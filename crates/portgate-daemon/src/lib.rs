@@ -12,9 +12,11 @@
 //!
 //! Time is always passed in (seconds), never read from a clock here.
 
+pub mod clock;
 pub mod config;
 pub mod extaddr;
 pub mod flags;
+mod fwwatch;
 pub mod gateway;
 pub mod lease;
 pub mod pinhole;

@@ -470,6 +470,12 @@ pub fn parse_lease6_line(line: &str) -> Result<Lease6Entry, Lease6LineError> {
 /// and LF cannot appear in the description field's neighbours; a newline
 /// in the description is replaced by a space.
 pub fn format_lease6_line(r: &PinholeRecord) -> String {
+    format_lease6_line_at(r, 0)
+}
+
+/// [`format_lease6_line`] with the expiry moved by `wall_offset` seconds (see
+/// [`crate::gateway::Gateway::set_wall_offset`]).
+pub fn format_lease6_line_at(r: &PinholeRecord, wall_offset: i64) -> String {
     let s = &r.spec;
     let desc: String = s
         .description
@@ -484,7 +490,8 @@ pub fn format_lease6_line(r: &PinholeRecord) -> String {
         s.remote_host.map(|h| h.to_string()).unwrap_or_default(),
         s.remote_port,
         r.uid,
-        s.expiry.unwrap_or(0),
+        s.expiry
+            .map_or(0, |t| crate::gateway::to_wall(t, wall_offset)),
         desc
     )
 }

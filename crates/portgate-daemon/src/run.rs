@@ -33,11 +33,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use portgate_nft::{NftConfig, NftFirewall};
+use portgate_nft::{Firewall, NftConfig, NftFirewall};
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -51,12 +51,10 @@ use crate::pmp;
 /// `ext_ip` is configured (SIGUSR1 forces a check at once).
 pub const EXTERNAL_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Unix time in seconds.
+/// Unix (wall-clock) time in seconds: only for what leaves the process (see
+/// [`crate::clock`]).
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::wall_now()
 }
 
 /// Entry point of the `portgated` binary.
@@ -123,6 +121,35 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Says at info level what the running kernel's nftables can do and what portgated
+/// does instead where a feature is missing.
+fn log_kernel_features(f: portgate_nft::KernelFeatures) {
+    let release = rustix::system::uname();
+    let release = release.release().to_string_lossy();
+    tracing::info!(
+        kernel = %release,
+        destroy = f.destroy,
+        in_place_refresh = f.in_place_refresh,
+        element_counters = f.element_counters,
+        "nftables: {}; {}; {}",
+        if f.destroy {
+            "deletions use DESTROY messages (Linux 6.3+)"
+        } else {
+            "no DESTROY messages (before Linux 6.3): deletions use DEL and tolerate elements already gone"
+        },
+        if f.in_place_refresh {
+            "refreshes update leases in place, counters carry on (Linux 6.12+)"
+        } else {
+            "refreshes delete and re-add the element (before Linux 6.12): counters restart"
+        },
+        if f.element_counters {
+            "per-mapping counters available"
+        } else {
+            "no per-mapping counters: idle cleaning and CheckPinholeWorking see no traffic"
+        },
+    );
 }
 
 /// The LAN subnets of `listening_ip` (interface names resolved to their
@@ -285,13 +312,12 @@ async fn serve_pcp6(sock: Rc<UdpSocket>, gw: SharedGateway, pins: SharedPinholes
             tracing::debug!(%from, "pcp6: datagram from outside the LAN dropped");
             continue;
         }
-        let reply = pmp::pcp6::handle6(
-            data,
-            client,
-            unix_now(),
-            &mut gw.borrow_mut(),
-            &mut pins.borrow_mut(),
-        );
+        let reply = {
+            let (mut g, mut p) = (gw.borrow_mut(), pins.borrow_mut());
+            let now = crate::clock::sync(&mut g);
+            p.set_wall_offset(crate::clock::wall_offset());
+            pmp::pcp6::handle6(data, client, now, &mut g, &mut p)
+        };
         if let Some(r) = reply {
             if let Err(e) = sock.send_to(&r, from).await {
                 tracing::debug!(%e, %from, "pcp6 send error");
@@ -318,13 +344,11 @@ fn pump_pmp(socks: &[(Ipv4Addr, std::net::UdpSocket)], gw: &SharedGateway) {
     for (local, sock) in socks {
         while let Ok((n, from)) = sock.recv_from(&mut buf) {
             let Some(data) = buf.get(..n) else { continue };
-            let reply = pmp::handle(
-                data,
-                from,
-                IpAddr::V4(*local),
-                unix_now(),
-                &mut gw.borrow_mut(),
-            );
+            let reply = {
+                let mut g = gw.borrow_mut();
+                let now = crate::clock::sync(&mut g);
+                pmp::handle(data, from, IpAddr::V4(*local), now, &mut g)
+            };
             if let Some(r) = reply {
                 if let Err(e) = sock.send_to(&r, from) {
                     tracing::debug!(%e, %from, "nat-pmp/pcp send error");
@@ -364,13 +388,11 @@ async fn serve_pmp(sock: Rc<UdpSocket>, local: Ipv4Addr, gw: SharedGateway) {
             }
         };
         let Some(data) = buf.get(..n) else { continue };
-        let reply = pmp::handle(
-            data,
-            from,
-            IpAddr::V4(local),
-            unix_now(),
-            &mut gw.borrow_mut(),
-        );
+        let reply = {
+            let mut g = gw.borrow_mut();
+            let now = crate::clock::sync(&mut g);
+            pmp::handle(data, from, IpAddr::V4(local), now, &mut g)
+        };
         if let Some(r) = reply {
             if let Err(e) = sock.send_to(&r, from).await {
                 tracing::debug!(%e, %from, "nat-pmp/pcp send error");
@@ -435,7 +457,6 @@ async fn start_upnp(
         igd,
         notify_interval: cfg.notify_interval,
         boot_id: u32::try_from(unix_now() & 0x7fff_ffff).unwrap_or(1),
-        secure_mode: cfg.secure_mode,
         list_max_entries: usize::try_from(cfg.list_max_entries).unwrap_or(usize::MAX),
         http_max_connections: usize::try_from(cfg.http_max_connections).unwrap_or(usize::MAX),
         gateway_events: Some(gw.borrow().subscribe()),
@@ -465,9 +486,9 @@ fn sleep_target(deadline: Option<tokio::time::Instant>) -> tokio::time::Instant 
     deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))
 }
 
-/// Seconds-of-unix-time deadline to a tokio instant.
+/// A deadline in our seconds ([`crate::clock::now`]) to a tokio instant.
 fn at_unix(t: u64) -> tokio::time::Instant {
-    let now = unix_now();
+    let now = crate::clock::now();
     tokio::time::Instant::now() + Duration::from_secs(t.saturating_sub(now))
 }
 
@@ -538,12 +559,20 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             lan: lan.iter().map(|l| (l.addr, l.prefix)).collect(),
         }))
         .context("hairpin")?;
+    // Probe the kernel now, so that what it can do is said before anything else and a
+    // kernel that cannot run us stops the start with a clear message.
+    firewall
+        .init()
+        .context("nftables: cannot set up the firewall")?;
+    log_kernel_features(firewall.features());
     // Address changes on the WAN interface are seen at once (rtnetlink), besides
     // SIGUSR1 and the periodic check.
     let mut wan_watch = crate::extaddr::watch_addresses(&ext_ifname)
         .map_err(|e| tracing::warn!(%e, "cannot watch the WAN interface"))
         .ok();
-    let now = unix_now();
+    // The anchor of our monotonic clock: from here on a wall-clock step changes no
+    // lease (see `clock`).
+    let now = crate::clock::now();
     let (gw, report) = Gateway::start(
         GatewaySettings::from_config(&cfg, lan.clone()),
         Box::new(firewall),
@@ -650,6 +679,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             .then(|| Duration::from_secs(u64::from(cfg.clean_ruleset_interval)))
     };
     let mut next_clean = clean_every(&cfg).map(|d| tokio::time::Instant::now() + d);
+    let mut fw_watch = crate::fwwatch::FirewallWatch::open();
 
     loop {
         let (expiry, flush) = {
@@ -658,6 +688,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         };
         let expiry6 = pins.borrow().next_expiry();
         let mut wake = next_clean.map_or(next_ext_check, |t| t.min(next_ext_check));
+        if let Some(t) = fw_watch.deadline() {
+            wake = wake.min(t);
+        }
         for t in [expiry, flush, expiry6].into_iter().flatten() {
             wake = wake.min(at_unix(t));
         }
@@ -671,6 +704,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = usr1.recv() => redetect = true,
+            () = fw_watch.changed() => {}
             change = next_wan_change(&mut wan_watch) => match change {
                 Some(c) => {
                     tracing::debug!(?c, "WAN interface changed");
@@ -683,7 +717,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                     Ok(new) => {
                         let removed = gw.borrow_mut().reload(
                             GatewaySettings::from_config(&new, lan.clone()),
-                            unix_now(),
+                            crate::clock::now(),
                         );
                         if ipv6_at_start {
                             let now6 = lan6_prefixes(&new, &lan);
@@ -709,9 +743,12 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                 }
             }
         }
-        let now = unix_now();
+        let now = crate::clock::now();
         {
             let mut g = gw.borrow_mut();
+            g.set_wall_offset(crate::clock::wall_offset());
+            pins.borrow_mut()
+                .set_wall_offset(crate::clock::wall_offset());
             g.expire(now);
             if g.flush_due().is_some_and(|t| t <= now) {
                 g.flush();
@@ -719,12 +756,13 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             let mut p = pins.borrow_mut();
             p.expire(&mut g, now);
             p.flush();
+            fw_watch.check_if_due(&mut g, &p, now);
         }
         if let (Some(t), Some(every)) = (next_clean, clean_every(&cfg)) {
             if tokio::time::Instant::now() >= t {
                 next_clean = Some(tokio::time::Instant::now() + every);
                 let threshold = usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX);
-                let gone = gw.borrow_mut().clean_idle(threshold, unix_now());
+                let gone = gw.borrow_mut().clean_idle(threshold, crate::clock::now());
                 for m in &gone {
                     tracing::info!(
                         protocol = ?m.protocol,
@@ -738,13 +776,13 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         if redetect || tokio::time::Instant::now() >= next_ext_check {
             next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
             let addr = crate::extaddr::detect(&cfg).await;
-            let changed = gw.borrow_mut().set_external(addr, unix_now());
+            let changed = gw.borrow_mut().set_external(addr, crate::clock::now());
             if changed && !pmp_socks.is_empty() {
                 announcer.restart(std::time::Instant::now());
             }
         }
         if announcer.poll(std::time::Instant::now()) {
-            let msgs = pmp::announcements(&gw.borrow(), unix_now());
+            let msgs = pmp::announcements(&gw.borrow(), crate::clock::now());
             for (addr, s) in &pmp_socks {
                 for m in &msgs {
                     if let Err(e) = s.send_to(m, pmp::ANNOUNCE_DEST).await {

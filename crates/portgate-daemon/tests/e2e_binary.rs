@@ -551,3 +551,49 @@ fn clean_ruleset_interval_removes_the_idle_mapping_and_keeps_the_used_one() -> a
     );
     Ok(())
 }
+
+/// secure_mode as SIGHUP leaves it: turned on by a reload, it protects every host's
+/// mappings from another host's DeletePortMappingRange with the Manage flag (before,
+/// the SOAP front end kept its start-up copy and let the deletion through).
+#[test]
+fn sighup_turning_secure_mode_on_takes_effect_for_soap() -> anyhow::Result<()> {
+    let base = format!("{BASE}secure_mode=no\n");
+    let Some(t) = common::TestGateway::start(2, &base)? else {
+        return Ok(());
+    };
+    let url = root_url(&t);
+    let manage_delete = |port: &str| -> anyhow::Result<String> {
+        let out = t.lab.exec_unchecked(
+            Host::Lan(1),
+            &["upnpc", "-u", &url, "-N", port, port, "TCP", "1"],
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // Secure mode off: a managing host may delete another host's mapping.
+    let (ok, out) = natpmpc(&t, &["-a", "6100", "6100", "tcp", "3600"])?;
+    assert!(ok && out.contains("Mapped public port 6100"), "{out}");
+    let out = manage_delete("6100")?;
+    assert!(!out.contains("failed"), "{out}");
+    assert!(
+        !tcp_reaches(&t, 6100, 6100)?,
+        "deleted by the managing host"
+    );
+
+    let text =
+        std::fs::read_to_string(t.config_file())?.replace("secure_mode=no", "secure_mode=yes");
+    std::fs::write(t.config_file(), text)?;
+    let daemon = t
+        .daemon
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
+    let from = daemon.line_count();
+    daemon.signal(Signal::HUP);
+    daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
+    // Secure mode on: the same request no longer touches another host's mapping.
+    let (ok, out) = natpmpc(&t, &["-a", "6101", "6101", "tcp", "3600"])?;
+    assert!(ok && out.contains("Mapped public port 6101"), "{out}");
+    let out = manage_delete("6101")?;
+    assert!(out.contains("failed"), "{out}");
+    assert!(tcp_reaches(&t, 6101, 6101)?, "still mapped");
+    Ok(())
+}

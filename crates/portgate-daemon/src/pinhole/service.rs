@@ -103,9 +103,17 @@ pub struct Pinholes {
     table: PinholeTable,
     settings: PinholeSettings,
     dirty: bool,
+    /// Seconds the wall clock is ahead of our `now` (see
+    /// [`Gateway::set_wall_offset`]).
+    wall_offset: i64,
 }
 
 impl Pinholes {
+    /// As [`Gateway::set_wall_offset`], for `lease_file6`.
+    pub fn set_wall_offset(&mut self, offset: i64) {
+        self.wall_offset = offset;
+    }
+
     /// Start: load `lease_file6` and make the kernel agree with it.
     pub fn start(
         settings: PinholeSettings,
@@ -116,6 +124,7 @@ impl Pinholes {
             table: PinholeTable::default(),
             settings,
             dirty: false,
+            wall_offset: 0,
         };
         let mut report = Pinhole6Report::default();
         if let Some(path) = &p.settings.lease_file6 {
@@ -356,7 +365,12 @@ impl Pinholes {
         let Some(path) = &self.settings.lease_file6 else {
             return;
         };
-        let text: String = self.table.iter().map(super::format_lease6_line).collect();
+        let offset = self.wall_offset;
+        let text: String = self
+            .table
+            .iter()
+            .map(|r| super::format_lease6_line_at(r, offset))
+            .collect();
         if let Err(err) = crate::lease::write_atomic(path, text.as_bytes()) {
             tracing::error!(file = %path.display(), %err, "cannot write the lease6 file");
         }
@@ -373,25 +387,32 @@ impl Pinholes {
         match gw.firewall().apply(changes) {
             Err(FirewallError::TableMissing(t)) => {
                 tracing::warn!(table = %t, "firewall table missing: recreating it");
-                let wanted: Vec<portgate_nft::Mapping> = gw
-                    .table()
-                    .iter()
-                    .map(|m| firewall_mapping(m, now))
-                    .collect();
-                let fw: &mut dyn Firewall = gw.firewall();
-                fw.init()?;
-                fw.reconcile(&wanted)?;
-                let pins: Vec<Change> = self
-                    .table
-                    .iter()
-                    .map(|r| Change::PutPinhole(r.firewall_pinhole(now)))
-                    .collect();
-                for chunk in pins.chunks(portgate_nft::MAX_BATCH_CHANGES) {
-                    fw.apply(chunk)?;
-                }
-                Ok(())
+                self.restore_firewall(gw, now)
             }
             other => other,
         }
+    }
+
+    /// Sets the firewall up again and pushes every mapping of `gw` and every pinhole
+    /// of ours: after our table went missing, or a firewall reload flushed our rules
+    /// (the elements that survived are kept; missing ones are added again).
+    pub fn restore_firewall(&self, gw: &mut Gateway, now: u64) -> Result<(), FirewallError> {
+        let wanted: Vec<portgate_nft::Mapping> = gw
+            .table()
+            .iter()
+            .map(|m| firewall_mapping(m, now))
+            .collect();
+        let fw: &mut dyn Firewall = gw.firewall();
+        fw.init()?;
+        fw.reconcile(&wanted)?;
+        let pins: Vec<Change> = self
+            .table
+            .iter()
+            .map(|r| Change::PutPinhole(r.firewall_pinhole(now)))
+            .collect();
+        for chunk in pins.chunks(portgate_nft::MAX_BATCH_CHANGES) {
+            fw.apply(chunk)?;
+        }
+        Ok(())
     }
 }

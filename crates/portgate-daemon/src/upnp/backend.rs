@@ -8,7 +8,6 @@
 use std::net::Ipv4Addr;
 
 use crate::gateway::{GatewayError, SharedGateway};
-use crate::run::unix_now;
 use crate::table::{AddOutcome, Mapping, MappingKey, NewMapping, Protocol, Requester, TableError};
 
 #[cfg(doc)]
@@ -68,8 +67,10 @@ pub struct ConnectionInfo {
 
 /// The gateway operations UPnP uses. See the module docs.
 pub trait UpnpBackend {
-    /// Current time in the table's clock (unix seconds in the daemon).
+    /// Current time in the table's clock (the daemon's monotonic seconds).
     fn now(&self) -> u64;
+    /// Whether secure mode is on now (`secure_mode`; a SIGHUP may change it).
+    fn secure_mode(&self) -> bool;
     /// Number of mappings.
     fn mapping_count(&self) -> usize;
     /// The `index`-th mapping (GetGenericPortMappingEntry order).
@@ -168,14 +169,17 @@ impl GatewayBackend {
             wan_ifname,
             bitrate_up,
             bitrate_down,
-            started: unix_now(),
+            started: crate::clock::now(),
         }
     }
 }
 
 impl UpnpBackend for GatewayBackend {
     fn now(&self) -> u64 {
-        unix_now()
+        crate::clock::now()
+    }
+    fn secure_mode(&self) -> bool {
+        self.gw.borrow().settings().limits.secure_mode
     }
 
     fn mapping_count(&self) -> usize {
@@ -216,7 +220,7 @@ impl UpnpBackend for GatewayBackend {
 
     fn connection_info(&self) -> ConnectionInfo {
         let gw = self.gw.borrow();
-        let now = unix_now();
+        let now = crate::clock::now();
         ConnectionInfo {
             connected: gw.forwarding(),
             link_up: self
@@ -246,7 +250,9 @@ impl UpnpBackend for GatewayBackend {
         by: Requester,
         any: bool,
     ) -> Result<AddOutcome, BackendError> {
-        Ok(self.gw.borrow_mut().map(req, by, any, unix_now())?)
+        let mut gw = self.gw.borrow_mut();
+        let now = crate::clock::sync(&mut gw);
+        Ok(gw.map(req, by, any, now)?)
     }
 
     fn delete_mapping(
@@ -255,10 +261,9 @@ impl UpnpBackend for GatewayBackend {
         remote_host: Option<Ipv4Addr>,
         by: Requester,
     ) -> Result<Mapping, BackendError> {
-        Ok(self
-            .gw
-            .borrow_mut()
-            .unmap(key, remote_host, by, unix_now())?)
+        let mut gw = self.gw.borrow_mut();
+        let now = crate::clock::sync(&mut gw);
+        Ok(gw.unmap(key, remote_host, by, now)?)
     }
 
     fn delete_range(
@@ -268,9 +273,8 @@ impl UpnpBackend for GatewayBackend {
         end: u16,
         by: Requester,
     ) -> Result<Vec<Mapping>, BackendError> {
-        Ok(self
-            .gw
-            .borrow_mut()
-            .unmap_range(protocol, start, end, by, unix_now())?)
+        let mut gw = self.gw.borrow_mut();
+        let now = crate::clock::sync(&mut gw);
+        Ok(gw.unmap_range(protocol, start, end, by, now)?)
     }
 }

@@ -484,7 +484,7 @@ impl Server {
                         &req.body,
                         requester,
                         SoapSettings {
-                            secure_mode: ctx.secure_mode,
+                            secure_mode: backend.secure_mode(),
                             list_max_entries: ctx.list_max_entries,
                         },
                         &ctx.igd.uuids[2],

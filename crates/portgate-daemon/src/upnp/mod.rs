@@ -96,8 +96,6 @@ pub struct UpnpContext {
     pub notify_interval: u32,
     /// BOOTID.UPNP.ORG (UDA 1.1 §1.2.2), e.g. the start time in seconds.
     pub boot_id: u32,
-    /// Secure mode (`secure_mode`, default on).
-    pub secure_mode: bool,
     /// Most entries GetListOfPortMappings returns (`list_max_entries`).
     pub list_max_entries: usize,
     /// Most concurrent HTTP connections (`http_max_connections`).

@@ -430,7 +430,7 @@ impl SsdpDriver {
         let Ok(SsdpMessage::Search(search)) = SsdpMessage::parse(data) else {
             return;
         };
-        let now = crate::run::unix_now();
+        let now = crate::clock::now();
         let multicast = is_multicast_search(&search);
         let decision = self
             .responder

@@ -134,7 +134,7 @@ impl Ssdp6Driver {
         let Ok(SsdpMessage::Search(search)) = SsdpMessage::parse(data) else {
             return;
         };
-        let now = crate::run::unix_now();
+        let now = crate::clock::now();
         let multicast = is_multicast_search(&search);
         let decision =
             self.responder

@@ -137,3 +137,20 @@ impl TestGateway {
         Ok(())
     }
 }
+
+/// Maps TCP `port` to the same port on LAN host 0 with Debian's `natpmpc` (lease
+/// `lifetime` seconds) and checks that it says so.
+pub fn natpmpc_map(t: &TestGateway, port: u16, lifetime: u32) -> anyhow::Result<()> {
+    let gw = t.lan_address().to_string();
+    let (p, l) = (port.to_string(), lifetime.to_string());
+    let out = t.lab.exec_unchecked(
+        Host::Lan(0),
+        &["natpmpc", "-g", &gw, "-a", &p, &p, "tcp", &l],
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        text.contains(&format!("Mapped public port {port}")),
+        "{text}"
+    );
+    Ok(())
+}
