@@ -83,7 +83,7 @@ enum Cmd {
 struct PeerArgs {
     /// This host's port of the flow.
     port: u16,
-    /// The remote peer: ADDRESS:PORT, or [IPV6]:PORT.
+    /// The remote peer: `ADDRESS:PORT`, or `[IPV6]:PORT`.
     remote: SocketAddr,
     /// tcp or udp.
     #[arg(long, short, default_value = "udp")]

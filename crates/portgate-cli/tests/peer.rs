@@ -14,8 +14,8 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use common::{json_number, portgated_bin, start_portgated};
 use portgate_lab::{Host, Lab};
@@ -23,34 +23,11 @@ use portgate_lab::{Host, Lab};
 /// How long datagrams are sent for before a delivery is given up.
 const PROBE: Duration = Duration::from_secs(3);
 
-/// Sends `payload` from `src` (an address of the WAN host; port 0: any) to `to` every
-/// 100 ms for `PROBE`, and reports whether a socket on LAN host 0 at `port` got it.
+/// Whether `payload` sent from `src` (an address of the WAN host; port 0: any) to `to`
+/// reaches a socket on LAN host 0 at `port` within [`PROBE`].
 fn udp_from(lab: &Lab, src: SocketAddr, to: SocketAddr, port: u16, payload: &[u8]) -> bool {
-    let any: IpAddr = match to {
-        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
-    };
-    let rx = lab
-        .in_netns(Host::Lan(0), move || UdpSocket::bind((any, port)))
-        .expect("netns")
-        .expect("bind the LAN receiver");
-    rx.set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let tx = lab
-        .in_netns(Host::Wan, move || UdpSocket::bind(src))
-        .expect("netns")
-        .expect("bind the WAN sender");
-    let end = Instant::now() + PROBE;
-    let mut buf = [0u8; 64];
-    while Instant::now() < end {
-        tx.send_to(payload, to).expect("send");
-        if let Ok((n, _)) = rx.recv_from(&mut buf) {
-            if buf.get(..n) == Some(payload) {
-                return true;
-            }
-        }
-    }
-    false
+    lab.udp_probe_from((Host::Wan, src), to, (Host::Lan(0), port), payload, PROBE)
+        .expect("probe")
 }
 
 /// Runs `portgate --json ARGS` on LAN host 0: (exit status ok, stdout + stderr).

@@ -19,7 +19,7 @@ mod common;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
 
 use portgate_proto::pcp;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::gena::{subscribe, Subscriber};
 use common::TestGateway;
@@ -43,51 +43,17 @@ fn host6(t: &TestGateway) -> Ipv6Addr {
 
 /// Debian's `upnpc -6` on LAN host 0 against the gateway's IPv6 description.
 fn upnpc(t: &TestGateway, args: &[&str]) -> String {
-    let gw = t.lab.ipv6(Host::Gateway).expect("gateway ipv6");
-    let url = format!("http://[{gw}]:{HTTP_PORT}/rootDesc.xml");
-    let mut full = vec!["upnpc", "-6", "-u", url.as_str()];
-    full.extend_from_slice(args);
-    let out = t.lab.exec_unchecked(Host::Lan(0), &full).expect("upnpc");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("upnpc {args:?}:\n{text}");
-    text
+    t.upnpc6(Host::Lan(0), HTTP_PORT, args)
 }
 
-/// Sends UDP datagrams from the WAN host's port `src_port` to LAN host 0's `port`
-/// every 100 ms for [`PROBE`]; whether one arrived.
+/// Whether UDP datagrams from the WAN host's port `src_port` reach LAN host 0's
+/// `port` within [`PROBE`].
 fn udp6_from(t: &TestGateway, src_port: u16, port: u16, payload: &[u8]) -> bool {
     let to = SocketAddr::new(IpAddr::V6(host6(t)), port);
-    let rx = t
-        .lab
-        .in_netns(Host::Lan(0), move || {
-            UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port))
-        })
-        .expect("netns")
-        .expect("bind the LAN receiver");
-    rx.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let tx = t
-        .lab
-        .in_netns(Host::Wan, move || {
-            UdpSocket::bind((Ipv6Addr::UNSPECIFIED, src_port))
-        })
-        .expect("netns")
-        .expect("bind the WAN sender");
-    let end = Instant::now() + PROBE;
-    let mut buf = [0u8; 64];
-    while Instant::now() < end {
-        tx.send_to(payload, to).expect("send");
-        if let Ok((n, _)) = rx.recv_from(&mut buf) {
-            if buf.get(..n) == Some(payload) {
-                return true;
-            }
-        }
-    }
-    false
+    let src = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), src_port);
+    t.lab
+        .udp_probe_from((Host::Wan, src), to, (Host::Lan(0), port), payload, PROBE)
+        .expect("probe")
 }
 
 #[test]
