@@ -88,7 +88,7 @@ struct PeerArgs {
     /// tcp or udp.
     #[arg(long, short, default_value = "udp")]
     protocol: Protocol,
-    /// Lifetime in seconds (0: the mapping is no longer needed).
+    /// Lifetime in seconds (the gateway clamps it to its limits).
     #[arg(long, default_value_t = 3600)]
     lease: u32,
     /// Suggested external port (0: the gateway chooses).
