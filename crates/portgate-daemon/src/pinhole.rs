@@ -10,11 +10,11 @@
 //! origin.
 //!
 //! Identity: the kernel's pinhole sets are keyed by (internal address,
-//! protocol, internal port, remote host) — [`portgate_nft::PinholeKey`] —
-//! so two pinholes may never share that key: a second AddPinhole with the
-//! same key refreshes the first (same UniqueID), as miniupnpd does. The
-//! remote port is kept and reported but not enforced by the kernel (the
-//! sets carry no remote port).
+//! protocol, internal port, remote host, remote port) —
+//! [`portgate_nft::PinholeKey`] — so two pinholes may never share that key:
+//! a second AddPinhole with the same key refreshes the first (same
+//! UniqueID), as miniupnpd does. A remote port other than 0 is enforced:
+//! only inbound traffic from that source port matches.
 //!
 //! # `lease_file6`
 //!
@@ -88,7 +88,7 @@ pub enum PinholeOrigin {
 pub struct NewPinhole {
     /// Only this remote host may use it; `None` = any.
     pub remote_host: Option<Ipv6Addr>,
-    /// Remote port (0 = any); reported, not enforced by the kernel.
+    /// Remote (source) port (0 = any); part of the kernel key, so enforced.
     pub remote_port: u16,
     /// The LAN host that receives the traffic.
     pub internal_client: Ipv6Addr,
@@ -121,6 +121,7 @@ impl PinholeRecord {
             proto: portgate_nft::L4Proto(self.spec.protocol.number()),
             internal_port: self.spec.internal_port,
             remote: self.spec.remote_host,
+            remote_port: self.spec.remote_port,
         }
     }
 

@@ -24,8 +24,8 @@
 //!
 //! Signals: SIGTERM/SIGINT clean shutdown (UPnP byebye, lease file written,
 //! nftables table removed unless `keep_table_on_exit`), SIGHUP reload of the
-//! configuration keeping every mapping the new rules still allow, SIGUSR1
-//! re-detection of the external address.
+//! configuration keeping every mapping the new rules still allow (and re-reading
+//! the IPv6 LAN prefixes), SIGUSR1 re-detection of the external address.
 //!
 //! portgated does not fork into the background: without `-d` it runs in the
 //! foreground too and only logs less (warnings and the start-up line).
@@ -222,6 +222,13 @@ pub fn resolve_lan6(cfg: &Config, lan: &[LanNet]) -> Vec<Lan6> {
     if cfg.ipv6_disable {
         return Vec::new();
     }
+    lan6_prefixes(cfg, lan)
+}
+
+/// The LAN IPv6 prefixes as [`resolve_lan6`] finds them, whatever `ipv6_disable`
+/// says: read at start-up and again on each SIGHUP, so a prefix added to (or
+/// removed from) the LAN interface counts from the reload on.
+pub fn lan6_prefixes(cfg: &Config, lan: &[LanNet]) -> Vec<Lan6> {
     let Ok(all) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
     };
@@ -617,7 +624,10 @@ async fn run(
              (set ext_allow_private_ipv4=yes to accept a reserved one)"
         );
     }
-    let lan6 = resolve_lan6(&cfg, &lan);
+    let mut lan6 = resolve_lan6(&cfg, &lan);
+    // IPv6 (WANIPv6FirewallControl, PCP over IPv6) is set up at start-up only; then
+    // each SIGHUP re-reads the prefixes.
+    let ipv6_at_start = !lan6.is_empty();
     let pin_settings = |cfg: &Config, lan6: &[Lan6]| PinholeSettings {
         enabled: !cfg.ipv6_disable && !lan6.is_empty(),
         lease_file6: cfg.lease_file6.clone(),
@@ -735,8 +745,20 @@ async fn run(
                             GatewaySettings::from_config(&new, lan.clone()),
                             crate::clock::now(),
                         );
+                        if ipv6_at_start {
+                            let now6 = lan6_prefixes(&new, &lan);
+                            if now6 != lan6 {
+                                tracing::info!(lan6 = ?now6, "ipv6 LAN prefixes changed");
+                                lan6 = now6;
+                            }
+                        }
                         pins.borrow_mut().reload(pin_settings(&new, &lan6));
                         tracing::info!(removed = removed.len(), "configuration reloaded");
+                        if let Some(u) = &upnp {
+                            // GENA sends what changed, if anything (ipv6_disable flips
+                            // WANIPv6FirewallControl's evented variables).
+                            u.notify(crate::upnp::UpnpEvent::FirewallChanged);
+                        }
                         if clean_every(&new) != clean_every(&cfg) {
                             next_clean = clean_every(&new).map(|d| tokio::time::Instant::now() + d);
                         }

@@ -167,6 +167,9 @@ pub enum UpnpEvent {
     MappingsChanged,
     /// The external address (or the connection status) changed.
     ExternalAddressChanged,
+    /// The IPv6 firewall's status changed (a SIGHUP turned `ipv6_disable` on or off):
+    /// WANIPv6FirewallControl's FirewallEnabled and InboundPinholeAllowed.
+    FirewallChanged,
 }
 
 /// A running UPnP device. Dropping it does not stop the tasks: call
@@ -311,7 +314,8 @@ impl Shared {
             return true;
         }
         match (peer, &self.ctx.ipv6) {
-            (IpAddr::V6(a), Some(v6)) => v6.lan.iter().any(|l| l.contains(a) && l.addr != a),
+            // The pinhole service's prefixes: re-read on SIGHUP.
+            (IpAddr::V6(a), Some(v6)) => v6.pinholes.borrow().is_lan(a),
             _ => false,
         }
     }
