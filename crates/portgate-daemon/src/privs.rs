@@ -1,5 +1,5 @@
-//! Giving up privileges after start-up (daemon.md: "runs unprivileged after start-up
-//! where it can; keep CAP_NET_ADMIN/CAP_NET_BIND_SERVICE only").
+//! Giving up privileges after start-up (SECURITY.md, item 8: only CAP_NET_ADMIN and
+//! CAP_NET_BIND_SERVICE are kept).
 //!
 //! portgated keeps its user (root, so that the lease file, the pid file and the
 //! configuration it rereads on SIGHUP stay reachable through their owner's rights) and
