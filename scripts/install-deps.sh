@@ -7,8 +7,10 @@ set -euo pipefail
 # miniupnpc (upnpc), natpmp-utils (natpmpc): third-party clients the e2e tests drive.
 # miniupnpd-nftables: the reference daemon (only run inside lab namespaces).
 # netcat-openbsd, iputils-ping: manual checks and the demo's ping; hyperfine: benchmarks.
+# qemu-system-x86, busybox-static, cpio, kmod, xz-utils, zstd: the kernel matrix
+# (scripts/kernel-matrix.sh: Debian kernels booted under qemu from a busybox initramfs).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine)
+          iputils-ping hyperfine qemu-system-x86 busybox-static cpio kmod xz-utils zstd)
 
 log() { echo "install-deps: $*"; }
 did_something=0
