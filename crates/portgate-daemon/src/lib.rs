@@ -15,6 +15,7 @@
 pub mod config;
 pub mod extaddr;
 pub mod flags;
+mod fwwatch;
 pub mod gateway;
 pub mod lease;
 pub mod pinhole;

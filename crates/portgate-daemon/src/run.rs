@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use portgate_nft::{NftConfig, NftFirewall};
+use portgate_nft::{Firewall, NftConfig, NftFirewall};
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -123,6 +123,35 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Says at info level what the running kernel's nftables can do and what portgated
+/// does instead where a feature is missing.
+fn log_kernel_features(f: portgate_nft::KernelFeatures) {
+    let release = rustix::system::uname();
+    let release = release.release().to_string_lossy();
+    tracing::info!(
+        kernel = %release,
+        destroy = f.destroy,
+        in_place_refresh = f.in_place_refresh,
+        element_counters = f.element_counters,
+        "nftables: {}; {}; {}",
+        if f.destroy {
+            "deletions use DESTROY messages (Linux 6.3+)"
+        } else {
+            "no DESTROY messages (before Linux 6.3): deletions use DEL and tolerate elements already gone"
+        },
+        if f.in_place_refresh {
+            "refreshes update leases in place, counters carry on (Linux 6.12+)"
+        } else {
+            "refreshes delete and re-add the element (before Linux 6.12): counters restart"
+        },
+        if f.element_counters {
+            "per-mapping counters available"
+        } else {
+            "no per-mapping counters: idle cleaning and CheckPinholeWorking see no traffic"
+        },
+    );
 }
 
 /// The LAN subnets of `listening_ip` (interface names resolved to their
@@ -531,6 +560,12 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             lan: lan.iter().map(|l| (l.addr, l.prefix)).collect(),
         }))
         .context("hairpin")?;
+    // Probe the kernel now, so that what it can do is said before anything else and a
+    // kernel that cannot run us stops the start with a clear message.
+    firewall
+        .init()
+        .context("nftables: cannot set up the firewall")?;
+    log_kernel_features(firewall.features());
     // Address changes on the WAN interface are seen at once (rtnetlink), besides
     // SIGUSR1 and the periodic check.
     let mut wan_watch = crate::extaddr::watch_addresses(&ext_ifname)
@@ -640,6 +675,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             .then(|| Duration::from_secs(u64::from(cfg.clean_ruleset_interval)))
     };
     let mut next_clean = clean_every(&cfg).map(|d| tokio::time::Instant::now() + d);
+    let mut fw_watch = crate::fwwatch::FirewallWatch::open();
 
     loop {
         let (expiry, flush) = {
@@ -648,6 +684,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         };
         let expiry6 = pins.borrow().next_expiry();
         let mut wake = next_clean.map_or(next_ext_check, |t| t.min(next_ext_check));
+        if let Some(t) = fw_watch.deadline() {
+            wake = wake.min(t);
+        }
         for t in [expiry, flush, expiry6].into_iter().flatten() {
             wake = wake.min(at_unix(t));
         }
@@ -661,6 +700,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = usr1.recv() => redetect = true,
+            () = fw_watch.changed() => {}
             change = next_wan_change(&mut wan_watch) => match change {
                 Some(c) => {
                     tracing::debug!(?c, "WAN interface changed");
@@ -697,6 +737,7 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             let mut p = pins.borrow_mut();
             p.expire(&mut g, now);
             p.flush();
+            fw_watch.check_if_due(&mut g, &p, now);
         }
         if let (Some(t), Some(every)) = (next_clean, clean_every(&cfg)) {
             if tokio::time::Instant::now() >= t {

@@ -126,7 +126,7 @@ fn upnpc6_pinhole_lifecycle_and_wan_reachability() -> anyhow::Result<()> {
     let in_place = t
         .daemon
         .as_ref()
-        .is_some_and(|d| d.output().contains("in_place=true"));
+        .is_some_and(|d| d.output().contains("in_place_refresh=true"));
     let out = upnpc(&t, Host::Lan(0), &["-C", &u]);
     assert_eq!(
         out.contains("failed"),

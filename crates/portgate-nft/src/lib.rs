@@ -61,19 +61,40 @@
 //! `linux/netfilter/nf_tables.h`, over a socket opened with `rustix` (which also provides
 //! `setns`), with no `unsafe` code at all.
 //!
-//! Kernel requirement: Linux 6.3 or later (`NFT_MSG_DESTROYSETELEM`, used so that a
-//! replace or a delete never fails on an element the kernel already expired). From 6.12
-//! the kernel also updates an existing element's timeout when it is added again; `init`
-//! probes for that, and where it works a refresh is that one add and the element's
-//! counters carry on (before 6.12: delete and re-add in one transaction).
+//! # Kernels
+//!
+//! [`Firewall::init`] probes what the kernel can do ([`KernelFeatures`]) and picks the
+//! messages to match; clients see no difference between kernels:
+//!
+//! - Linux 6.3 added `NFT_MSG_DESTROY*`, deletions that succeed on an absent object.
+//!   Where they exist a delete (or the delete half of a replace) never fails on an
+//!   element the kernel already expired. Before 6.3 deletions are `NFT_MSG_DEL*`; a
+//!   batch the kernel refuses only because such an element is already gone (`ENOENT`
+//!   on a deletion) is sent again without those deletions, so the outcome is the same.
+//! - Linux 6.12 updates an existing element's timeout when it is added again. Where
+//!   that works a refresh is that one add and the element's counters carry on; before
+//!   6.12 a refresh deletes and re-adds the element in one transaction (no gap for
+//!   traffic; the counters restart).
+//!
+//! Required, with no fallback (`init` fails with [`FirewallError::Unsupported`]):
+//! sets with element timeouts, concatenated set keys, maps whose data is a
+//! concatenated address and port feeding `dnat`, and NAT chains in the `inet` family
+//! (Linux 5.2 and later). Per-element counters (a set's counter template applied to
+//! the elements we add) are probed too; without them mappings work but idle cleaning
+//! and `CheckPinholeWorking` have no counts. The kernel matrix (`docs/kernels.md`)
+//! boots Debian's 6.1 and 6.12 kernels and runs on the host's.
 
+mod events;
 mod memory;
 mod netlink;
 mod nft;
 mod types;
 
+pub use events::NftEvents;
 pub use memory::MemoryFirewall;
-pub use nft::{Hairpin, NftConfig, NftFirewall, NftLayout, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN};
+pub use nft::{
+    Hairpin, KernelFeatures, NftConfig, NftFirewall, NftLayout, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN,
+};
 pub use types::{
     Change, L4Proto, Mapping, MappingEntry, MappingKey, Pinhole, PinholeEntry, PinholeKey,
     ReconcileReport,
@@ -93,6 +114,20 @@ pub enum FirewallError {
     /// [`Firewall::init`] not called): call `init` again.
     #[error("nftables table {0:?} or one of its objects is missing")]
     TableMissing(String),
+    /// The kernel lacks an nf_tables feature that has no fallback: a kernel older
+    /// than the floor (see the crate documentation) or one built without the
+    /// nf_tables NAT, conntrack or set modules.
+    #[error(
+        "the kernel cannot do what portgate needs ({op}: {source}): nf_tables with \
+         element timeouts, concatenated NAT maps and inet NAT chains is required \
+         (modules nf_tables, nft_chain_nat, nft_nat, nft_ct; Linux 5.15 or later)"
+    )]
+    Unsupported {
+        /// What was refused.
+        op: &'static str,
+        /// The errno the kernel returned.
+        source: std::io::Error,
+    },
     /// The kernel refused for lack of privilege (CAP_NET_ADMIN is needed).
     #[error("permission denied by the kernel (CAP_NET_ADMIN needed)")]
     PermissionDenied,
@@ -174,6 +209,14 @@ pub trait Firewall {
     ) -> Result<(), FirewallError> {
         let _ = addr;
         Ok(())
+    }
+
+    /// Whether everything [`Firewall::init`] set up is still there (table, chains,
+    /// maps and sets, and every one of our rules): after a firewall reload or an
+    /// admin's flush it is not, and `init` plus a full push of the mappings restores
+    /// it. Cheap (no element is listed). The default says yes.
+    fn verify(&mut self) -> Result<bool, FirewallError> {
+        Ok(true)
     }
 
     /// Removes our table, or keeps it (and so the mappings, which still expire on their

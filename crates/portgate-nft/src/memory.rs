@@ -28,6 +28,7 @@ pub struct MemoryFirewall {
     mappings: HashMap<MappingKey, Slot<Mapping>>,
     pinholes: HashMap<PinholeKey, Slot<Pinhole>>,
     transactions: u64,
+    rules_flushed: bool,
 }
 
 impl MemoryFirewall {
@@ -66,6 +67,12 @@ impl MemoryFirewall {
         self.pinholes.clear();
     }
 
+    /// Simulates a firewall reload that flushes our rules but keeps the maps and their
+    /// elements ([`Firewall::verify`] then says no until `init` runs again).
+    pub fn flush_rules(&mut self) {
+        self.rules_flushed = true;
+    }
+
     /// Number of successful transactions so far (each `apply` is one).
     pub fn transactions(&self) -> u64 {
         self.transactions
@@ -96,7 +103,12 @@ impl MemoryFirewall {
 impl Firewall for MemoryFirewall {
     fn init(&mut self) -> Result<(), FirewallError> {
         self.initialised = true;
+        self.rules_flushed = false;
         Ok(())
+    }
+
+    fn verify(&mut self) -> Result<bool, FirewallError> {
+        Ok(self.initialised && !self.rules_flushed)
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError> {

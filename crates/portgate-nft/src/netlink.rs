@@ -39,7 +39,7 @@ const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 /// `NFNL_MSG_BATCH_END`.
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 /// `NFNL_SUBSYS_NFTABLES`: the high byte of every nf_tables message type.
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 /// Size of `struct nlmsghdr`.
 pub(crate) const NLMSG_HDR_LEN: usize = 16;
 /// Size of `struct nfgenmsg`.
@@ -116,8 +116,22 @@ impl AttrWriter<'_> {
 pub(crate) struct Batch {
     buf: Vec<u8>,
     next_seq: u32,
-    /// (sequence number, what the message did) for every inner message.
-    pub(crate) pending: Vec<(u32, &'static str)>,
+    /// Every inner message, in order.
+    pending: Vec<Pending>,
+}
+
+/// One inner message of a [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// Its sequence number.
+    pub(crate) seq: u32,
+    /// What it does, for errors and logs.
+    pub(crate) what: &'static str,
+    /// A deletion whose `ENOENT` only means that the object is already gone (the
+    /// pre-6.3 way of saying `DESTROY`): see [`Batch::without`].
+    pub(crate) absent_ok: bool,
+    /// Its bytes in the buffer.
+    range: std::ops::Range<usize>,
 }
 
 impl Batch {
@@ -174,21 +188,90 @@ impl Batch {
         what: &'static str,
         f: impl FnOnce(&mut AttrWriter<'_>),
     ) {
-        let ty = (NFNL_SUBSYS_NFTABLES << 8) | u16::from(msg);
-        let seq = self.raw_message(ty, family, flags | NLM_F_REQUEST | NLM_F_ACK, 0, f);
-        self.pending.push((seq, what));
+        self.push(msg, family, flags, what, false, f);
     }
 
-    /// Closes the batch and returns its bytes and the next free sequence number.
-    pub(crate) fn finish(mut self) -> (Vec<u8>, Vec<(u32, &'static str)>, u32) {
-        self.raw_message(
+    /// Appends a deletion that may find its object already gone: `ENOENT` for it does
+    /// not fail the transaction (see [`Batch::without`]). Kernels from 6.3 on have
+    /// `DESTROY` messages for this; older ones only `DEL`.
+    pub(crate) fn delete(
+        &mut self,
+        msg: u8,
+        family: u8,
+        what: &'static str,
+        f: impl FnOnce(&mut AttrWriter<'_>),
+    ) {
+        self.push(msg, family, 0, what, true, f);
+    }
+
+    fn push(
+        &mut self,
+        msg: u8,
+        family: u8,
+        flags: u16,
+        what: &'static str,
+        absent_ok: bool,
+        f: impl FnOnce(&mut AttrWriter<'_>),
+    ) {
+        let ty = (NFNL_SUBSYS_NFTABLES << 8) | u16::from(msg);
+        let start = self.buf.len();
+        let seq = self.raw_message(ty, family, flags | NLM_F_REQUEST | NLM_F_ACK, 0, f);
+        self.pending.push(Pending {
+            seq,
+            what,
+            absent_ok,
+            range: start..self.buf.len(),
+        });
+    }
+
+    /// The inner messages.
+    pub(crate) fn pending(&self) -> &[Pending] {
+        &self.pending
+    }
+
+    /// The same batch without the messages whose sequence numbers are in `drop`, its
+    /// messages renumbered from `seq`. The kernel runs a batch as one transaction and
+    /// aborts all of it when one message fails; before Linux 6.3 a deletion of an
+    /// element the kernel already expired fails with `ENOENT`, so such a batch is sent
+    /// again without those deletions (their objects are gone, which is what they asked).
+    pub(crate) fn without(&self, drop: &[u32], seq: u32) -> Batch {
+        let mut b = Batch::new(seq);
+        for p in self.pending.iter().filter(|p| !drop.contains(&p.seq)) {
+            let Some(bytes) = self.buf.get(p.range.clone()) else {
+                continue;
+            };
+            let start = b.buf.len();
+            b.buf.extend_from_slice(bytes);
+            let new_seq = b.next_seq;
+            b.next_seq = b.next_seq.wrapping_add(1);
+            if let Some(slot) = b.buf.get_mut(start + 8..start + 12) {
+                slot.copy_from_slice(&new_seq.to_ne_bytes());
+            }
+            b.pending.push(Pending {
+                seq: new_seq,
+                what: p.what,
+                absent_ok: p.absent_ok,
+                range: start..b.buf.len(),
+            });
+        }
+        b
+    }
+
+    /// The batch's bytes, closed by the end message, and the next free sequence number.
+    pub(crate) fn finish(&self) -> (Vec<u8>, u32) {
+        let mut closed = Batch {
+            buf: self.buf.clone(),
+            next_seq: self.next_seq,
+            pending: Vec::new(),
+        };
+        closed.raw_message(
             NFNL_MSG_BATCH_END,
             0,
             NLM_F_REQUEST,
             NFNL_SUBSYS_NFTABLES,
             |_| {},
         );
-        (self.buf, self.pending, self.next_seq)
+        (closed.buf, closed.next_seq)
     }
 }
 
@@ -302,15 +385,20 @@ pub(crate) struct NlSocket {
     buf: Vec<u8>,
 }
 
+/// A new `NETLINK_NETFILTER` socket (not yet bound) in the calling thread's namespace.
+pub(crate) fn netfilter_socket() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        Some(rustix::net::netlink::NETFILTER),
+    )?)
+}
+
 impl NlSocket {
     /// Opens and binds a socket in the calling thread's network namespace.
     pub(crate) fn open() -> io::Result<Self> {
-        let fd = rustix::net::socket_with(
-            AddressFamily::NETLINK,
-            SocketType::RAW,
-            SocketFlags::CLOEXEC,
-            Some(rustix::net::netlink::NETFILTER),
-        )?;
+        let fd = netfilter_socket()?;
         rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0))?;
         // Larger buffers are a nicety (batches of many changes); the defaults still work.
         if rustix::net::sockopt::set_socket_send_buffer_size_force(&fd, SOCKET_BUF_LEN).is_err() {
@@ -365,8 +453,9 @@ mod tests {
     fn batch_framing() {
         let mut b = Batch::new(7);
         b.message(0, 1, NLM_F_CREATE, "table", |w| w.string(1, "pg"));
-        let (bytes, pending, next) = b.finish();
+        let pending: Vec<_> = b.pending().iter().map(|p| (p.seq, p.what)).collect();
         assert_eq!(pending, vec![(8, "table")]);
+        let (bytes, next) = b.finish();
         assert_eq!(next, 10);
         let msgs: Vec<_> = messages(&bytes).collect::<Result<_, _>>().unwrap();
         assert_eq!(msgs.len(), 3);
@@ -381,6 +470,48 @@ mod tests {
         // flags on the inner message: request + ack + create.
         let flags = u16::from_ne_bytes([bytes[16 + 4 + 6], bytes[16 + 4 + 7]]);
         assert_eq!(flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE);
+    }
+
+    #[test]
+    fn batch_without_drops_and_renumbers() {
+        let mut b = Batch::new(1);
+        b.delete(8, 1, "delete a", |w| w.string(1, "a"));
+        b.message(6, 1, NLM_F_CREATE, "add b", |w| w.string(1, "b"));
+        b.delete(8, 1, "delete c", |w| w.string(1, "c"));
+        let flags: Vec<_> = b.pending().iter().map(|p| p.absent_ok).collect();
+        assert_eq!(flags, vec![true, false, true]);
+        // Drop the first deletion; the rest is renumbered from 20.
+        let again = b.without(&[2], 20);
+        let left: Vec<_> = again
+            .pending()
+            .iter()
+            .map(|p| (p.seq, p.what, p.absent_ok))
+            .collect();
+        assert_eq!(left, vec![(21, "add b", false), (22, "delete c", true)]);
+        let (bytes, next) = again.finish();
+        assert_eq!(next, 24);
+        let msgs: Vec<_> = messages(&bytes).collect::<Result<_, _>>().unwrap();
+        let seqs: Vec<_> = msgs.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![20, 21, 22, 23]);
+        assert_eq!(msgs[1].ty, (10 << 8) | 6);
+        assert_eq!(msgs[1].payload, &[1, 0, 0, 0, 6, 0, 1, 0, b'b', 0, 0, 0]);
+        assert_eq!(msgs[2].payload, &[1, 0, 0, 0, 6, 0, 1, 0, b'c', 0, 0, 0]);
+        // A deletion carries no create flag.
+        let flags = u16::from_ne_bytes([
+            bytes[msgs_offset(&bytes, 2) + 6],
+            bytes[msgs_offset(&bytes, 2) + 7],
+        ]);
+        assert_eq!(flags, NLM_F_REQUEST | NLM_F_ACK);
+    }
+
+    /// Byte offset of the `n`th message in a buffer.
+    fn msgs_offset(bytes: &[u8], n: usize) -> usize {
+        let mut off = 0;
+        for _ in 0..n {
+            let len = u32::from_ne_bytes(bytes[off..off + 4].try_into().unwrap()) as usize;
+            off += align4(len);
+        }
+        off
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tracing::{debug, trace};
 
 use crate::netlink::{
     self, attrs, be_u64, AttrWriter, Batch, NlSocket, NFGEN_LEN, NLMSG_DONE, NLMSG_ERROR,
-    NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP,
 };
 use crate::types::{
     decode_fwd4_data, decode_fwd4_key, decode_pin6_key, fwd4_data, fwd4_key, fwd4r_key, pin6_key,
@@ -27,14 +27,21 @@ const NFT_MSG_NEWRULE: u8 = 6;
 const NFT_MSG_GETRULE: u8 = 7;
 const NFT_MSG_DELRULE: u8 = 8;
 const NFT_MSG_NEWSET: u8 = 9;
+const NFT_MSG_GETSET: u8 = 10;
+const NFT_MSG_DELSET: u8 = 11;
 const NFT_MSG_NEWSETELEM: u8 = 12;
 const NFT_MSG_GETSETELEM: u8 = 13;
+const NFT_MSG_DELSETELEM: u8 = 14;
 /// Linux 6.3+: like DELRULE but an absent rule is not an error.
 const NFT_MSG_DESTROYRULE: u8 = 28;
 /// Linux 6.3+: like DELSET but an absent set is not an error.
 const NFT_MSG_DESTROYSET: u8 = 29;
 /// Linux 6.3+: like DELSETELEM but an absent element is not an error.
 const NFT_MSG_DESTROYSETELEM: u8 = 30;
+
+const ENOENT: i32 = 2;
+const EINVAL: i32 = 22;
+const EOPNOTSUPP: i32 = 95;
 
 const NFPROTO_INET: u8 = 1;
 const NFPROTO_IPV4: u8 = 2;
@@ -118,6 +125,43 @@ const CHAIN_POSTROUTING: &str = "postrouting";
 /// = 0, length 9, "portgate" and its NUL), so `nft list` shows `comment "portgate"` and we
 /// can find (and remove only) our rules in chains we share with the admin.
 const OUR_RULE_UDATA: &[u8] = b"\x00\x09portgate\x00";
+
+/// A message the kernel refused in a batch.
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    seq: u32,
+    errno: i32,
+    what: &'static str,
+    absent_ok: bool,
+}
+
+/// What kind of object a deletion removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Del {
+    Rule,
+    Set,
+    SetElem,
+}
+
+/// What the running kernel's nf_tables can do, as probed by [`Firewall::init`]
+/// (see [`NftFirewall::features`]). Each missing feature has a fallback; what can not
+/// be done without (element timeouts, NAT maps, inet NAT chains) makes `init` fail with
+/// [`FirewallError::Unsupported`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelFeatures {
+    /// `NFT_MSG_DESTROY*` (Linux 6.3 and later): a deletion of an absent object
+    /// succeeds. Without them deletions use `NFT_MSG_DEL*`, and a batch refused only
+    /// because an element was already gone (expired) is sent again without that
+    /// deletion: the same outcome in two round trips instead of one.
+    pub destroy: bool,
+    /// Adding an existing element again updates its timeout in place and keeps its
+    /// counters (Linux 6.12 and later). Without it a refresh deletes and re-adds the
+    /// element in one transaction: traffic never sees a gap, the counters restart.
+    pub in_place_refresh: bool,
+    /// Elements the daemon adds get the set's counter (per-mapping packet and byte
+    /// counts, used by idle cleaning and `CheckPinholeWorking`).
+    pub element_counters: bool,
+}
 
 /// One of our four maps/sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,10 +338,10 @@ pub struct NftFirewall {
     cfg: NftConfig,
     layout: Option<NftLayout>,
     hairpin: Option<Hairpin>,
-    /// Whether the kernel updates an existing element's timeout when it is added again
-    /// (Linux 6.12 and later), keeping its counters; probed by [`Firewall::init`].
-    /// Older kernels ignore such an add, so a refresh deletes and re-adds there.
-    timeout_update: bool,
+    /// What the kernel can do; probed by the first successful [`Firewall::init`].
+    features: KernelFeatures,
+    /// Whether `features` has been probed.
+    probed: bool,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -328,7 +372,8 @@ impl NftFirewall {
             cfg,
             layout: None,
             hairpin: None,
-            timeout_update: false,
+            features: KernelFeatures::default(),
+            probed: false,
         })
     }
 
@@ -338,35 +383,15 @@ impl NftFirewall {
     /// short-lived helper thread, so the caller's namespace never changes.
     pub fn open_in_netns(netns: &str, cfg: NftConfig) -> Result<Self, FirewallError> {
         cfg.validate()?;
-        let path = if netns.contains('/') {
-            PathBuf::from(netns)
-        } else {
-            PathBuf::from("/var/run/netns").join(netns)
-        };
-        let ns_err = |source| FirewallError::Namespace {
-            name: netns.to_owned(),
-            source,
-        };
-        let file = std::fs::File::open(&path).map_err(ns_err)?;
-        let sock = std::thread::scope(|s| {
-            s.spawn(|| -> io::Result<NlSocket> {
-                rustix::thread::move_into_link_name_space(
-                    std::os::fd::AsFd::as_fd(&file),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )?;
-                NlSocket::open()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("namespace helper thread panicked")))
-        })
-        .map_err(ns_err)?;
+        let sock = in_netns(netns, NlSocket::open)?;
         Ok(NftFirewall {
             sock,
             seq: 1,
             cfg,
             layout: None,
             hairpin: None,
-            timeout_update: false,
+            features: KernelFeatures::default(),
+            probed: false,
         })
     }
 
@@ -374,7 +399,70 @@ impl NftFirewall {
     /// target) updates the element in place and keeps its counters: known after
     /// [`Firewall::init`], true on Linux 6.12 and later.
     pub fn updates_in_place(&self) -> bool {
-        self.timeout_update
+        self.features.in_place_refresh
+    }
+
+    /// What the kernel can do: meaningful after the first successful
+    /// [`Firewall::init`], which probes it.
+    pub fn features(&self) -> KernelFeatures {
+        self.features
+    }
+
+    /// Uses only what an older kernel has, whatever this one can do: without
+    /// `destroy`, deletions are `NFT_MSG_DEL*` (before Linux 6.3); without
+    /// `in_place_refresh`, refreshes delete and re-add (before 6.12). For tests of
+    /// those paths on a newer kernel; call it after [`Firewall::init`].
+    #[doc(hidden)]
+    pub fn emulate_older_kernel(&mut self, destroy: bool, in_place_refresh: bool) {
+        self.features.destroy &= destroy;
+        self.features.in_place_refresh &= in_place_refresh;
+    }
+
+    /// Appends a deletion of an object that may already be gone: a `DESTROY` message
+    /// where the kernel has them, else a `DEL` whose `ENOENT` is tolerated.
+    fn delete(
+        &self,
+        b: &mut Batch,
+        kind: Del,
+        family: u8,
+        what: &'static str,
+        f: impl FnOnce(&mut AttrWriter<'_>),
+    ) {
+        let msg = match (kind, self.features.destroy) {
+            (Del::Rule, true) => NFT_MSG_DESTROYRULE,
+            (Del::Set, true) => NFT_MSG_DESTROYSET,
+            (Del::SetElem, true) => NFT_MSG_DESTROYSETELEM,
+            (Del::Rule, false) => NFT_MSG_DELRULE,
+            (Del::Set, false) => NFT_MSG_DELSET,
+            (Del::SetElem, false) => NFT_MSG_DELSETELEM,
+        };
+        b.delete(msg, family, what, f);
+    }
+
+    /// Whether the kernel knows `NFT_MSG_DESTROYSETELEM` (Linux 6.3+): asked of a
+    /// table that does not exist, so nothing can change. A kernel that knows the
+    /// message looks the table up and answers `ENOENT`; an older one refuses the
+    /// unknown message type with `EINVAL` (or `EOPNOTSUPP`).
+    fn probe_destroy(&mut self) -> Result<bool, FirewallError> {
+        let mut b = self.batch();
+        let absent = "portgate-probe-absent-table";
+        b.message(
+            NFT_MSG_DESTROYSETELEM,
+            NFPROTO_INET,
+            0,
+            "probe destroy",
+            |w| {
+                elem_list(w, absent, "probe", |w| {
+                    w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, &[0; 8]))
+                });
+            },
+        );
+        let refused = self.send_batch(&b)?;
+        match refused.first().map(|r| r.errno) {
+            None | Some(ENOENT) => Ok(true),
+            Some(EINVAL | EOPNOTSUPP) => Ok(false),
+            Some(errno) => Err(self.map_errno(errno, "probe destroy")),
+        }
     }
 
     /// Switches to the miniupnpd layout (`Some`): rules in the admin's chains, our
@@ -504,13 +592,42 @@ impl NftFirewall {
         }
     }
 
-    /// Sends a batch and checks the acknowledgement of every message in it.
-    fn transact(&mut self, batch: Batch) -> Result<(), FirewallError> {
+    /// Sends a batch and checks the acknowledgement of every message in it. The kernel
+    /// runs the batch as one transaction. When the only refusals are `ENOENT` for
+    /// deletions that allow an absent object ([`Batch::delete`], how kernels before
+    /// 6.3 answer a deletion of an element they already expired), the batch is sent
+    /// again without them; any other refusal fails the call.
+    fn transact(&mut self, mut batch: Batch) -> Result<(), FirewallError> {
+        loop {
+            let refused = self.send_batch(&batch)?;
+            if refused.is_empty() {
+                return Ok(());
+            }
+            let gone: Vec<u32> = refused
+                .iter()
+                .filter(|r| r.errno == ENOENT && r.absent_ok)
+                .map(|r| r.seq)
+                .collect();
+            if let Some(r) = refused.iter().find(|r| !gone.contains(&r.seq)) {
+                return Err(self.map_errno(r.errno, r.what));
+            }
+            debug!(
+                absent = gone.len(),
+                "deletions of objects already gone; sending the batch again without them"
+            );
+            batch = batch.without(&gone, self.seq);
+        }
+    }
+
+    /// Sends one batch and returns the messages the kernel refused (one with the
+    /// batch's own sequence number when the whole batch was refused).
+    fn send_batch(&mut self, batch: &Batch) -> Result<Vec<Refusal>, FirewallError> {
         let begin_seq = self.seq;
-        let (bytes, pending, next) = batch.finish();
+        let (bytes, next) = batch.finish();
         self.seq = next;
+        let pending = batch.pending();
         if pending.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         trace!(
             messages = pending.len(),
@@ -518,8 +635,11 @@ impl NftFirewall {
             "nftables batch"
         );
         self.sock.send(&bytes)?;
-        let mut waiting: HashMap<u32, &'static str> = pending.into_iter().collect();
-        let mut failure: Option<(i32, &'static str)> = None;
+        let mut waiting: HashMap<u32, (&'static str, bool)> = pending
+            .iter()
+            .map(|p| (p.seq, (p.what, p.absent_ok)))
+            .collect();
+        let mut refused = Vec::new();
         while !waiting.is_empty() {
             let data = self.sock.recv()?;
             for msg in netlink::messages(data) {
@@ -530,22 +650,29 @@ impl NftFirewall {
                 let (errno, seq) = netlink::parse_error(msg.payload)?;
                 if seq == begin_seq && errno != 0 {
                     // The whole batch was refused (e.g. EPERM before any message ran).
-                    failure.get_or_insert((errno, "batch"));
+                    refused.push(Refusal {
+                        seq,
+                        errno,
+                        what: "batch",
+                        absent_ok: false,
+                    });
                     waiting.clear();
                     break;
                 }
-                if let Some(op) = waiting.remove(&seq) {
+                if let Some((what, absent_ok)) = waiting.remove(&seq) {
                     if errno != 0 {
-                        debug!(op, errno, "nftables message refused");
-                        failure.get_or_insert((errno, op));
+                        debug!(op = what, errno, "nftables message refused");
+                        refused.push(Refusal {
+                            seq,
+                            errno,
+                            what,
+                            absent_ok,
+                        });
                     }
                 }
             }
         }
-        match failure {
-            None => Ok(()),
-            Some((errno, op)) => Err(self.map_errno(errno, op)),
-        }
+        Ok(refused)
     }
 
     /// Dumps the elements of one of our sets, calling `f` for each element's attributes.
@@ -622,11 +749,24 @@ impl NftFirewall {
         msg_type: u8,
         family: u8,
         build: impl FnOnce(&mut AttrWriter<'_>),
+        f: impl FnMut(&[u8]) -> Result<(), FirewallError>,
+    ) -> Result<(), FirewallError> {
+        self.dump_with(msg_type, family, NLM_F_DUMP, build, f)
+    }
+
+    /// Sends one request with `flags` (a dump, or a single get with `NLM_F_ACK`) and
+    /// calls `f` with the body of every answer until the dump's end or the ack.
+    fn dump_with(
+        &mut self,
+        msg_type: u8,
+        family: u8,
+        flags: u16,
+        build: impl FnOnce(&mut AttrWriter<'_>),
         mut f: impl FnMut(&[u8]) -> Result<(), FirewallError>,
     ) -> Result<(), FirewallError> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        let req = netlink::request(msg_type, family, NLM_F_DUMP, seq, build);
+        let req = netlink::request(msg_type, family, flags, seq, build);
         self.sock.send(&req)?;
         let mut failure = None;
         'outer: loop {
@@ -658,7 +798,7 @@ impl NftFirewall {
     /// Adds an element. With `replace`, any element with this key is dropped first in
     /// the same transaction (traffic never sees a gap; counters restart). Without it
     /// an existing element with the same data gets the new timeout in place and keeps
-    /// its counters (Linux 6.12 and later; see [`NftFirewall::timeout_update`]), and
+    /// its counters (Linux 6.12 and later; see [`KernelFeatures::in_place_refresh`]), and
     /// one with other data makes the kernel refuse the batch (EBUSY).
     fn put_elem(
         &self,
@@ -671,7 +811,7 @@ impl NftFirewall {
     ) {
         let (fam, table, set) = self.set_place(set);
         if replace {
-            b.message(NFT_MSG_DESTROYSETELEM, fam, 0, "delete element", |w| {
+            self.delete(b, Del::SetElem, fam, "delete element", |w| {
                 elem_list(w, table, set, |w| {
                     w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
                 });
@@ -692,10 +832,12 @@ impl NftFirewall {
         });
     }
 
-    /// Whether adding an existing element again with a longer timeout extends it in
-    /// place: a probe element (protocol 0, port 0: no packet has that key) is added
-    /// with a 2 s timeout, added again with an hour, read back and deleted.
-    fn probe_timeout_update(&mut self) -> Result<bool, FirewallError> {
+    /// Probes what elements can do with a probe element (protocol 0, port 0: no
+    /// packet has that key): added with a 2 s timeout, read back (does it carry its
+    /// timeout and a counter?), added again with an hour (is the timeout extended in
+    /// place?), read back and deleted. Returns (in place, counters); an element
+    /// without its timeout is [`FirewallError::Unsupported`].
+    fn probe_elements(&mut self) -> Result<(bool, bool), FirewallError> {
         let key = fwd4_key(crate::L4Proto(0), 0);
         let data = fwd4_data(Ipv4Addr::UNSPECIFIED, 0);
         let put = |fw: &mut Self, secs: u64, replace: bool| {
@@ -704,22 +846,37 @@ impl NftFirewall {
             fw.put_elem(&mut b, SetId::Fwd4, &key, Some(&data), t, replace);
             fw.transact(b)
         };
-        put(self, 2, true)?;
-        let again = put(self, 3600, false);
-        let mut left = None;
-        if again.is_ok() {
-            self.dump_set(SetId::Fwd4, |p| {
+        let read = |fw: &mut Self| -> Result<Option<RawElem>, FirewallError> {
+            let mut found = None;
+            fw.dump_set(SetId::Fwd4, |p| {
                 let e = parse_elem(p)?;
                 if e.key == key {
-                    left = e.expires_in;
+                    found = Some(e);
                 }
                 Ok(())
             })?;
-        }
+            Ok(found)
+        };
+        put(self, 2, true)?;
+        let first = read(self)?;
+        let again = put(self, 3600, false);
+        let left = match again {
+            Ok(()) => read(self)?.and_then(|e| e.expires_in),
+            Err(_) => None,
+        };
         let mut b = self.batch();
         self.del_elem(&mut b, SetId::Fwd4, &key);
         self.transact(b)?;
-        Ok(left.is_some_and(|l| l > Duration::from_secs(60)))
+        let Some(first) = first.filter(|e| e.timeout.is_some()) else {
+            return Err(FirewallError::Unsupported {
+                op: "element timeouts",
+                source: io::Error::from_raw_os_error(EOPNOTSUPP),
+            });
+        };
+        Ok((
+            left.is_some_and(|l| l > Duration::from_secs(60)),
+            first.counter,
+        ))
     }
 
     /// The batch for [`Firewall::apply`]; `replace`: see [`NftFirewall::put_elem`].
@@ -772,7 +929,7 @@ impl NftFirewall {
 
     fn del_elem(&self, b: &mut Batch, set: SetId, key: &[u8]) {
         let (fam, table, set) = self.set_place(set);
-        b.message(NFT_MSG_DESTROYSETELEM, fam, 0, "delete element", |w| {
+        self.delete(b, Del::SetElem, fam, "delete element", |w| {
             elem_list(w, table, set, |w| {
                 w.nested(NFTA_SET_ELEM_KEY, |w| w.bytes(NFTA_DATA_VALUE, key))
             });
@@ -846,7 +1003,7 @@ impl NftFirewall {
         let chains = self.chains();
         if layout {
             for (fam, table, chain, handle) in old_rules {
-                b.message(NFT_MSG_DESTROYRULE, *fam, 0, "delete rule", |w| {
+                self.delete(&mut b, Del::Rule, *fam, "delete rule", |w| {
                     w.string(NFTA_RULE_TABLE, table);
                     w.string(NFTA_RULE_CHAIN, chain);
                     w.u64_be(NFTA_RULE_HANDLE, *handle);
@@ -1039,7 +1196,7 @@ impl NftFirewall {
         let old = self.our_rules()?;
         let mut b = self.batch();
         for (fam, table, chain, handle) in &old {
-            b.message(NFT_MSG_DESTROYRULE, *fam, 0, "delete rule", |w| {
+            self.delete(&mut b, Del::Rule, *fam, "delete rule", |w| {
                 w.string(NFTA_RULE_TABLE, table);
                 w.string(NFTA_RULE_CHAIN, chain);
                 w.u64_be(NFTA_RULE_HANDLE, *handle);
@@ -1047,7 +1204,7 @@ impl NftFirewall {
         }
         for set in SetId::ALL {
             let (fam, table, name) = self.set_place(set);
-            b.message(NFT_MSG_DESTROYSET, fam, 0, "delete map", |w| {
+            self.delete(&mut b, Del::Set, fam, "delete map", |w| {
                 w.string(NFTA_SET_TABLE, table);
                 w.string(NFTA_SET_NAME, name);
             });
@@ -1069,6 +1226,38 @@ impl NftFirewall {
             r => r,
         }
     }
+}
+
+/// Runs `open` on a short-lived helper thread inside the network namespace `netns` (a
+/// name under `/var/run/netns` or a path such as `/proc/PID/ns/net`) and returns what
+/// it made: a socket stays in the namespace it was created in, and the caller's
+/// namespace never changes.
+pub(crate) fn in_netns<T: Send>(
+    netns: &str,
+    open: impl FnOnce() -> io::Result<T> + Send,
+) -> Result<T, FirewallError> {
+    let path = if netns.contains('/') {
+        PathBuf::from(netns)
+    } else {
+        PathBuf::from("/var/run/netns").join(netns)
+    };
+    let ns_err = |source| FirewallError::Namespace {
+        name: netns.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(ns_err)?;
+    std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<T> {
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            open()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("namespace helper thread panicked")))
+    })
+    .map_err(ns_err)
 }
 
 fn elem_list(
@@ -1234,6 +1423,8 @@ fn verdict(w: &mut AttrWriter<'_>, code: u32) {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct RawElem {
     key: Vec<u8>,
+    /// Whether the element carries a counter expression.
+    counter: bool,
     data: Option<Vec<u8>>,
     timeout: Option<Duration>,
     expires_in: Option<Duration>,
@@ -1263,6 +1454,7 @@ fn parse_counter_expr(p: &[u8], e: &mut RawElem) -> Result<(), FirewallError> {
         }
     }
     if let (true, Some(d)) = (is_counter, data) {
+        e.counter = true;
         for a in attrs(d) {
             let (ty, v) = a?;
             match ty {
@@ -1310,6 +1502,9 @@ fn parse_elem(p: &[u8]) -> Result<RawElem, FirewallError> {
 
 impl Firewall for NftFirewall {
     fn init(&mut self) -> Result<(), FirewallError> {
+        if !self.probed {
+            self.features.destroy = self.probe_destroy()?;
+        }
         let old = if self.layout.is_some() {
             self.our_rules()?
         } else {
@@ -1332,23 +1527,36 @@ impl Firewall for NftFirewall {
             }
             r => r,
         };
-        done?;
-        self.timeout_update = match self.probe_timeout_update() {
-            Ok(yes) => yes,
-            Err(e) => {
-                debug!(%e, "probing in-place timeout updates failed; refreshes replace elements");
-                false
+        match done {
+            Ok(()) => {}
+            // Our own table was just created in this very batch: ENOENT here means
+            // a chain type, expression or set type the kernel does not have (an old
+            // kernel or a module not built), not a missing table.
+            Err(FirewallError::TableMissing(_)) if self.layout.is_none() => {
+                return Err(FirewallError::Unsupported {
+                    op: "create table, maps, chains and rules",
+                    source: io::Error::from_raw_os_error(ENOENT),
+                })
             }
-        };
-        debug!(
-            in_place = self.timeout_update,
-            "how refreshes reach the kernel (in place keeps counters; else delete and re-add)"
-        );
+            Err(FirewallError::Kernel { op, source })
+                if matches!(source.raw_os_error(), Some(EINVAL | EOPNOTSUPP)) =>
+            {
+                return Err(FirewallError::Unsupported { op, source })
+            }
+            Err(e) => return Err(e),
+        }
+        if !self.probed {
+            let (in_place, counters) = self.probe_elements()?;
+            self.features.in_place_refresh = in_place;
+            self.features.element_counters = counters;
+            self.probed = true;
+            debug!(features = ?self.features, "nftables kernel features");
+        }
         Ok(())
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
-        if self.timeout_update {
+        if self.features.in_place_refresh {
             // In place first: a refresh keeps the element and its counters. A changed
             // target (other internal host or port) makes the kernel refuse the batch;
             // then the whole batch goes again as delete-and-add.
@@ -1425,6 +1633,35 @@ impl Firewall for NftFirewall {
             None => return Ok(()),
         }
         self.init()
+    }
+
+    fn verify(&mut self) -> Result<bool, FirewallError> {
+        for set in SetId::ALL {
+            let (fam, table, name) = self.set_place(set);
+            let table = table.to_owned();
+            let got = self.dump_with(
+                NFT_MSG_GETSET,
+                fam,
+                NLM_F_ACK,
+                |w| {
+                    w.string(NFTA_SET_TABLE, &table);
+                    w.string(NFTA_SET_NAME, name);
+                },
+                |_| Ok(()),
+            );
+            match got {
+                Ok(()) => {}
+                Err(FirewallError::TableMissing(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        let expected = self
+            .init_batch(&[])
+            .pending()
+            .iter()
+            .filter(|p| p.what == "add rule")
+            .count();
+        Ok(self.our_rules()?.len() == expected)
     }
 
     fn shutdown(&mut self, keep: bool) -> Result<(), FirewallError> {

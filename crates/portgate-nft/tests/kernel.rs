@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use portgate_nft::{
-    Change, Firewall, FirewallError, Hairpin, L4Proto, Mapping, MappingKey, NftConfig, NftFirewall,
-    NftLayout, Pinhole, PinholeKey,
+    Change, Firewall, FirewallError, Hairpin, L4Proto, Mapping, MappingKey, NftConfig, NftEvents,
+    NftFirewall, NftLayout, Pinhole, PinholeKey,
 };
 use support::{wait_output, Netns};
 
@@ -619,5 +619,251 @@ fn hairpin_lan_host_reaches_another_through_the_external_address() {
         "{pre}"
     );
     assert_eq!(fw.list().unwrap().len(), 1);
+    fw.shutdown(false).unwrap();
+}
+
+/// The running kernel's (major, minor), from its release string.
+fn kernel_version() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap(), parts.next().unwrap())
+}
+
+#[test]
+fn probed_features_match_the_kernel() {
+    let ns = Netns::new();
+    let mut fw = NftFirewall::open_in_netns(&ns.name, NftConfig::new("wan0")).unwrap();
+    fw.init().unwrap();
+    let f = fw.features();
+    let v = kernel_version();
+    eprintln!("kernel {v:?}: {f:?}");
+    assert_eq!(f.destroy, v >= (6, 3), "DESTROY messages came with 6.3");
+    assert_eq!(
+        f.in_place_refresh,
+        v >= (6, 12),
+        "in-place refresh came with 6.12"
+    );
+    assert!(
+        f.element_counters,
+        "every supported kernel gives elements counters"
+    );
+    // The probes leave nothing behind.
+    let json = ns.nft_json("portgate").unwrap();
+    assert!(elements(&json, "fwd4").is_empty(), "{json}");
+}
+
+/// The message set of kernels before 6.3 (no DESTROY) and before 6.12 (refresh by
+/// delete and re-add), run on this kernel: deletions of elements that are already
+/// gone must not fail a transaction, and real failures must still fail.
+#[test]
+fn pre_6_3_messages_tolerate_elements_already_gone() {
+    let (gw, lan, wan) = lab();
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.init().unwrap();
+    fw.emulate_older_kernel(false, false);
+    assert!(!fw.features().destroy && !fw.updates_in_place());
+    let lan_ip = Ipv4Addr::new(10, 77, 0, 2);
+
+    // Deleting what was never there: fine, alone and in a batch with other changes.
+    let absent = mapping(7000, None, lan_ip, 7000, Some(60));
+    fw.remove(&absent.key).unwrap();
+    let pin = PinholeKey {
+        internal_addr: "2001:db8:1::5".parse().unwrap(),
+        proto: L4Proto::UDP,
+        internal_port: 3478,
+        remote: None,
+    };
+    let m = mapping(8080, None, lan_ip, 9000, Some(600));
+    fw.apply(&[
+        Change::Remove(absent.key),
+        Change::Put(m),
+        Change::RemovePinhole(pin),
+    ])
+    .unwrap();
+    assert_eq!(fw.list().unwrap().len(), 1);
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // A refresh is delete and re-add: the mapping keeps working.
+    let mut longer = m;
+    longer.timeout = Some(Duration::from_secs(7200));
+    fw.put(&longer).unwrap();
+    let r = entry(&mut fw, &m.key);
+    assert!(r.expires_in.unwrap() > Duration::from_secs(3600), "{r:?}");
+    assert_eq!(r.packets, 0, "a replaced element's counter restarts: {r:?}");
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // An element the kernel expired, then refreshed by its client: the delete half
+    // finds nothing, the add must still happen.
+    let short = mapping(8090, None, lan_ip, 9090, None);
+    let short = Mapping {
+        timeout: Some(Duration::from_millis(300)),
+        ..short
+    };
+    fw.put(&short).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fw
+        .list()
+        .unwrap()
+        .iter()
+        .any(|e| e.mapping.key == short.key)
+    {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let renewed = Mapping {
+        timeout: Some(Duration::from_secs(600)),
+        ..short
+    };
+    fw.put(&renewed).unwrap();
+    assert_eq!(entry(&mut fw, &short.key).mapping, renewed);
+    assert_eq!(try_connect(&lan, &wan, 8090, 9090), "hello through 8090\n");
+
+    // Deleted: nothing arrives; deleting twice is fine.
+    fw.remove(&m.key).unwrap();
+    fw.remove(&m.key).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+
+    // A real failure is not swallowed: without our table an add fails.
+    gw.exec(&["nft", "delete", "table", "inet", "portgate"]);
+    assert!(matches!(fw.put(&m), Err(FirewallError::TableMissing(_))));
+    // A batch of deletions only, with the table gone: their objects are gone too.
+    fw.remove(&m.key).unwrap();
+    fw.init().unwrap();
+    fw.put(&m).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+    fw.shutdown(false).unwrap();
+    assert!(gw.nft_json("portgate").is_none());
+}
+
+/// The miniupnpd layout with the pre-6.3 messages: re-init replaces our rules with
+/// DELRULE, shutdown removes rules and maps with DELRULE/DELSET.
+#[test]
+fn pre_6_3_messages_in_the_miniupnpd_layout() {
+    let (gw, lan, wan) = lab();
+    nft_script(&gw, MINIUPNPD_SKELETON);
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout::default())).unwrap();
+    fw.init().unwrap();
+    fw.emulate_older_kernel(false, false);
+    let rules = rule_count(&gw.nft_json("filter").unwrap());
+    fw.init().unwrap();
+    assert_eq!(rule_count(&gw.nft_json("filter").unwrap()), rules);
+    let m = mapping(8080, None, Ipv4Addr::new(10, 77, 0, 2), 9000, Some(600));
+    fw.put(&m).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+    fw.shutdown(false).unwrap();
+    let s = gw
+        .nft_json("filter")
+        .expect("the admin's table stays")
+        .to_string();
+    assert!(!s.contains("portgate"), "{s}");
+    assert!(chain_text(&gw, "miniupnpd").contains("comment \"admin\""));
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    fw.shutdown(false).unwrap();
+}
+
+/// Waits up to 2 s for `events` to report at least one deletion.
+fn wait_events(events: &mut NftEvents) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let n = events.drain().unwrap();
+        if n > 0 || std::time::Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn verify_and_events_see_a_flush_but_not_our_own_elements() {
+    let (gw, lan, wan) = lab();
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    let mut events = NftEvents::open_in_netns(&gw.name).unwrap();
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    // A first init deletes nothing; a second one flushes and refills our chains,
+    // and those deletions are seen too (the daemon's check then finds all in place).
+    assert_eq!(events.drain().unwrap(), 0);
+    fw.init().unwrap();
+    assert!(wait_events(&mut events) > 0);
+    assert!(fw.verify().unwrap());
+
+    // Our own element traffic is filtered out in the kernel.
+    let lan_ip = Ipv4Addr::new(10, 77, 0, 2);
+    for port in 20000..20200 {
+        fw.put(&mapping(port, None, lan_ip, port, Some(600)))
+            .unwrap();
+    }
+    fw.remove(&mapping(20000, None, lan_ip, 20000, None).key)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        events.drain().unwrap(),
+        0,
+        "element changes must not wake us"
+    );
+    let m = mapping(8080, None, lan_ip, 9000, Some(600));
+    fw.put(&m).unwrap();
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // A reload that flushes our rules but keeps the maps (what fw4 does to the chains
+    // it owns): seen as an event, verify says no, traffic stops; init restores it
+    // with the elements still in place.
+    gw.exec(&["nft", "flush", "chain", "inet", "portgate", "prerouting"]);
+    assert!(wait_events(&mut events) > 0);
+    assert!(!fw.verify().unwrap());
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "");
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    assert_eq!(try_connect(&lan, &wan, 8080, 9000), "hello through 8080\n");
+
+    // One rule of ours deleted by hand.
+    let handle = gw
+        .exec(&["nft", "-a", "list", "chain", "inet", "portgate", "forward"])
+        .lines()
+        .find(|l| l.contains("ct status dnat"))
+        .and_then(|l| l.rsplit("handle ").next().map(|h| h.trim().to_owned()))
+        .unwrap();
+    events.drain().unwrap();
+    gw.exec(&[
+        "nft", "delete", "rule", "inet", "portgate", "forward", "handle", &handle,
+    ]);
+    assert!(wait_events(&mut events) > 0);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+
+    // `nft flush ruleset`: everything gone, including the elements.
+    gw.exec(&["nft", "flush", "ruleset"]);
+    assert!(wait_events(&mut events) > 0);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    assert!(fw.list().unwrap().is_empty());
+    fw.shutdown(false).unwrap();
+}
+
+#[test]
+fn verify_in_the_miniupnpd_layout() {
+    let ns = Netns::new();
+    nft_script(&ns, MINIUPNPD_SKELETON);
+    let mut fw = NftFirewall::open_in_netns(&ns.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout::default())).unwrap();
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    // The admin's reload flushes the chains it owns, our rules with them.
+    ns.exec(&[
+        "nft",
+        "flush",
+        "chain",
+        "inet",
+        "filter",
+        "prerouting_miniupnpd",
+    ]);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
     fw.shutdown(false).unwrap();
 }

@@ -373,25 +373,32 @@ impl Pinholes {
         match gw.firewall().apply(changes) {
             Err(FirewallError::TableMissing(t)) => {
                 tracing::warn!(table = %t, "firewall table missing: recreating it");
-                let wanted: Vec<portgate_nft::Mapping> = gw
-                    .table()
-                    .iter()
-                    .map(|m| firewall_mapping(m, now))
-                    .collect();
-                let fw: &mut dyn Firewall = gw.firewall();
-                fw.init()?;
-                fw.reconcile(&wanted)?;
-                let pins: Vec<Change> = self
-                    .table
-                    .iter()
-                    .map(|r| Change::PutPinhole(r.firewall_pinhole(now)))
-                    .collect();
-                for chunk in pins.chunks(portgate_nft::MAX_BATCH_CHANGES) {
-                    fw.apply(chunk)?;
-                }
-                Ok(())
+                self.restore_firewall(gw, now)
             }
             other => other,
         }
+    }
+
+    /// Sets the firewall up again and pushes every mapping of `gw` and every pinhole
+    /// of ours: after our table went missing, or a firewall reload flushed our rules
+    /// (the elements that survived are kept; missing ones are added again).
+    pub fn restore_firewall(&self, gw: &mut Gateway, now: u64) -> Result<(), FirewallError> {
+        let wanted: Vec<portgate_nft::Mapping> = gw
+            .table()
+            .iter()
+            .map(|m| firewall_mapping(m, now))
+            .collect();
+        let fw: &mut dyn Firewall = gw.firewall();
+        fw.init()?;
+        fw.reconcile(&wanted)?;
+        let pins: Vec<Change> = self
+            .table
+            .iter()
+            .map(|r| Change::PutPinhole(r.firewall_pinhole(now)))
+            .collect();
+        for chunk in pins.chunks(portgate_nft::MAX_BATCH_CHANGES) {
+            fw.apply(chunk)?;
+        }
+        Ok(())
     }
 }
