@@ -9,6 +9,8 @@
 # Runs under busybox sh, inside the matrix's qemu guests (as part of their /init) and on the
 # host (scripts/kernel-matrix.sh runs it there with uniquely named namespaces). Environment:
 #   KM_BIN     directory holding portgated, portgate and (optional) nft-kernel-test
+#   KM_SKELETON  the admin's nftables skeleton for the layout mode
+#                (crates/portgate-nft/tests/fixtures/miniupnpd-skeleton.nft)
 #   KM_PREFIX  namespace name prefix (default km); KM_WORK scratch directory (default: mktemp)
 #   KM_IP, KM_NFT, KM_BB   ip, nft and busybox by absolute path (busybox's shell would run its
 #                          own `ip` applet before PATH)
@@ -17,7 +19,8 @@ set -u
 IP=${KM_IP:-/usr/sbin/ip}
 NFT=${KM_NFT:-/usr/sbin/nft}
 BB=${KM_BB:-/bin/busybox}
-BIN=${KM_BIN:?KM_BIN: directory with portgated and portgate}
+BIN=$(cd "${KM_BIN:?KM_BIN: directory with portgated and portgate}" && pwd)
+SKELETON=${KM_SKELETON:?KM_SKELETON: the miniupnpd skeleton (nft script)}
 P=${KM_PREFIX:-km}
 WORK=${KM_WORK:-$($BB mktemp -d /tmp/kmatrix.XXXXXX)}
 mkdir -p "$WORK"
@@ -123,8 +126,10 @@ tcp_reaches() {
         echo "no listener on $5 in $4" >&2
         return 1
     fi
-    echo "$token" | in_ns "$1" "$BB" timeout 3 "$BB" nc -w 2 "$2" "$3" >/dev/null 2>&1
-    n=0
+    # A refused or timed-out connection carried nothing: no need to wait for the bytes.
+    n=20
+    if echo "$token" | in_ns "$1" "$BB" timeout 3 "$BB" nc -w 2 "$2" "$3" >/dev/null 2>&1
+    then n=0; fi
     while [ $n -lt 20 ] && ! grep -q "$token" "$out"; do
         "$BB" sleep 0.1
         n=$((n + 1))
@@ -273,43 +278,21 @@ else
     pass pinhole6_delete
 fi
 
-# The daemon's refresh path as it logged it (debug level at start-up).
+# What the daemon found the kernel's nftables can do (its start-up line at info level).
 stop_daemon
-if grep -q 'in_place=true' "$WORK/std.log"; then
-    echo "INFO refresh=in-place"
-elif grep -q 'in_place=false' "$WORK/std.log"; then
-    echo "INFO refresh=delete-and-re-add"
-fi
+feature() { grep -o "$1=[a-z]*" "$WORK/std.log" | head -n 1 | cut -d= -f2; }
+echo "INFO features destroy=$(feature destroy) in_place_refresh=$(feature in_place_refresh)" \
+    "element_counters=$(feature element_counters)"
 if [ "$nfail" -gt 0 ] && [ -s "$WORK/std.log" ]; then
     echo "portgated's log (last lines):"
     tail -n 15 "$WORK/std.log" | sed 's/^/    | /'
 fi
 in_ns "$GW" "$NFT" delete table inet portgate 2>/dev/null
 
-# miniupnpd's layout: the admin's skeleton (as Debian's miniupnpd-nftables expects it)
-# first, then portgated puts its objects into those chains.
+# miniupnpd's layout: the admin's skeleton (as Debian's miniupnpd-nftables expects it, with
+# one rule of the admin's own) first, then portgated puts its objects into those chains.
 layout_ok=1
-if ! in_ns "$GW" "$NFT" -f - >"$WORK/skeleton.out" 2>&1 <<'EOF'; then
-table inet filter {
-    chain miniupnpd { }
-    chain prerouting_miniupnpd { }
-    chain postrouting_miniupnpd { }
-    chain forward {
-        type filter hook forward priority 0; policy drop;
-        ct state established,related accept
-        iifname "lan0" accept
-        jump miniupnpd
-    }
-    chain prerouting {
-        type nat hook prerouting priority -100; policy accept;
-        jump prerouting_miniupnpd
-    }
-    chain postrouting {
-        type nat hook postrouting priority 100; policy accept;
-        jump postrouting_miniupnpd
-    }
-}
-EOF
+if ! in_ns "$GW" "$NFT" -f "$SKELETON" >"$WORK/skeleton.out" 2>&1; then
     layout_ok=0
     fail layout_map "the admin's skeleton could not be loaded" "$WORK/skeleton.out"
 elif ! start_daemon layout "upnp_table_name=filter
@@ -330,8 +313,9 @@ if [ $layout_ok = 1 ]; then
     pg map --via natpmp --lease 600 8105 9105
     stop_daemon
     ruleset=$(in_ns "$GW" "$NFT" list ruleset 2>&1)
-    if ! echo "$ruleset" | grep -q 'jump prerouting_miniupnpd'; then
-        fail layout_shutdown "the admin's skeleton is gone after shutdown"
+    if ! echo "$ruleset" | grep -q 'jump prerouting_miniupnpd' ||
+        ! echo "$ruleset" | grep -q 'comment "admin"'; then
+        fail layout_shutdown "the admin's skeleton or rule is gone after shutdown"
     elif echo "$ruleset" | grep -q portgate; then
         echo "$ruleset" | grep portgate >"$WORK/ruleset.out"
         fail layout_shutdown "our objects are left after a clean shutdown" "$WORK/ruleset.out"

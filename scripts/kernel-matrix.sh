@@ -15,7 +15,8 @@
 # (dependencies from modules.dep, decompressed for busybox insmod), our binaries.
 #
 # Environment: KMATRIX_PROFILE (debug|release, default debug: the binaries scripts/test.sh
-# already built), KMATRIX_TIMEOUT (seconds per guest before qemu is killed, default 180),
+# already built), KMATRIX_TIMEOUT (seconds per guest before qemu is killed, default 300:
+# a guest takes 60 to 100 s on a loaded 2-core machine),
 # KMATRIX_MEM (MiB, default 1024), KMATRIX_SMP (guest CPUs, default 2).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,7 +24,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 KERNELS=("$@")
 if [ ${#KERNELS[@]} -eq 0 ]; then KERNELS=(6.1 6.12 host); fi
 PROFILE=${KMATRIX_PROFILE:-debug}
-TIMEOUT=${KMATRIX_TIMEOUT:-180}
+TIMEOUT=${KMATRIX_TIMEOUT:-300}
 MEM=${KMATRIX_MEM:-1024}
 SMP=${KMATRIX_SMP:-2}
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -39,6 +40,7 @@ CACHE=$OUT/cache
 MODULES=(nfnetlink nf_tables nf_conntrack nf_defrag_ipv4 nf_defrag_ipv6 nf_nat nft_ct nft_nat
          nft_masq nft_chain_nat veth libcrc32c bridge inet_diag tcp_diag)
 OPTIONAL_MODULES=(nft_counter)
+SKELETON=crates/portgate-nft/tests/fixtures/miniupnpd-skeleton.nft
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "kernel-matrix: needs root (namespaces, nftables, apt-get)" >&2
@@ -207,6 +209,7 @@ run_guest() {
     for f in portgated portgate nft-kernel-test; do copy_elf "$root" "$BIN/$f" "/kmatrix/bin/$f"; done
     cp /etc/protocols /etc/services "$root/etc/"
     cp scripts/kernel-matrix-checks.sh "$root/kmatrix/checks.sh"
+    cp "$SKELETON" "$root/kmatrix/miniupnpd-skeleton.nft"
     : >"$root/kmatrix/modules.load"
     for m in $(module_closure "$moddir" "${MODULES[@]}" "${OPTIONAL_MODULES[@]}"); do
         case $m in
@@ -252,7 +255,8 @@ for m in $(cat /kmatrix/modules.load); do
     insmod /kmatrix/modules/$m || echo "FAIL insmod $m"
 done
 echo /kmatrix/modprobe >/proc/sys/kernel/modprobe
-KM_BIN=/kmatrix/bin KM_WORK=/tmp/km KM_PREFIX=km sh /kmatrix/checks.sh
+KM_BIN=/kmatrix/bin KM_SKELETON=/kmatrix/miniupnpd-skeleton.nft KM_WORK=/tmp/km KM_PREFIX=km \
+    sh /kmatrix/checks.sh
 echo "KMATRIX-EXIT status=$?"
 if [ -s /tmp/modprobe-requests ]; then
     echo "kernel module requests not served: $(sort -u /tmp/modprobe-requests | tr '\n' ' ')"
@@ -291,8 +295,8 @@ EOF
 run_host() {
     step "host kernel $(uname -r): the same checks in namespaces km$$-*"
     local log=$OUT/console-host.log t0=$SECONDS
-    KM_BIN=$BIN KM_PREFIX=km$$ KM_BB=$BUSYBOX "$BUSYBOX" sh scripts/kernel-matrix-checks.sh \
-        2>&1 | tee "$log" || true
+    KM_BIN=$BIN KM_SKELETON=$SKELETON KM_PREFIX=km$$ KM_BB=$BUSYBOX \
+        "$BUSYBOX" sh scripts/kernel-matrix-checks.sh 2>&1 | tee "$log" || true
     SECS_OF[host]=$((SECONDS - t0))
     KVER_OF[host]="$(uname -r) (host)"
     PKG_OF[host]="-"
@@ -335,12 +339,18 @@ for c in "${checks[@]}"; do
     done
     row "${cells[@]}"
 done
-cells=("refresh")
-for k in "${KERNELS[@]}"; do
-    r=$(grep -oE '^INFO refresh=[a-z-]+' "${RESULT_LOG[$k]}" | cut -d= -f2 || true)
-    cells+=("${r:-?}")
+# What portgated found each kernel's nftables can do.
+for f in "destroy:DESTROY messages (6.3+)" "in_place_refresh:in-place refresh (6.12+)" \
+    "element_counters:per-element counters"; do
+    cells=("${f#*:}")
+    for k in "${KERNELS[@]}"; do
+        v=$(grep -E '^INFO features' "${RESULT_LOG[$k]}" | grep -oE "${f%%:*}=[a-z]*" |
+            cut -d= -f2 || true)
+        case $v in true) v=yes ;; false) v=no ;; *) v="?" ;; esac
+        cells+=("$v")
+    done
+    row "${cells[@]}"
 done
-row "${cells[@]}"
 cells=("summary")
 for k in "${KERNELS[@]}"; do
     s=$(grep -oE 'pass=[0-9]+ fail=[0-9]+' "${RESULT_LOG[$k]}" || true)
