@@ -77,8 +77,15 @@ profile_flag=()
 if [ "$PROFILE" = release ]; then profile_flag=(--release); fi
 cargo build --quiet "${profile_flag[@]}" -p portgate-daemon --bin portgated -p portgate-cli \
     --bin portgate
-kernel_test=$(cargo test --quiet "${profile_flag[@]}" -p portgate-nft --test kernel --no-run \
-    --message-format=json | grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d'"' -f4)
+# The whole workspace's test build, as the test step of scripts/test.sh made it (a no-op
+# there; `-p portgate-nft` alone could unify features differently and rebuild).
+kernel_test=$(cargo test --quiet "${profile_flag[@]}" --workspace --no-run --message-format=json |
+    grep '"name":"kernel"' | grep 'portgate-nft' | grep -o '"executable":"[^"]*"' | tail -n 1 |
+    cut -d'"' -f4)
+if [ -z "$kernel_test" ]; then
+    echo "kernel-matrix: no executable for portgate-nft's kernel test" >&2
+    exit 1
+fi
 BIN=$OUT/bin
 rm -rf "$BIN"
 mkdir -p "$BIN"
