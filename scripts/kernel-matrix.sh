@@ -16,7 +16,7 @@
 #
 # Environment: KMATRIX_PROFILE (debug|release, default debug: the binaries scripts/test.sh
 # already built), KMATRIX_TIMEOUT (seconds per guest before qemu is killed, default 300:
-# a guest takes 60 to 100 s on a loaded 2-core machine),
+# a guest takes 45 to 100 s on a loaded 2-core machine),
 # KMATRIX_MEM (MiB, default 1024), KMATRIX_SMP (guest CPUs, default 2).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
