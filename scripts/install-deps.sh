@@ -7,10 +7,14 @@ set -euo pipefail
 # miniupnpc (upnpc), natpmp-utils (natpmpc): third-party clients the e2e tests drive.
 # miniupnpd-nftables: the reference daemon (only run inside lab namespaces).
 # netcat-openbsd, iputils-ping: manual checks and the demo's ping; hyperfine: benchmarks.
+# faketime: steps portgated's wall clock in the clock-step test.
+# nmap: the interop tests' scanner (upnp-info script, port scan from the WAN host).
+# python3-pip: installs async-upnp-client (below).
 # qemu-system-x86, busybox-static, cpio, kmod, xz-utils, zstd: the kernel matrix
 # (scripts/kernel-matrix.sh: Debian kernels booted under qemu from a busybox initramfs).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine qemu-system-x86 busybox-static cpio kmod xz-utils zstd)
+          iputils-ping hyperfine faketime nmap python3-pip qemu-system-x86 busybox-static cpio
+          kmod xz-utils zstd)
 
 log() { echo "install-deps: $*"; }
 did_something=0
@@ -84,6 +88,24 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 elif [ -x /etc/init.d/miniupnpd ] && /etc/init.d/miniupnpd status >/dev/null 2>&1; then
     log "stopping the miniupnpd service"
     as_root /etc/init.d/miniupnpd stop >/dev/null
+    did_something=1
+fi
+
+# async-upnp-client (PyPI): Home Assistant's UPnP library, whose `upnp-client` the
+# interop tests drive as an independent IGD:2 control point.
+if ! command -v upnp-client >/dev/null 2>&1; then
+    log "pip install async-upnp-client"
+    pip_log=$(mktemp)
+    # Debian's own python3 refuses a system-wide pip install without the flag (PEP 668).
+    if ! python3 -m pip install --quiet --disable-pip-version-check async-upnp-client \
+            >"$pip_log" 2>&1 &&
+       ! as_root python3 -m pip install --quiet --disable-pip-version-check \
+            --break-system-packages async-upnp-client >"$pip_log" 2>&1; then
+        cat "$pip_log" >&2
+        log "failed: pip install async-upnp-client" >&2
+        exit 1
+    fi
+    rm -f "$pip_log"
     did_something=1
 fi
 

@@ -12,12 +12,15 @@
 //!
 //! Time is always passed in (seconds), never read from a clock here.
 
+pub mod clock;
 pub mod config;
 pub mod extaddr;
 pub mod flags;
 mod fwwatch;
 pub mod gateway;
 pub mod lease;
+pub mod netif;
+pub mod pidfile;
 pub mod pinhole;
 pub mod pmp;
 pub mod privs;
