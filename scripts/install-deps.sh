@@ -10,8 +10,11 @@ set -euo pipefail
 # faketime: steps portgated's wall clock in the clock-step test.
 # nmap: the interop tests' scanner (upnp-info script, port scan from the WAN host).
 # python3-pip: installs async-upnp-client (below).
+# qemu-system-x86, busybox-static, cpio, kmod, xz-utils, zstd: the kernel matrix
+# (scripts/kernel-matrix.sh: Debian kernels booted under qemu from a busybox initramfs).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine faketime nmap python3-pip)
+          iputils-ping hyperfine faketime nmap python3-pip qemu-system-x86 busybox-static cpio
+          kmod xz-utils zstd)
 
 log() { echo "install-deps: $*"; }
 did_something=0
