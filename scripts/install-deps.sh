@@ -7,8 +7,11 @@ set -euo pipefail
 # miniupnpc (upnpc), natpmp-utils (natpmpc): third-party clients the e2e tests drive.
 # miniupnpd-nftables: the reference daemon (only run inside lab namespaces).
 # netcat-openbsd, iputils-ping: manual checks and the demo's ping; hyperfine: benchmarks.
+# gcc, libnatpmp-dev, libminiupnpc-dev, python3-miniupnpc, valgrind: the drop-in C
+# libraries' tests (layouts against the original headers, side-by-side runs, valgrind).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine)
+          iputils-ping hyperfine gcc libnatpmp-dev libminiupnpc-dev python3-miniupnpc
+          valgrind)
 
 log() { echo "install-deps: $*"; }
 did_something=0
