@@ -1,0 +1,6 @@
+//! Sets the shared object's soname to the one programs linked against MiniUPnPc 2.2.4
+//! (API 17) record.
+
+fn main() {
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libminiupnpc.so.17");
+}
