@@ -5,7 +5,6 @@
 mod common;
 
 use std::mem::{offset_of, size_of};
-use std::process::Command;
 
 use natpmp::{natpmp_t, natpmpresp_t, newportmapping_t};
 
@@ -74,18 +73,13 @@ fn rust_layout() -> String {
 
 /// Compiles and runs tests/c/layout.c with `include` first on the include path.
 fn c_layout(include: Option<&str>, tag: &str) -> anyhow::Result<String> {
-    let out = std::env::temp_dir().join(format!("natpmp-layout-{tag}-{}", std::process::id()));
-    let mut args = vec![];
-    let inc;
-    if let Some(dir) = include {
-        inc = format!("-I{dir}");
-        args.push(inc.as_str());
-    }
-    common::gcc(&common::test_file("c/layout.c"), &out, &args)?;
-    let o = Command::new(&out).output()?;
-    let _ = std::fs::remove_file(&out);
-    anyhow::ensure!(o.status.success(), "layout program failed");
-    Ok(String::from_utf8(o.stdout)?)
+    let inc = include.map(|d| format!("-I{d}"));
+    let args: Vec<&str> = inc.iter().map(String::as_str).collect();
+    common::compile_and_run(
+        &common::test_file("c/layout.c"),
+        &format!("natpmp-layout-{tag}"),
+        &args,
+    )
 }
 
 #[test]
@@ -105,38 +99,9 @@ fn struct_layouts_match_debians_header_and_ours() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dynsym(path: &str) -> anyhow::Result<Vec<String>> {
-    let o = Command::new("nm")
-        .args(["-D", "--defined-only", path])
-        .output()?;
-    anyhow::ensure!(o.status.success(), "nm {path} failed");
-    let mut names: Vec<String> = String::from_utf8(o.stdout)?
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (_, kind, name) = (f.next()?, f.next()?, f.next()?);
-            (kind == "T").then(|| name.to_owned())
-        })
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 #[test]
 fn exports_debians_functions_under_its_soname() -> anyhow::Result<()> {
-    let so = common::built_so("libnatpmp.so")?;
-    let so = so.display().to_string();
-    let ours = dynsym(&so)?;
-    let debian = dynsym(DEBIAN_LIB)?;
+    let debian = common::assert_exports("libnatpmp.so", "libnatpmp.so.1", DEBIAN_LIB)?;
     assert_eq!(debian.len(), 11, "{debian:?}");
-    for f in &debian {
-        assert!(ours.contains(f), "{f} missing from our library: {ours:?}");
-    }
-    let o = Command::new("readelf").args(["-d", &so]).output()?;
-    let dynamic = String::from_utf8(o.stdout)?;
-    assert!(
-        dynamic.contains("Library soname: [libnatpmp.so.1]"),
-        "{dynamic}"
-    );
     Ok(())
 }

@@ -121,3 +121,49 @@ pub fn valgrind_clean(report: &str) -> bool {
     report.contains("ERROR SUMMARY: 0 errors")
         && (report.contains("definitely lost: 0 bytes") || report.contains("no leaks are possible"))
 }
+
+/// The functions (`T` symbols) a shared object exports, sorted.
+pub fn dynsym(path: &str) -> anyhow::Result<Vec<String>> {
+    let o = Command::new("nm")
+        .args(["-D", "--defined-only", path])
+        .output()?;
+    anyhow::ensure!(o.status.success(), "nm {path} failed");
+    let mut names: Vec<String> = String::from_utf8(o.stdout)?
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, kind, name) = (f.next()?, f.next()?, f.next()?);
+            (kind == "T").then(|| name.to_owned())
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Compiles and runs `src` with `args` (include dirs, libraries); returns its stdout.
+pub fn compile_and_run(src: &Path, tag: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    gcc(src, &out, args)?;
+    let o = Command::new(&out).output()?;
+    let _ = std::fs::remove_file(&out);
+    anyhow::ensure!(o.status.success(), "{} failed", out.display());
+    Ok(String::from_utf8(o.stdout)?)
+}
+
+/// Asserts that our shared object `so` (built as `file`) has `soname` and exports
+/// every function of the original library at `original`.
+pub fn assert_exports(file: &str, soname: &str, original: &str) -> anyhow::Result<Vec<String>> {
+    let so = built_so(file)?.display().to_string();
+    let ours = dynsym(&so)?;
+    let theirs = dynsym(original)?;
+    for f in &theirs {
+        anyhow::ensure!(ours.contains(f), "{f} missing from our library: {ours:?}");
+    }
+    let o = Command::new("readelf").args(["-d", &so]).output()?;
+    let dynamic = String::from_utf8(o.stdout)?;
+    anyhow::ensure!(
+        dynamic.contains(&format!("Library soname: [{soname}]")),
+        "{dynamic}"
+    );
+    Ok(theirs)
+}

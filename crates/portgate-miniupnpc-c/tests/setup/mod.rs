@@ -1,0 +1,80 @@
+//! The lab of the libminiupnpc tests: portgated in the gateway with a WAN outside the
+//! reserved ranges (so `UPNP_GetValidIGD` answers 1), our library in a directory of its
+//! own for LD_LIBRARY_PATH.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use portgate_lab::{Host, Lab};
+
+use super::common;
+
+pub const SONAME: &str = "libminiupnpc.so.17";
+pub const PROBE: Duration = Duration::from_secs(2);
+
+/// A lab with portgated running, our library in a directory of its own.
+pub struct Setup {
+    pub lab: Lab,
+    _daemon: portgate_lab::Proc,
+    _state: common::LibDir,
+    pub libs: common::LibDir,
+}
+
+pub fn setup(tag: &str) -> anyhow::Result<Option<Setup>> {
+    if !portgate_lab::require() {
+        return Ok(None);
+    }
+    let Some(lab) = Lab::builder()
+        .lan_hosts(1)
+        .wan_unreserved()
+        .build_or_skip()?
+    else {
+        return Ok(None);
+    };
+    let so = common::built_so("libminiupnpc.so")?;
+    let state = common::LibDir::new(&format!("miniupnpc-{tag}-state"), &so, SONAME)?;
+    let daemon = common::start_portgated(&lab, &state.path)?;
+    let libs = common::LibDir::new(&format!("miniupnpc-{tag}-lib"), &so, SONAME)?;
+    Ok(Some(Setup {
+        lab,
+        _daemon: daemon,
+        _state: state,
+        libs,
+    }))
+}
+
+impl Setup {
+    pub fn lan(&self) -> String {
+        self.lab.ipv4(Host::Lan(0)).to_string()
+    }
+
+    pub fn ext(&self, port: u16) -> SocketAddr {
+        (self.lab.external_ipv4(), port).into()
+    }
+
+    pub fn tcp_reaches(&self, eport: u16, iport: u16) -> anyhow::Result<bool> {
+        Ok(self.lab.tcp_probe(
+            Host::Wan,
+            self.ext(eport),
+            (Host::Lan(0), iport),
+            b"via libminiupnpc",
+            PROBE,
+        )?)
+    }
+
+    /// `args` on the LAN host with our library first on the loader's path; asserts from
+    /// the loader's trace that ours was loaded. Returns stdout.
+    pub fn ours(&self, args: &[&str]) -> anyhow::Result<String> {
+        let path = format!("LD_LIBRARY_PATH={}", self.libs.path.display());
+        let mut full = vec!["env", path.as_str(), "LD_DEBUG=libs"];
+        full.extend_from_slice(args);
+        let (_, out, trace) = common::run(&self.lab, Host::Lan(0), &full)?;
+        let lib = self.libs.lib(SONAME);
+        anyhow::ensure!(
+            common::loaded(&trace, &lib),
+            "{lib} was not loaded:\n{trace}"
+        );
+        Ok(out)
+    }
+}
