@@ -1081,7 +1081,7 @@ pub fn error_text(err: c_int) -> &'static CStr {
         705 => c"ProtocolNotSupported",
         706 => c"InternalPortWildcardingNotAllowed",
         707 => c"ProtocolWildcardingNotAllowed",
-        708 => c"WildcardNotPermittedInSrcIP",
+        708 => c"InvalidLayer2Address",
         709 => c"NoPacketSent",
         713 => c"SpecifiedArrayIndexInvalid",
         714 => c"NoSuchEntryInArray",

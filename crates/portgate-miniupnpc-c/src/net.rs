@@ -37,7 +37,7 @@ pub fn fetch(url: &str) -> Option<(HttpResponse, SocketAddr)> {
 }
 
 /// A SOAP call: the answer's body whatever its status (faults come with 500), or `None`
-/// when the exchange failed.
+/// when the exchange failed or the body is empty.
 pub fn soap(url: &str, service: &str, action: &str, args: &[(&str, &str)]) -> Option<Vec<u8>> {
     let (u, _) = parse_url(url).ok()?;
     let req = SoapRequest {
@@ -51,7 +51,12 @@ pub fn soap(url: &str, service: &str, action: &str, args: &[(&str, &str)]) -> Op
     let mut envelope = Vec::new();
     req.emit(&mut envelope);
     let x = HttpExchange::soap(&u, format!("\"{service}#{action}\""), &envelope).ok()?;
-    client().http(x).ok().map(|r| r.body)
+    // An empty answer counts as a failed exchange, as in MiniUPnPc.
+    client()
+        .http(x)
+        .ok()
+        .map(|r| r.body)
+        .filter(|b| !b.is_empty())
 }
 
 /// Hands `body` to C: a `malloc`ed NUL-terminated copy, its length in `*size`.

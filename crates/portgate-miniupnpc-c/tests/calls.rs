@@ -1,0 +1,110 @@
+//! A C program linked against Debian's libminiupnpc calls the library's functions against
+//! portgated in the lab, once on Debian's library and once on ours (LD_LIBRARY_PATH): the
+//! outputs must be equal, the mappings it makes must carry WAN bytes, and valgrind must
+//! find no error and no leak when it runs on ours.
+
+#[path = "../../portgate-natpmp-c/tests/common/mod.rs"]
+mod common;
+#[path = "setup/mod.rs"]
+mod setup;
+
+use std::time::Duration;
+
+use portgate_lab::Host;
+
+/// tests/c/calls.c compiled against Debian's headers and library.
+fn calls(s: &setup::Setup) -> anyhow::Result<String> {
+    let prog = s.libs.path.join("calls");
+    common::gcc(&common::test_file("c/calls.c"), &prog, &["-lminiupnpc"])?;
+    Ok(prog.display().to_string())
+}
+
+/// Runs the program (on our library when `ours`, under valgrind when `valgrind`),
+/// probing its three mappings while it pauses; returns its own output lines.
+fn run(
+    s: &setup::Setup,
+    prog: &str,
+    ours: bool,
+    valgrind: bool,
+    base: u16,
+) -> anyhow::Result<(String, String)> {
+    let go = s.libs.path.join(format!("go-{base}")).display().to_string();
+    let path = format!("LD_LIBRARY_PATH={}", s.libs.path.display());
+    let b = base.to_string();
+    let mut args = vec!["env", "LD_DEBUG=libs"];
+    if ours {
+        args.push(&path);
+    }
+    if valgrind {
+        args.extend([
+            "valgrind",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+        ]);
+    }
+    args.extend([prog, b.as_str(), go.as_str()]);
+    let child = s.lab.spawn(Host::Lan(0), &args)?;
+    child.wait_for("paused", Duration::from_secs(60))?;
+    for p in [base, base + 1, base + 2] {
+        assert!(s.tcp_reaches(p, p)?, "mapping {p} does not forward");
+    }
+    std::fs::write(&go, b"")?;
+    let st = child.wait_exit(Duration::from_secs(120))?;
+    let out = child.output();
+    assert!(st.success(), "{out}");
+    assert_eq!(
+        common::loaded(&out, &s.libs.lib(setup::SONAME)),
+        ours,
+        "{out}"
+    );
+    for p in [base, base + 1, base + 2] {
+        assert!(!s.tcp_reaches(p, p)?, "deleted mapping {p} still forwards");
+    }
+    let own = out
+        .lines()
+        .filter(|l| {
+            l.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == ' ')
+        })
+        .filter(|l| {
+            !l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        // MiniUPnPc prints perror() lines on stderr when a connection fails.
+        .filter(|l| !l.contains("Connection refused"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok((own, out))
+}
+
+#[test]
+fn every_function_answers_as_debians_library_does() -> anyhow::Result<()> {
+    let Some(s) = setup::setup("calls")? else {
+        return Ok(());
+    };
+    let prog = calls(&s)?;
+    let (debian, _) = run(&s, &prog, false, false, 8100)?;
+    let (ours, _) = run(&s, &prog, true, false, 8110)?;
+    let ours_norm = ours.replace("811", "810");
+    assert_eq!(ours_norm, debian, "our library vs Debian's");
+    assert!(ours.contains("UPNP_GetValidIGD 1 lan"), "{ours}");
+    assert!(ours.contains("UPNP_AddPortMapping 0"), "{ours}");
+    assert!(ours.contains("done"), "{ours}");
+    Ok(())
+}
+
+#[test]
+fn valgrind_finds_no_error_and_no_leak_on_our_library() -> anyhow::Result<()> {
+    let Some(s) = setup::setup("valgrind")? else {
+        return Ok(());
+    };
+    let prog = calls(&s)?;
+    let (own, report) = run(&s, &prog, true, true, 8120)?;
+    assert!(own.contains("done"), "{report}");
+    assert!(common::valgrind_clean(&report), "{report}");
+    Ok(())
+}
