@@ -150,3 +150,6 @@ pub(crate) fn atoi(s: &[u8]) -> Option<i32> {
     let v = if neg { -v } else { v };
     Some(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
 }
+
+#[cfg(test)]
+mod tests;
