@@ -1,5 +1,5 @@
 //! The C ABI: struct layouts measured by gcc against Debian's MiniUPnPc 2.2.4 headers and
-//! against ours equal the Rust definitions; the shared object carries the soname and all
+//! against ours (crate's include/) equal the Rust definitions; the shared object carries the soname and all
 //! 59 functions Debian's libminiupnpc.so.17 exports.
 
 #[path = "../../portgate-natpmp-c/tests/common/mod.rs"]
@@ -109,7 +109,7 @@ fn rust_layout() -> String {
 }
 
 #[test]
-fn struct_layouts_match_debians_headers() -> anyhow::Result<()> {
+fn struct_layouts_match_debians_headers_and_ours() -> anyhow::Result<()> {
     anyhow::ensure!(
         std::path::Path::new(DEBIAN_HEADER).is_file(),
         "{DEBIAN_HEADER} missing: scripts/install-deps.sh installs libminiupnpc-dev"
@@ -121,6 +121,13 @@ fn struct_layouts_match_debians_headers() -> anyhow::Result<()> {
         &[],
     )?;
     assert_eq!(debian, rust, "Debian's headers vs the Rust structs");
+    let inc = concat!("-I", env!("CARGO_MANIFEST_DIR"), "/include");
+    let ours = common::compile_and_run(
+        &common::test_file("c/layout.c"),
+        "miniupnpc-layout-ours",
+        &[inc],
+    )?;
+    assert_eq!(ours, rust, "our headers vs the Rust structs");
     assert!(rust.contains("sizeof(struct IGDdatas) 2948\n"), "{rust}");
     assert!(rust.contains("sizeof(struct PortMapping) 224\n"), "{rust}");
     Ok(())
@@ -131,4 +138,13 @@ fn exports_all_59_functions_under_debians_soname() -> anyhow::Result<()> {
     let debian = common::assert_exports("libminiupnpc.so", "libminiupnpc.so.17", DEBIAN_LIB)?;
     assert_eq!(debian.len(), 59, "{debian:?}");
     Ok(())
+}
+
+#[test]
+fn a_program_builds_against_our_headers_and_links_against_our_library() -> anyhow::Result<()> {
+    common::build_against_ours(
+        "libminiupnpc.so",
+        "miniupnpc",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/include"),
+    )
 }

@@ -105,3 +105,12 @@ fn exports_debians_functions_under_its_soname() -> anyhow::Result<()> {
     assert_eq!(debian.len(), 11, "{debian:?}");
     Ok(())
 }
+
+#[test]
+fn a_program_builds_against_our_header_and_links_against_our_library() -> anyhow::Result<()> {
+    common::build_against_ours(
+        "libnatpmp.so",
+        "natpmp",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/include"),
+    )
+}

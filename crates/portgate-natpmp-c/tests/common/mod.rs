@@ -167,3 +167,18 @@ pub fn assert_exports(file: &str, soname: &str, original: &str) -> anyhow::Resul
     );
     Ok(theirs)
 }
+
+/// Compiles tests/c/calls.c against the headers in `include` and links it against our
+/// shared object `so_file` (`-l<lib>`).
+pub fn build_against_ours(so_file: &str, lib: &str, include: &str) -> anyhow::Result<()> {
+    let so = built_so(so_file)?;
+    let dir = so
+        .parent()
+        .map(|d| format!("-L{}", d.display()))
+        .unwrap_or_default();
+    let out = std::env::temp_dir().join(format!("{lib}-calls-ours-{}", std::process::id()));
+    let (inc, l) = (format!("-I{include}"), format!("-l{lib}"));
+    gcc(&test_file("c/calls.c"), &out, &[&inc, &dir, &l])?;
+    let _ = std::fs::remove_file(&out);
+    Ok(())
+}
