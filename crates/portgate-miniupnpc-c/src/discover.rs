@@ -47,8 +47,9 @@ pub struct Found {
 
 impl From<SsdpHit> for Found {
     fn from(h: SsdpHit) -> Self {
+        // A scope only for a link-local sender, as the kernel reports it.
         let scope_id = match h.from {
-            Some(SocketAddr::V6(a)) => a.scope_id(),
+            Some(SocketAddr::V6(a)) if (a.ip().segments()[0] & 0xffc0) == 0xfe80 => a.scope_id(),
             _ => 0,
         };
         Self {

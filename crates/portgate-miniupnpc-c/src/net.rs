@@ -30,16 +30,34 @@ fn client() -> Client {
     c
 }
 
+/// `url` without the zone of a bracketed IPv6 host (`[addr%25eth0]`, which MiniUPnPc
+/// writes for answers from link-local senders): portgate-client's URLs carry none.
+pub fn without_zone(url: &str) -> String {
+    match (url.find('['), url.find(']')) {
+        (Some(open), Some(close)) if open < close => {
+            match url.get(open..close).and_then(|h| h.find('%')) {
+                Some(pct) => format!(
+                    "{}{}",
+                    url.get(..open + pct).unwrap_or_default(),
+                    url.get(close..).unwrap_or_default()
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A GET of `url`: the response and the local address of the connection.
 pub fn fetch(url: &str) -> Option<(HttpResponse, SocketAddr)> {
-    let (u, _) = parse_url(url).ok()?;
+    let (u, _) = parse_url(&without_zone(url)).ok()?;
     client().http_local(HttpExchange::get(&u).ok()?).ok()
 }
 
 /// A SOAP call: the answer's body whatever its status (faults come with 500), or `None`
 /// when the exchange failed or the body is empty.
 pub fn soap(url: &str, service: &str, action: &str, args: &[(&str, &str)]) -> Option<Vec<u8>> {
-    let (u, _) = parse_url(url).ok()?;
+    let (u, _) = parse_url(&without_zone(url)).ok()?;
     let req = SoapRequest {
         service_type: service.to_owned(),
         action: action.to_owned(),

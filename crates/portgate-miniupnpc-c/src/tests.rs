@@ -307,3 +307,20 @@ fn free_functions_accept_null_and_zeroed_structs() {
         Some("ConflictInMappingEntry")
     );
 }
+
+#[test]
+fn zones_are_dropped_from_ipv6_hosts() {
+    use crate::net::without_zone;
+    assert_eq!(
+        without_zone("http://[2001:db8::1%25eth0]:5000/ctl"),
+        "http://[2001:db8::1]:5000/ctl"
+    );
+    assert_eq!(
+        without_zone("http://[fe80::1%eth0]/x"),
+        "http://[fe80::1]/x"
+    );
+    assert_eq!(
+        without_zone("http://10.0.0.1:80/%41"),
+        "http://10.0.0.1:80/%41"
+    );
+}

@@ -9,6 +9,8 @@ mod common;
 #[path = "setup/mod.rs"]
 mod setup;
 
+use portgate_lab::Host;
+
 #[test]
 fn debians_upnpc_maps_lists_and_deletes_through_our_library() -> anyhow::Result<()> {
     let Some(s) = setup::setup("upnpc")? else {
@@ -72,5 +74,97 @@ fn debians_upnpc_maps_lists_and_deletes_through_our_library() -> anyhow::Result<
         !s.tcp_reaches(8091, 8091)? && !s.tcp_reaches(8092, 8092)?,
         "-N left a mapping"
     );
+    Ok(())
+}
+
+#[test]
+fn debians_upnpc_any_port_and_redirect_commands_through_our_library() -> anyhow::Result<()> {
+    let Some(s) = setup::setup("upnpc-rn")? else {
+        return Ok(());
+    };
+    let lan = s.lan();
+    // -n: AddAnyPortMapping.
+    let out = s.ours(&["upnpc", "-n", &lan, "8130", "8130", "TCP", "3600"])?;
+    assert!(out.contains("is redirected to internal"), "{out}");
+    assert!(s.tcp_reaches(8130, 8130)?, "-n made no working mapping");
+    // -r: AddPortMapping of this host's address for each port.
+    let out = s.ours(&["upnpc", "-r", "8131", "8131", "TCP"])?;
+    assert!(
+        out.contains(&format!("is redirected to internal {lan}:8131")),
+        "{out}"
+    );
+    assert!(s.tcp_reaches(8131, 8131)?, "-r made no working mapping");
+    let out = s.ours(&["upnpc", "-P"])?;
+    assert!(out.contains("Presentation URL found"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn debians_upnpc_ipv6_pinhole_commands_through_our_library() -> anyhow::Result<()> {
+    let Some(s) = setup::setup_with("upnpc6", true)? else {
+        return Ok(());
+    };
+    let gw6 = s
+        .lab
+        .ipv6(Host::Gateway)
+        .ok_or_else(|| anyhow::anyhow!("no gateway ipv6"))?;
+    let me = s
+        .lab
+        .ipv6(Host::Lan(0))
+        .ok_or_else(|| anyhow::anyhow!("no lan ipv6"))?;
+    let wan = s
+        .lab
+        .ipv6(Host::Wan)
+        .ok_or_else(|| anyhow::anyhow!("no wan ipv6"))?
+        .to_string();
+    let url = format!("http://[{gw6}]:5000/rootDesc.xml");
+    let reaches = || -> anyhow::Result<bool> {
+        let to = std::net::SocketAddr::new(me.into(), 8140);
+        Ok(s.lab
+            .tcp_probe(Host::Wan, to, (Host::Lan(0), 8140), b"v6", setup::PROBE)?)
+    };
+    let me = me.to_string();
+    let upnpc = |args: &[&str]| {
+        let mut full = vec!["upnpc", "-6", "-u", url.as_str()];
+        full.extend_from_slice(args);
+        s.ours(&full)
+    };
+    assert!(!reaches()?, "open before any pinhole");
+    // Discovery over IPv6 (ff02::c), no -u.
+    let out = s.ours(&["upnpc", "-6", "-S"])?;
+    assert!(
+        out.contains(&format!("desc: http://[{gw6}]:5000/rootDesc.xml")),
+        "{out}"
+    );
+    assert!(out.contains("Firewall Enabled: Yes"), "{out}");
+    let out = upnpc(&["-S"])?;
+    assert!(
+        out.contains("Firewall Enabled: Yes") && out.contains("Inbound Pinhole Allowed: Yes"),
+        "{out}"
+    );
+    let out = upnpc(&["-A", &wan, "0", &me, "8140", "TCP", "3600"])?;
+    let id: String = out
+        .split("Pinhole ID = ")
+        .nth(1)
+        .map(|r| r.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    assert!(!id.is_empty(), "no pinhole id: {out}");
+    assert!(
+        reaches()?,
+        "the pinhole upnpc made does not let WAN bytes in"
+    );
+    for args in [
+        vec!["-K", id.as_str()],
+        vec!["-C", id.as_str()],
+        vec!["-U", id.as_str(), "7200"],
+    ] {
+        let out = upnpc(&args)?;
+        assert!(!out.contains("failed"), "{args:?}: {out}");
+    }
+    let out = upnpc(&["-G", &wan, "0", &me, "8140", "TCP"])?;
+    assert!(!out.contains("failed"), "{out}");
+    let out = upnpc(&["-D", &id])?;
+    assert!(!out.contains("failed"), "{out}");
+    assert!(!reaches()?, "the deleted pinhole still lets WAN bytes in");
     Ok(())
 }

@@ -22,12 +22,19 @@ pub struct Setup {
 }
 
 pub fn setup(tag: &str) -> anyhow::Result<Option<Setup>> {
+    setup_with(tag, false)
+}
+
+/// [`setup`], with the lab's IPv6 network when `ipv6` (portgated then serves
+/// WANIPv6FirewallControl).
+pub fn setup_with(tag: &str, ipv6: bool) -> anyhow::Result<Option<Setup>> {
     if !portgate_lab::require() {
         return Ok(None);
     }
     let Some(lab) = Lab::builder()
         .lan_hosts(1)
         .wan_unreserved()
+        .ipv6(ipv6)
         .build_or_skip()?
     else {
         return Ok(None);
