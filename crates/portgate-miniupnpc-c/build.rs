@@ -3,4 +3,6 @@
 
 fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libminiupnpc.so.17");
+    // Set by the API 18 crate, which compiles these sources again.
+    println!("cargo:rustc-check-cfg=cfg(api18)");
 }

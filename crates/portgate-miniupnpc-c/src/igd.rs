@@ -199,19 +199,6 @@ pub unsafe extern "C" fn UPNPIGD_IsConnected(urls: *mut UPNPUrls, data: *mut IGD
     })
 }
 
-/// Whether `urls`/`data` name a connected gateway with a public external address.
-fn usable(urls: &UPNPUrls, data: &IGDdatas) -> bool {
-    if !is_connected(urls, data) {
-        return false;
-    }
-    // SAFETY: controlURL is NULL or a C string this library made.
-    let Some(url) = (unsafe { c_string(urls.controlURL) }) else {
-        return false;
-    };
-    let st = String::from_utf8_lossy(&array_bytes(&data.first.servicetype)).into_owned();
-    matches!(external_ip(&url, &st), Ok(ip) if !is_reserved(&ip))
-}
-
 /// One fetched description.
 struct Desc {
     url: Vec<u8>,
@@ -226,37 +213,127 @@ fn zeroed<T>() -> T {
     unsafe { std::mem::zeroed() }
 }
 
-/// MiniUPnPc's choice among `devs`: state 1 (connected IGD with a public external
-/// address), 2 (an IGD), 3 (any UPnP device), trying each description in order.
-fn choose(descs: &[Desc], urls: &mut UPNPUrls, data: &mut IGDdatas) -> Option<(c_int, usize)> {
-    for state in 1..=3 {
-        for (i, d) in descs.iter().enumerate() {
+/// Which `UPNP_GetValidIGD` to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// MiniUPnPc 2.2.4 (API 17): 1 connected with a public address, 2 an IGD, 3 any device.
+    V17,
+    /// MiniUPnPc 2.2.8 (API 18): 1 connected with a public address, 2 connected with a
+    /// reserved address, 3 an IGD not connected, 4 any device.
+    V18,
+}
+
+/// A choice: the state (the return value), which description, the external address.
+pub struct Choice {
+    /// The `UPNP_GetValidIGD` return value.
+    pub state: c_int,
+    /// Index of the chosen description.
+    pub index: usize,
+    /// The external address the gateway reported, if it was asked.
+    pub external: Option<Vec<u8>>,
+}
+
+/// MiniUPnPc's choice among the fetched descriptions: in each state, each description in
+/// order, its first WAN connection service and then its second.
+fn choose(descs: &[Desc], urls: &mut UPNPUrls, data: &mut IGDdatas, api: Api) -> Option<Choice> {
+    let (last, unchecked_from) = match api {
+        Api::V17 => (3, 2),
+        Api::V18 => (4, 3),
+    };
+    for state in 1..=last {
+        for (index, d) in descs.iter().enumerate() {
             *data = zeroed();
             parse_root_desc(&d.body, data);
             let is_igd = array_bytes(&data.CIF.servicetype)
                 .starts_with(b"urn:schemas-upnp-org:service:WANCommonInterfaceConfig:");
-            if !(is_igd || state >= 3) {
+            if !(is_igd || state >= last) {
                 continue;
             }
-            fill_urls(urls, data, &d.url, d.scope_id);
-            if state >= 2 || usable(urls, data) {
-                return Some((state, i));
-            }
-            // SAFETY: `urls` holds strings this library just made.
-            unsafe { FreeUPNPUrls(urls) };
-            if data.second.servicetype[0] != 0 {
-                std::mem::swap(&mut data.first, &mut data.second);
-                fill_urls(urls, data, &d.url, d.scope_id);
-                if usable(urls, data) {
-                    return Some((state, i));
+            for second in [false, true] {
+                if second {
+                    if data.second.servicetype[0] == 0 {
+                        break;
+                    }
+                    std::mem::swap(&mut data.first, &mut data.second);
                 }
-                // SAFETY: as above.
+                fill_urls(urls, data, &d.url, d.scope_id);
+                if state >= unchecked_from {
+                    return Some(Choice {
+                        state,
+                        index,
+                        external: None,
+                    });
+                }
+                if is_connected(urls, data) {
+                    // SAFETY: controlURL is NULL or a C string this library made.
+                    let url = unsafe { c_string(urls.controlURL) }.unwrap_or_default();
+                    let st =
+                        String::from_utf8_lossy(&array_bytes(&data.first.servicetype)).into_owned();
+                    let external = external_ip(&url, &st).ok();
+                    let public = external.as_deref().is_some_and(|ip| !is_reserved(ip));
+                    if public || (api == Api::V18 && state == 2) {
+                        return Some(Choice {
+                            state,
+                            index,
+                            external,
+                        });
+                    }
+                }
+                // SAFETY: `urls` holds strings this library just made.
                 unsafe { FreeUPNPUrls(urls) };
             }
         }
     }
     *data = zeroed();
     None
+}
+
+/// `UPNP_GetValidIGD` of `api`: fetches every description of `devlist`, chooses, writes
+/// `lanaddr`; returns the choice.
+///
+/// # Safety
+/// As [`UPNP_GetValidIGD`].
+pub unsafe fn get_valid_igd(
+    devlist: *mut UPNPDev,
+    urls: *mut UPNPUrls,
+    data: *mut IGDdatas,
+    lanaddr: *mut c_char,
+    lanaddrlen: c_int,
+    api: Api,
+) -> Option<Choice> {
+    // SAFETY: per the contract.
+    let (Some(urls), Some(data)) = (unsafe { urls.as_mut() }, unsafe { data.as_mut() }) else {
+        return None;
+    };
+    *urls = zeroed();
+    let mut descs = Vec::new();
+    let mut node = devlist;
+    // SAFETY: a list of valid nodes made by this library.
+    while let Some(dev) = unsafe { node.as_ref() } {
+        // SAFETY: descURL points into the node's buffer.
+        if let Some(url) = unsafe { c_bytes(dev.descURL) } {
+            let text = String::from_utf8_lossy(url).into_owned();
+            if let Some((resp, local)) = fetch(&text) {
+                if resp.head.status == 200 {
+                    descs.push(Desc {
+                        url: url.to_vec(),
+                        scope_id: dev.scope_id,
+                        body: resp.body,
+                        lanaddr: local.ip().to_string(),
+                    });
+                }
+            }
+        }
+        node = dev.pNext;
+    }
+    let choice = choose(&descs, urls, data, api)?;
+    let lan = descs
+        .get(choice.index)
+        .map(|d| d.lanaddr.as_bytes())
+        .unwrap_or_default();
+    // SAFETY: writable for lanaddrlen bytes per the contract.
+    unsafe { put(lanaddr, usize::try_from(lanaddrlen).unwrap_or(0), lan) };
+    Some(choice)
 }
 
 /// Picks the best gateway of `devlist`: fills `urls` (free with [`FreeUPNPUrls`]) and
@@ -268,6 +345,7 @@ fn choose(descs: &[Desc], urls: &mut UPNPUrls, data: &mut IGDdatas) -> Option<(c
 /// # Safety
 /// `devlist` is NULL or a list from this library; `urls` and `data` are NULL or
 /// writable; `lanaddr` is NULL or writable for `lanaddrlen` bytes.
+#[cfg(not(api18))]
 #[no_mangle]
 pub unsafe extern "C" fn UPNP_GetValidIGD(
     devlist: *mut UPNPDev,
@@ -277,44 +355,43 @@ pub unsafe extern "C" fn UPNP_GetValidIGD(
     lanaddrlen: c_int,
 ) -> c_int {
     guard(-1, || {
-        // SAFETY: per the contract.
-        let (Some(urls), Some(data)) = (unsafe { urls.as_mut() }, unsafe { data.as_mut() }) else {
+        // SAFETY: forwarded contract.
+        unsafe { get_valid_igd(devlist, urls, data, lanaddr, lanaddrlen, Api::V17) }
+            .map_or(0, |c| c.state)
+    })
+}
+
+/// API 18 (MiniUPnPc 2.2.8, `libminiupnpc.so.18`): as the API 17 function, plus the
+/// external address in `wanaddr` (`wanaddrlen` bytes); returns 1 connected with a
+/// public address, 2 connected with a reserved address, 3 an IGD not connected, 4 a
+/// UPnP device that is not an IGD, 0 none.
+///
+/// # Safety
+/// As the API 17 function; `wanaddr` is NULL or writable for `wanaddrlen` bytes.
+#[cfg(api18)]
+#[no_mangle]
+pub unsafe extern "C" fn UPNP_GetValidIGD(
+    devlist: *mut UPNPDev,
+    urls: *mut UPNPUrls,
+    data: *mut IGDdatas,
+    lanaddr: *mut c_char,
+    lanaddrlen: c_int,
+    wanaddr: *mut c_char,
+    wanaddrlen: c_int,
+) -> c_int {
+    guard(-1, || {
+        let wanlen = usize::try_from(wanaddrlen).unwrap_or(0);
+        // SAFETY: writable for wanaddrlen bytes per the contract.
+        unsafe { put(wanaddr, wanlen, b"") };
+        // SAFETY: forwarded contract.
+        let Some(c) =
+            (unsafe { get_valid_igd(devlist, urls, data, lanaddr, lanaddrlen, Api::V18) })
+        else {
             return 0;
         };
-        *urls = zeroed();
-        let mut descs = Vec::new();
-        let mut node = devlist;
-        // SAFETY: a list of valid nodes made by this library.
-        while let Some(dev) = unsafe { node.as_ref() } {
-            // SAFETY: descURL points into the node's buffer.
-            if let Some(url) = unsafe { c_bytes(dev.descURL) } {
-                let text = String::from_utf8_lossy(url).into_owned();
-                if let Some((resp, local)) = fetch(&text) {
-                    if resp.head.status == 200 {
-                        descs.push(Desc {
-                            url: url.to_vec(),
-                            scope_id: dev.scope_id,
-                            body: resp.body,
-                            lanaddr: local.ip().to_string(),
-                        });
-                    }
-                }
-            }
-            node = dev.pNext;
-        }
-        let lanlen = usize::try_from(lanaddrlen).unwrap_or(0);
-        match choose(&descs, urls, data) {
-            Some((state, i)) => {
-                let lan = descs
-                    .get(i)
-                    .map(|d| d.lanaddr.as_bytes())
-                    .unwrap_or_default();
-                // SAFETY: writable for lanaddrlen bytes per the contract.
-                unsafe { put(lanaddr, lanlen, lan) };
-                state
-            }
-            None => 0,
-        }
+        // SAFETY: as above.
+        unsafe { put(wanaddr, wanlen, c.external.as_deref().unwrap_or_default()) };
+        c.state
     })
 }
 

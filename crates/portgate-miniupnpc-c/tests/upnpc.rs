@@ -168,3 +168,26 @@ fn debians_upnpc_ipv6_pinhole_commands_through_our_library() -> anyhow::Result<(
     assert!(!reaches()?, "the deleted pinhole still lets WAN bytes in");
     Ok(())
 }
+
+#[test]
+fn a_reserved_external_address_is_not_connected_as_on_debians_library() -> anyhow::Result<()> {
+    let Some(s) = setup::setup_lab("upnpc-reserved", false, false)? else {
+        return Ok(());
+    };
+    let lan = s.lan();
+    let ours = s.ours(&["upnpc", "-a", &lan, "8160", "8160", "TCP"])?;
+    let (_, debian, _) = common::run(
+        &s.lab,
+        Host::Lan(0),
+        &["upnpc", "-a", &lan, "8161", "8161", "TCP"],
+    )?;
+    for out in [&ours, &debian] {
+        assert!(out.contains("Found a (not connected?) IGD"), "{out}");
+        assert!(!out.contains("is redirected to internal"), "{out}");
+    }
+    assert!(
+        !s.tcp_reaches(8160, 8160)?,
+        "mapped through a gateway with a reserved address"
+    );
+    Ok(())
+}

@@ -21,8 +21,16 @@
 #define UPNPDISCOVER_SOCKET_ERROR (-101)
 #define UPNPDISCOVER_MEMORY_ERROR (-102)
 
-#define MINIUPNPC_VERSION "2.2.4"
+/* API 17 (libminiupnpc.so.17) unless the includer asks for 18 (libminiupnpc.so.18:
+ * define MINIUPNPC_API_VERSION 18, as miniupnpc18.pc does). */
+#ifndef MINIUPNPC_API_VERSION
 #define MINIUPNPC_API_VERSION 17
+#endif
+#if MINIUPNPC_API_VERSION >= 18
+#define MINIUPNPC_VERSION "2.2.8"
+#else
+#define MINIUPNPC_VERSION "2.2.4"
+#endif
 
 #define UPNP_LOCAL_PORT_ANY 0
 #define UPNP_LOCAL_PORT_SAME 1
@@ -73,10 +81,19 @@ struct UPNPUrls {
 	char *rootdescURL;
 };
 
+#if MINIUPNPC_API_VERSION >= 18
+/* 1: connected IGD with a public external address; 2: connected, reserved external
+ * address; 3: IGD not connected; 4: UPnP device that is not an IGD; 0: none. The
+ * external address goes into wanaddr (wanaddrlen bytes). */
+MINIUPNP_LIBSPEC int UPNP_GetValidIGD(struct UPNPDev *devlist, struct UPNPUrls *urls,
+                                      struct IGDdatas *data, char *lanaddr, int lanaddrlen,
+                                      char *wanaddr, int wanaddrlen);
+#else
 /* 1: connected IGD with a public external address; 2: IGD not connected (or reserved
  * external address); 3: UPnP device that is not an IGD; 0: none. */
 MINIUPNP_LIBSPEC int UPNP_GetValidIGD(struct UPNPDev *devlist, struct UPNPUrls *urls,
                                       struct IGDdatas *data, char *lanaddr, int lanaddrlen);
+#endif
 /* 1 when the description at rootdescurl could be fetched, else 0. */
 MINIUPNP_LIBSPEC int UPNP_GetIGDFromUrl(const char *rootdescurl, struct UPNPUrls *urls,
                                         struct IGDdatas *data, char *lanaddr, int lanaddrlen);

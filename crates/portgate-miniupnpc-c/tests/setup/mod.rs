@@ -28,15 +28,20 @@ pub fn setup(tag: &str) -> anyhow::Result<Option<Setup>> {
 /// [`setup`], with the lab's IPv6 network when `ipv6` (portgated then serves
 /// WANIPv6FirewallControl).
 pub fn setup_with(tag: &str, ipv6: bool) -> anyhow::Result<Option<Setup>> {
+    setup_lab(tag, ipv6, true)
+}
+
+/// [`setup_with`]; the WAN in the documentation range 203.0.113.0/24 (a reserved
+/// external address for MiniUPnPc) unless `unreserved`.
+pub fn setup_lab(tag: &str, ipv6: bool, unreserved: bool) -> anyhow::Result<Option<Setup>> {
     if !portgate_lab::require() {
         return Ok(None);
     }
-    let Some(lab) = Lab::builder()
-        .lan_hosts(1)
-        .wan_unreserved()
-        .ipv6(ipv6)
-        .build_or_skip()?
-    else {
+    let mut builder = Lab::builder().lan_hosts(1).ipv6(ipv6);
+    if unreserved {
+        builder = builder.wan_unreserved();
+    }
+    let Some(lab) = builder.build_or_skip()? else {
         return Ok(None);
     };
     let so = common::built_so("libminiupnpc.so")?;
