@@ -324,3 +324,27 @@ fn zones_are_dropped_from_ipv6_hosts() {
         "http://10.0.0.1:80/%41"
     );
 }
+
+#[test]
+fn calls_from_several_threads_at_once_each_get_their_answer() {
+    let f = fake(http_ok(
+        "<r><NewExternalIPAddress>192.0.1.9</NewExternalIPAddress></r>",
+    ));
+    let url = CString::new(f.url.clone()).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    let mut ip = [0 as c_char; 16];
+                    // SAFETY: valid C strings and a 16-byte buffer.
+                    let r = unsafe {
+                        UPNP_GetExternalIPAddress(url.as_ptr(), ST.as_ptr(), ip.as_mut_ptr())
+                    };
+                    assert_eq!(r, 0);
+                    assert_eq!(text(&ip), "192.0.1.9");
+                }
+            });
+        }
+    });
+    assert_eq!(f.connections.load(Ordering::SeqCst), 80);
+}
