@@ -28,6 +28,28 @@ struct UPNPDev *ssdpDiscoverDevices(const char *const deviceTypes[], int delay,
                                     const char *multicastif, int localport, int ipv6,
                                     unsigned char ttl, int *error, int searchalltypes);
 
+/* minixml.h's parser state (exported parsexml, header not installed). */
+struct xmlparser {
+	const char *xmlstart;
+	const char *xmlend;
+	const char *xml;
+	int xmlsize;
+	void *data;
+	void (*starteltfunc)(void *, const char *, int);
+	void (*endeltfunc)(void *, const char *, int);
+	void (*datafunc)(void *, const char *, int);
+	void (*attfunc)(void *, const char *, int, const char *, int);
+};
+void parsexml(struct xmlparser *parser);
+
+struct counts {
+	int starts, ends, datas, atts, datalen;
+};
+static void on_start(void *d, const char *n, int l) { (void)n; (void)l; ((struct counts *)d)->starts++; }
+static void on_end(void *d, const char *n, int l) { (void)n; (void)l; ((struct counts *)d)->ends++; }
+static void on_data(void *d, const char *t, int l) { (void)t; ((struct counts *)d)->datas++; ((struct counts *)d)->datalen += l; }
+static void on_att(void *d, const char *n, int nl, const char *v, int vl) { (void)n; (void)nl; (void)v; (void)vl; ((struct counts *)d)->atts++; }
+
 static int count(struct UPNPDev *d)
 {
 	int n = 0;
@@ -166,6 +188,22 @@ int main(int argc, char **argv)
 		parserootdesc(x, size, &data2);
 		printf("parserootdesc same %d\n", memcmp(&data2.first, &data.first, sizeof data.first) == 0 &&
 		       memcmp(&data2.CIF, &data.CIF, sizeof data.CIF) == 0);
+		{
+			struct counts c = {0, 0, 0, 0, 0};
+			struct xmlparser p = {x, NULL, NULL, size, &c, on_start, on_end, on_data, on_att};
+			struct IGDdatas data3;
+			parsexml(&p);
+			printf("parsexml starts %d ends %d datas %d atts %d datalen %d at_end %d\n", c.starts, c.ends,
+			       c.datas, c.atts, c.datalen, p.xmlend == x + size);
+			memset(&data3, 0, sizeof data3);
+			p.data = &data3;
+			p.starteltfunc = IGDstartelt;
+			p.endeltfunc = IGDendelt;
+			p.datafunc = IGDdata;
+			p.attfunc = NULL;
+			parsexml(&p);
+			printf("IGD callbacks same %d\n", memcmp(&data3, &data2, sizeof data3) == 0);
+		}
 		memset(&urls2, 0, sizeof urls2);
 		GetUPNPUrls(&urls2, &data2, urls.rootdescURL, 0);
 		printf("GetUPNPUrls %s %s\n", urls2.controlURL, urls2.controlURL_CIF);
