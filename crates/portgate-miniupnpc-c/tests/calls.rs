@@ -24,6 +24,7 @@ fn calls(s: &setup::Setup) -> anyhow::Result<String> {
 fn run(
     s: &setup::Setup,
     prog: &str,
+    cache_socket: &str,
     ours: bool,
     valgrind: bool,
     base: u16,
@@ -31,7 +32,8 @@ fn run(
     let go = s.libs.path.join(format!("go-{base}")).display().to_string();
     let path = format!("LD_LIBRARY_PATH={}", s.libs.path.display());
     let b = base.to_string();
-    let mut args = vec!["env", "LD_DEBUG=libs"];
+    let sock = format!("MINISSDPD_SOCKET={cache_socket}");
+    let mut args = vec!["env", "LD_DEBUG=libs", sock.as_str()];
     if ours {
         args.push(&path);
     }
@@ -87,13 +89,19 @@ fn every_function_answers_as_debians_library_does() -> anyhow::Result<()> {
         return Ok(());
     };
     let prog = calls(&s)?;
-    let (debian, _) = run(&s, &prog, false, false, 8100)?;
-    let (ours, _) = run(&s, &prog, true, false, 8110)?;
+    let (_ssdpd, sock) = s.start_ssdpd()?;
+    let (debian, _) = run(&s, &prog, &sock, false, false, 8100)?;
+    let (ours, _) = run(&s, &prog, &sock, true, false, 8110)?;
     let ours_norm = ours.replace("811", "810");
     assert_eq!(ours_norm, debian, "our library vs Debian's");
     assert!(ours.contains("UPNP_GetValidIGD 1 lan"), "{ours}");
     assert!(ours.contains("UPNP_AddPortMapping 0"), "{ours}");
     assert!(ours.contains("done"), "{ours}");
+    let location = s.location();
+    assert!(
+        ours.contains(&format!("receiveDevicesFromMiniSSDPD 0 1 {location}")),
+        "{ours}"
+    );
     Ok(())
 }
 
@@ -103,7 +111,8 @@ fn valgrind_finds_no_error_and_no_leak_on_our_library() -> anyhow::Result<()> {
         return Ok(());
     };
     let prog = calls(&s)?;
-    let (own, report) = run(&s, &prog, true, true, 8120)?;
+    let (_ssdpd, sock) = s.start_ssdpd()?;
+    let (own, report) = run(&s, &prog, &sock, true, true, 8120)?;
     assert!(own.contains("done"), "{report}");
     assert!(common::valgrind_clean(&report), "{report}");
     Ok(())

@@ -8,40 +8,15 @@ mod common;
 #[path = "setup/mod.rs"]
 mod setup;
 
-use std::time::{Duration, Instant};
-
-use portgate_client::blocking::query_minissdpd;
-use portgate_lab::{Host, HOST_IF};
+use portgate_lab::Host;
 
 #[test]
 fn upnpc_finds_the_gateway_through_the_cache_daemon_without_multicast() -> anyhow::Result<()> {
     let Some(s) = setup::setup("minissdpd")? else {
         return Ok(());
     };
-    let bin = portgate_lab::built_workspace_bin("portgate-ssdpd", "portgate-ssdpd")?;
-    let sock = s.libs.path.join("minissdpd.sock");
-    let sock_s = sock.display().to_string();
-    let args = [
-        bin.display().to_string(),
-        "-d".into(),
-        "-i".into(),
-        HOST_IF.into(),
-        "-s".into(),
-        sock_s.clone(),
-    ];
-    let ssdpd = s
-        .lab
-        .spawn_daemon(Host::Lan(0), &args, "listening on", common::START_TIMEOUT)?;
-    let location = format!("http://{}:5000/rootDesc.xml", s.lab.ipv4(Host::Gateway));
-    let end = Instant::now() + Duration::from_secs(10);
-    while !query_minissdpd(&sock).is_ok_and(|l| l.iter().any(|e| e.location == location)) {
-        anyhow::ensure!(
-            Instant::now() < end,
-            "the cache daemon never learnt the gateway:\n{}",
-            ssdpd.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_ssdpd, sock_s) = s.start_ssdpd()?;
+    let location = s.location();
     s.lab.block_udp_out(Host::Lan(0), 1900)?;
 
     let lan = s.lan();

@@ -24,6 +24,8 @@ int receivedata(int socket, char *data, int length, int timeout, unsigned int *s
 struct UPNPDev *getDevicesFromMiniSSDPD(const char *devtype, const char *socketpath, int *error);
 int connectToMiniSSDPD(const char *socketpath);
 int disconnectFromMiniSSDPD(int fd);
+int requestDevicesFromMiniSSDPD(int fd, const char *devtype);
+struct UPNPDev *receiveDevicesFromMiniSSDPD(int fd, int *error);
 struct UPNPDev *ssdpDiscoverDevices(const char *const deviceTypes[], int delay,
                                     const char *multicastif, int localport, int ipv6,
                                     unsigned char ttl, int *error, int searchalltypes);
@@ -268,6 +270,20 @@ int main(int argc, char **argv)
 	printf("getDevicesFromMiniSSDPD %d %d\n", count(d), err < 0);
 	freeUPNPDevlist(d);
 	printf("connectToMiniSSDPD %d\n", connectToMiniSSDPD("/nonexistent/minissdpd.sock"));
+	if (getenv("MINISSDPD_SOCKET")) {
+		int fd = connectToMiniSSDPD(getenv("MINISSDPD_SOCKET"));
+		printf("connectToMiniSSDPD(cache daemon) %d\n", fd >= 0);
+		printf("requestDevicesFromMiniSSDPD %d\n",
+		       requestDevicesFromMiniSSDPD(fd, "urn:schemas-upnp-org:device:InternetGatewayDevice:1"));
+		d = receiveDevicesFromMiniSSDPD(fd, &err);
+		printf("receiveDevicesFromMiniSSDPD %d %d %s\n", err, count(d), d ? d->descURL : "-");
+		freeUPNPDevlist(d);
+		printf("disconnectFromMiniSSDPD %d\n", disconnectFromMiniSSDPD(fd));
+		d = getDevicesFromMiniSSDPD("urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+		                            getenv("MINISSDPD_SOCKET"), &err);
+		printf("getDevicesFromMiniSSDPD(cache daemon) %d %d\n", err, count(d));
+		freeUPNPDevlist(d);
+	}
 	{
 		static const char listing[] =
 		    "<p:PortMappingList><p:PortMappingEntry><p:NewRemoteHost></p:NewRemoteHost>"

@@ -90,3 +90,43 @@ impl Setup {
         Ok(out)
     }
 }
+
+impl Setup {
+    /// Starts portgate-ssdpd (MiniSSDPd's socket protocol) on the LAN host with its socket
+    /// in the library directory and waits until it knows the gateway's description.
+    /// Returns the daemon and the socket path.
+    pub fn start_ssdpd(&self) -> anyhow::Result<(portgate_lab::Proc, String)> {
+        let bin = portgate_lab::built_workspace_bin("portgate-ssdpd", "portgate-ssdpd")?;
+        let sock = self.libs.path.join("minissdpd.sock");
+        let sock_s = sock.display().to_string();
+        let args = [
+            bin.display().to_string(),
+            "-d".into(),
+            "-i".into(),
+            portgate_lab::HOST_IF.into(),
+            "-s".into(),
+            sock_s.clone(),
+        ];
+        let ssdpd =
+            self.lab
+                .spawn_daemon(Host::Lan(0), &args, "listening on", common::START_TIMEOUT)?;
+        let location = self.location();
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while !portgate_client::blocking::query_minissdpd(&sock)
+            .is_ok_and(|l| l.iter().any(|e| e.location == location))
+        {
+            anyhow::ensure!(
+                std::time::Instant::now() < end,
+                "the cache daemon never learnt the gateway:\n{}",
+                ssdpd.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok((ssdpd, sock_s))
+    }
+
+    /// The gateway's root description URL.
+    pub fn location(&self) -> String {
+        format!("http://{}:5000/rootDesc.xml", self.lab.ipv4(Host::Gateway))
+    }
+}
