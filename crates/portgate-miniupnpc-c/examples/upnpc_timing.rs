@@ -5,7 +5,9 @@
 //! cargo run -p portgate-miniupnpc-c --example upnpc_timing
 //! ```
 //!
-//! A measurement, not a test: it prints hyperfine's table and asserts nothing.
+//! `PORTGATE_MINIUPNPC_SO=target/release/libminiupnpc.so` times that build of the
+//! library instead of the one next to the example. A measurement, not a test: it prints
+//! hyperfine's table and asserts nothing.
 
 #[path = "../../portgate-natpmp-c/tests/common/mod.rs"]
 mod common;
@@ -14,7 +16,11 @@ use portgate_lab::{Host, Lab};
 
 fn main() -> anyhow::Result<()> {
     let lab = Lab::builder().lan_hosts(1).wan_unreserved().build()?;
-    let so = common::built_so("libminiupnpc.so").or_else(|_| {
+    let so = match std::env::var_os("PORTGATE_MINIUPNPC_SO") {
+        Some(p) => Ok(std::fs::canonicalize(p)?),
+        None => common::built_so("libminiupnpc.so"),
+    }
+    .or_else(|_: anyhow::Error| {
         // Examples live one directory below the cdylib.
         let exe = std::env::current_exe()?;
         let dir = exe
