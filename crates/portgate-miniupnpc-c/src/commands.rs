@@ -41,6 +41,33 @@ unsafe fn target(url: *const c_char, st: *const c_char) -> (Option<String>, Opti
     unsafe { (c_string(url), c_string(st)) }
 }
 
+/// Invokes `action` at the caller's control URL `url` for service type `st`.
+///
+/// # Safety
+/// `url` and `st` are NULL or C strings.
+unsafe fn invoke(
+    url: *const c_char,
+    st: *const c_char,
+    action: &str,
+    args: &[(&str, &str)],
+) -> Result<NameValues, c_int> {
+    // SAFETY: per the contract.
+    let (url, st) = unsafe { target(url, st) };
+    call(url, st, action, args)
+}
+
+/// The parsed answer of an action, or the enclosing function returns the failure code.
+/// The enclosing function's contract says `$url` and `$st` are NULL or C strings.
+macro_rules! answer {
+    ($url:expr, $st:expr, $action:expr, $args:expr) => {
+        // SAFETY: `$url` and `$st` are NULL or C strings (the caller's contract).
+        match unsafe { invoke($url, $st, $action, $args) } {
+            Ok(nv) => nv,
+            Err(e) => return e,
+        }
+    };
+}
+
 /// `ok` unless the answer is a fault.
 fn outcome(nv: &NameValues, ok: c_int) -> c_int {
     nv.error_code().unwrap_or(ok)
@@ -212,12 +239,7 @@ pub unsafe extern "C" fn UPNP_GetStatusInfo(
         if status.is_null() && uptime.is_null() {
             return UPNPCOMMAND_INVALID_ARGS;
         }
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetStatusInfo", &[]) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(controlURL, servicetype, "GetStatusInfo", &[]);
         let (s, up, err) = (
             nv.get("NewConnectionStatus"),
             nv.get("NewUptime"),
@@ -252,12 +274,7 @@ pub unsafe extern "C" fn UPNP_GetConnectionTypeInfo(
         if connectionType.is_null() {
             return UPNPCOMMAND_INVALID_ARGS;
         }
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetConnectionTypeInfo", &[]) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(controlURL, servicetype, "GetConnectionTypeInfo", &[]);
         let v = nv.get("NewConnectionType");
         // SAFETY: writable for 64 bytes per the contract.
         unsafe { put(connectionType, 64, v.unwrap_or_default()) };
@@ -286,12 +303,7 @@ pub unsafe extern "C" fn UPNP_GetExternalIPAddress(
         if extIpAdd.is_null() || controlURL.is_null() || servicetype.is_null() {
             return UPNPCOMMAND_INVALID_ARGS;
         }
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetExternalIPAddress", &[]) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(controlURL, servicetype, "GetExternalIPAddress", &[]);
         let v = nv.get("NewExternalIPAddress");
         // SAFETY: writable for 16 bytes per the contract.
         unsafe { put(extIpAdd, 16, v.unwrap_or_default()) };
@@ -321,12 +333,7 @@ pub unsafe extern "C" fn UPNP_GetLinkLayerMaxBitRates(
         if bitrateDown.is_null() && bitrateUp.is_null() {
             return UPNPCOMMAND_INVALID_ARGS;
         }
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetCommonLinkProperties", &[]) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(controlURL, servicetype, "GetCommonLinkProperties", &[]);
         let down = nv.get("NewLayer1DownstreamMaxBitRate");
         let up = nv.get("NewLayer1UpstreamMaxBitRate");
         // SAFETY: outputs NULL or writable.
@@ -397,9 +404,9 @@ pub unsafe extern "C" fn UPNP_AddPortMapping(
     remoteHost: *const c_char,
     leaseDuration: *const c_char,
 ) -> c_int {
-    guard(UPNPCOMMAND_UNKNOWN_ERROR, || {
+    let args = || {
         // SAFETY: per the contract.
-        let Some(args) = (unsafe {
+        unsafe {
             mapping_args(
                 extPort,
                 inPort,
@@ -409,16 +416,10 @@ pub unsafe extern "C" fn UPNP_AddPortMapping(
                 remoteHost,
                 leaseDuration,
             )
-        }) else {
-            return UPNPCOMMAND_INVALID_ARGS;
-        };
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        match call(url, st, "AddPortMapping", &refs(&args)) {
-            Ok(nv) => outcome(&nv, UPNPCOMMAND_SUCCESS),
-            Err(e) => e,
         }
-    })
+    };
+    // SAFETY: forwarded contract.
+    unsafe { simple(controlURL, servicetype, "AddPortMapping", args) }
 }
 
 /// AddAnyPortMapping (IGD:2): the external port granted in `reservedPort` (6 bytes).
@@ -453,12 +454,7 @@ pub unsafe extern "C" fn UPNP_AddAnyPortMapping(
         }) else {
             return UPNPCOMMAND_INVALID_ARGS;
         };
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "AddAnyPortMapping", &refs(&args)) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(controlURL, servicetype, "AddAnyPortMapping", &refs(&args));
         if let Some(code) = nv.error_code() {
             return code;
         }
@@ -473,7 +469,8 @@ pub unsafe extern "C" fn UPNP_AddAnyPortMapping(
     })
 }
 
-/// Runs an action whose answer carries nothing but success or a fault.
+/// Runs an action whose answer carries nothing but success or a fault; `args` (read
+/// inside the panic guard) is `None` when a required argument is NULL.
 ///
 /// # Safety
 /// `url` and `st` are NULL or C strings.
@@ -481,18 +478,14 @@ unsafe fn simple(
     url: *const c_char,
     st: *const c_char,
     action: &str,
-    args: Option<Vec<(&'static str, String)>>,
+    args: impl FnOnce() -> Option<Vec<(&'static str, String)>>,
 ) -> c_int {
     guard(UPNPCOMMAND_UNKNOWN_ERROR, || {
-        let Some(args) = args else {
+        let Some(args) = args() else {
             return UPNPCOMMAND_INVALID_ARGS;
         };
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(url, st) };
-        match call(url, st, action, &refs(&args)) {
-            Ok(nv) => outcome(&nv, UPNPCOMMAND_SUCCESS),
-            Err(e) => e,
-        }
+        let nv = answer!(url, st, action, &refs(&args));
+        outcome(&nv, UPNPCOMMAND_SUCCESS)
     })
 }
 
@@ -520,19 +513,17 @@ pub unsafe extern "C" fn UPNP_DeletePortMapping(
     proto: *const c_char,
     remoteHost: *const c_char,
 ) -> c_int {
-    // SAFETY: per the contract.
-    let args =
-        unsafe { named(&[("NewExternalPort", extPort), ("NewProtocol", proto)]) }.map(|mut a| {
-            // SAFETY: per the contract.
-            a.insert(
-                0,
-                (
-                    "NewRemoteHost",
-                    unsafe { c_string(remoteHost) }.unwrap_or_default(),
-                ),
-            );
-            a
-        });
+    let args = || {
+        // SAFETY: per the contract.
+        let (host, mut a) = unsafe {
+            (
+                c_string(remoteHost).unwrap_or_default(),
+                named(&[("NewExternalPort", extPort), ("NewProtocol", proto)])?,
+            )
+        };
+        a.insert(0, ("NewRemoteHost", host));
+        Some(a)
+    };
     // SAFETY: forwarded contract.
     unsafe { simple(controlURL, servicetype, "DeletePortMapping", args) }
 }
@@ -550,14 +541,16 @@ pub unsafe extern "C" fn UPNP_DeletePortMappingRange(
     proto: *const c_char,
     manage: *const c_char,
 ) -> c_int {
-    // SAFETY: per the contract.
-    let args = unsafe {
-        named(&[
-            ("NewStartPort", extPortStart),
-            ("NewEndPort", extPortEnd),
-            ("NewProtocol", proto),
-            ("NewManage", manage),
-        ])
+    let args = || {
+        // SAFETY: per the contract.
+        unsafe {
+            named(&[
+                ("NewStartPort", extPortStart),
+                ("NewEndPort", extPortEnd),
+                ("NewProtocol", proto),
+                ("NewManage", manage),
+            ])
+        }
     };
     // SAFETY: forwarded contract.
     unsafe { simple(controlURL, servicetype, "DeletePortMappingRange", args) }
@@ -574,12 +567,12 @@ pub unsafe extern "C" fn UPNP_GetPortMappingNumberOfEntries(
     numEntries: *mut c_uint,
 ) -> c_int {
     guard(UPNPCOMMAND_UNKNOWN_ERROR, || {
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetPortMappingNumberOfEntries", &[]) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(
+            controlURL,
+            servicetype,
+            "GetPortMappingNumberOfEntries",
+            &[]
+        );
         let v = nv.get("NewPortMappingNumberOfEntries");
         if v.is_some() {
             // SAFETY: NULL or writable.
@@ -633,12 +626,12 @@ pub unsafe extern "C" fn UPNP_GetSpecificPortMappingEntry(
                 unsafe { c_string(remoteHost) }.unwrap_or_default(),
             ),
         );
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetSpecificPortMappingEntry", &refs(&args)) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(
+            controlURL,
+            servicetype,
+            "GetSpecificPortMappingEntry",
+            &refs(&args)
+        );
         let client = nv.get("NewInternalClient");
         // SAFETY: outputs NULL or writable for their documented sizes.
         unsafe {
@@ -701,12 +694,12 @@ pub unsafe extern "C" fn UPNP_GetGenericPortMappingEntry(
         }
         // SAFETY: per the contract.
         let args = unsafe { named(&[("NewPortMappingIndex", index)]) }.unwrap_or_default();
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetGenericPortMappingEntry", &refs(&args)) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(
+            controlURL,
+            servicetype,
+            "GetGenericPortMappingEntry",
+            &refs(&args)
+        );
         let outputs: [(&str, *mut c_char, usize); 8] = [
             ("NewRemoteHost", rHost, 64),
             ("NewExternalPort", extPort, 6),
@@ -764,12 +757,12 @@ pub unsafe extern "C" fn UPNP_GetListOfPortMappings(
             "NewNumberOfPorts",
             unsafe { c_string(numberOfPorts) }.unwrap_or_else(|| "1000".into()),
         ));
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetListOfPortMappings", &refs(&args)) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(
+            controlURL,
+            servicetype,
+            "GetListOfPortMappings",
+            &refs(&args)
+        );
         let mut ok = UPNPCOMMAND_UNKNOWN_ERROR;
         if let Some(list) = &nv.port_listing {
             // SAFETY: NULL or writable per the contract.
@@ -799,12 +792,7 @@ pub unsafe extern "C" fn UPNP_GetFirewallStatus(
         if firewallEnabled.is_null() || inboundPinholeAllowed.is_null() {
             return UPNPCOMMAND_INVALID_ARGS;
         }
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetFirewallStatus", &[]) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(controlURL, servicetype, "GetFirewallStatus", &[]);
         let (fe, ipa) = (nv.get("FirewallEnabled"), nv.get("InboundPinholeAllowed"));
         // SAFETY: writable per the contract.
         unsafe {
@@ -880,12 +868,12 @@ pub unsafe extern "C" fn UPNP_GetOutboundPinholeTimeout(
         else {
             return UPNPCOMMAND_INVALID_ARGS;
         };
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "GetOutboundPinholeTimeout", &refs(&args)) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(
+            controlURL,
+            servicetype,
+            "GetOutboundPinholeTimeout",
+            &refs(&args)
+        );
         if let Some(code) = nv.error_code() {
             return code;
         }
@@ -920,12 +908,7 @@ pub unsafe extern "C" fn UPNP_AddPinhole(
             return UPNPCOMMAND_INVALID_ARGS;
         };
         args.push(("LeaseTime", lease));
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(controlURL, servicetype) };
-        let nv = match call(url, st, "AddPinhole", &refs(&args)) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(controlURL, servicetype, "AddPinhole", &refs(&args));
         let id = nv.get("UniqueID");
         if let Some(id) = id {
             // SAFETY: NULL or writable for 8 bytes.
@@ -953,8 +936,10 @@ pub unsafe extern "C" fn UPNP_UpdatePinhole(
     uniqueID: *const c_char,
     leaseTime: *const c_char,
 ) -> c_int {
-    // SAFETY: per the contract.
-    let args = unsafe { named(&[("UniqueID", uniqueID), ("NewLeaseTime", leaseTime)]) };
+    let args = || {
+        // SAFETY: per the contract.
+        unsafe { named(&[("UniqueID", uniqueID), ("NewLeaseTime", leaseTime)]) }
+    };
     // SAFETY: forwarded contract.
     unsafe { simple(controlURL, servicetype, "UpdatePinhole", args) }
 }
@@ -969,8 +954,10 @@ pub unsafe extern "C" fn UPNP_DeletePinhole(
     servicetype: *const c_char,
     uniqueID: *const c_char,
 ) -> c_int {
-    // SAFETY: per the contract.
-    let args = unsafe { named(&[("UniqueID", uniqueID)]) };
+    let args = || {
+        // SAFETY: per the contract.
+        unsafe { named(&[("UniqueID", uniqueID)]) }
+    };
     // SAFETY: forwarded contract.
     unsafe { simple(controlURL, servicetype, "DeletePinhole", args) }
 }
@@ -992,12 +979,7 @@ unsafe fn pinhole_number(
         let Some(args) = (unsafe { named(&[("UniqueID", id)]) }) else {
             return UPNPCOMMAND_INVALID_ARGS;
         };
-        // SAFETY: per the contract.
-        let (url, st) = unsafe { target(url, st) };
-        let nv = match call(url, st, action, &refs(&args)) {
-            Ok(nv) => nv,
-            Err(e) => return e,
-        };
+        let nv = answer!(url, st, action, &refs(&args));
         let v = nv.get(field);
         // SAFETY: NULL or writable.
         unsafe { put_int(out, v.or(Some(b"0"))) };
