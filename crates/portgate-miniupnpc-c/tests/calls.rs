@@ -8,10 +8,6 @@ mod common;
 #[path = "setup/mod.rs"]
 mod setup;
 
-use std::time::Duration;
-
-use portgate_lab::Host;
-
 /// tests/c/calls.c compiled against Debian's headers and library.
 fn calls(s: &setup::Setup) -> anyhow::Result<String> {
     let prog = s.libs.path.join("calls");
@@ -20,7 +16,7 @@ fn calls(s: &setup::Setup) -> anyhow::Result<String> {
 }
 
 /// Runs the program (on our library when `ours`, under valgrind when `valgrind`),
-/// probing its three mappings while it pauses; returns its own output lines.
+/// probing its three mappings while it pauses.
 fn run(
     s: &setup::Setup,
     prog: &str,
@@ -29,58 +25,19 @@ fn run(
     valgrind: bool,
     base: u16,
 ) -> anyhow::Result<(String, String)> {
-    let go = s.libs.path.join(format!("go-{base}")).display().to_string();
-    let path = format!("LD_LIBRARY_PATH={}", s.libs.path.display());
-    let b = base.to_string();
     let sock = format!("MINISSDPD_SOCKET={cache_socket}");
-    let mut args = vec!["env", "LD_DEBUG=libs", sock.as_str()];
-    if ours {
-        args.push(&path);
-    }
+    let b = base.to_string();
+    let mut program = vec![];
     if valgrind {
-        args.extend([
+        program.extend([
             "valgrind",
             "--error-exitcode=99",
             "--leak-check=full",
             "--errors-for-leak-kinds=definite",
         ]);
     }
-    args.extend([prog, b.as_str(), go.as_str()]);
-    let child = s.lab.spawn(Host::Lan(0), &args)?;
-    child.wait_for("paused", Duration::from_secs(60))?;
-    for p in [base, base + 1, base + 2] {
-        assert!(s.tcp_reaches(p, p)?, "mapping {p} does not forward");
-    }
-    std::fs::write(&go, b"")?;
-    let st = child.wait_exit(Duration::from_secs(120))?;
-    let out = child.output();
-    assert!(st.success(), "{out}");
-    assert_eq!(
-        common::loaded(&out, &s.libs.lib(setup::SONAME)),
-        ours,
-        "{out}"
-    );
-    for p in [base, base + 1, base + 2] {
-        assert!(!s.tcp_reaches(p, p)?, "deleted mapping {p} still forwards");
-    }
-    let own = out
-        .lines()
-        .filter(|l| {
-            l.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == ' ')
-        })
-        .filter(|l| {
-            !l.trim_start()
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit())
-        })
-        // MiniUPnPc prints perror() lines on stderr when a connection fails.
-        .filter(|l| !l.contains("Connection refused"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    Ok((own, out))
+    program.extend([prog, b.as_str()]);
+    s.run_paused(&[&sock], &program, ours, &[base, base + 1, base + 2])
 }
 
 #[test]

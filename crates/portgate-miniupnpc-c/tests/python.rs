@@ -7,56 +7,13 @@ mod common;
 #[path = "setup/mod.rs"]
 mod setup;
 
-use std::time::Duration;
-
-use portgate_lab::Host;
-
-/// Runs tests/py/client.py on the LAN host (on our library when `ours`), probing
-/// the mappings it made while it waits; returns its output.
+/// Runs tests/py/client.py on the LAN host (on our library when `ours`), probing the
+/// mappings it made while it waits; returns its own lines.
 fn run_client(s: &setup::Setup, ours: bool, base: u16) -> anyhow::Result<String> {
-    let go = s
-        .libs
-        .path
-        .join(format!("go-{base}-{ours}"))
-        .display()
-        .to_string();
     let script = common::test_file("py/client.py").display().to_string();
-    let path = format!("LD_LIBRARY_PATH={}", s.libs.path.display());
     let b = base.to_string();
-    let mut args = vec!["env", "LD_DEBUG=libs"];
-    if ours {
-        args.push(&path);
-    }
-    args.extend(["/usr/bin/python3", script.as_str(), b.as_str(), go.as_str()]);
-    let child = s.lab.spawn(Host::Lan(0), &args)?;
-    child.wait_for("paused-for-probes", Duration::from_secs(30))?;
-    assert!(
-        s.tcp_reaches(base, base)?,
-        "addportmapping does not forward"
-    );
-    assert!(
-        s.tcp_reaches(base + 1, base + 1)?,
-        "addanyportmapping does not forward"
-    );
-    std::fs::write(&go, b"")?;
-    let st = child.wait_exit(Duration::from_secs(30))?;
-    let out = child.output();
-    assert!(st.success(), "{out}");
-    assert_eq!(
-        common::loaded(&out, &s.libs.lib(setup::SONAME)),
-        ours,
-        "{out}"
-    );
-    assert!(
-        !s.tcp_reaches(base, base)? && !s.tcp_reaches(base + 1, base + 1)?,
-        "deleted mappings still forward"
-    );
-    // The script's own lines, without the loader's trace.
-    Ok(out
-        .lines()
-        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    let program = ["/usr/bin/python3", script.as_str(), b.as_str()];
+    Ok(s.run_paused(&[], &program, ours, &[base, base + 1])?.0)
 }
 
 #[test]

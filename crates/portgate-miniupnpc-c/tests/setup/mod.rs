@@ -130,3 +130,63 @@ impl Setup {
         format!("http://{}:5000/rootDesc.xml", self.lab.ipv4(Host::Gateway))
     }
 }
+
+impl Setup {
+    /// Runs `program` on the LAN host (with `env` settings, and on our library when
+    /// `ours`), the path of a "go" file appended to its arguments. Once it prints
+    /// `paused`, checks that WAN bytes reach each of `ports`, creates the go file, waits
+    /// for its success, checks from the loader's trace whether our library was loaded
+    /// and that the ports no longer forward. Returns the program's own lines (without the
+    /// loader's trace and connection-failure diagnostics) and the whole output.
+    pub fn run_paused(
+        &self,
+        env: &[&str],
+        program: &[&str],
+        ours: bool,
+        ports: &[u16],
+    ) -> anyhow::Result<(String, String)> {
+        let first = ports.first().copied().unwrap_or_default();
+        let go = self
+            .libs
+            .path
+            .join(format!("go-{first}-{ours}"))
+            .display()
+            .to_string();
+        let path = format!("LD_LIBRARY_PATH={}", self.libs.path.display());
+        let mut args = vec!["env", "LD_DEBUG=libs"];
+        args.extend_from_slice(env);
+        if ours {
+            args.push(&path);
+        }
+        args.extend_from_slice(program);
+        args.push(&go);
+        let child = self.lab.spawn(Host::Lan(0), &args)?;
+        child.wait_for("paused", Duration::from_secs(60))?;
+        for &p in ports {
+            anyhow::ensure!(self.tcp_reaches(p, p)?, "mapping {p} does not forward");
+        }
+        std::fs::write(&go, b"")?;
+        let st = child.wait_exit(Duration::from_secs(120))?;
+        let out = child.output();
+        anyhow::ensure!(st.success(), "{out}");
+        anyhow::ensure!(
+            common::loaded(&out, &self.libs.lib(SONAME)) == ours,
+            "{out}"
+        );
+        for &p in ports {
+            anyhow::ensure!(
+                !self.tcp_reaches(p, p)?,
+                "deleted mapping {p} still forwards"
+            );
+        }
+        let own = out
+            .lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_alphabetic() || c == ' '))
+            .filter(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            // MiniUPnPc prints perror() lines on stderr when a connection fails.
+            .filter(|l| !l.contains("Connection refused"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok((own, out))
+    }
+}
