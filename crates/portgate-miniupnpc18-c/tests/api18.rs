@@ -25,20 +25,16 @@ fn exports_the_59_functions_under_the_api_18_soname() -> anyhow::Result<()> {
 
 /// Runs tests/c/validigd.c on our .so.18 in a lab whose WAN is public or not.
 fn valid_igd(unreserved: bool, port: u16) -> anyhow::Result<Option<String>> {
-    if !portgate_lab::require() {
-        return Ok(None);
-    }
-    let mut b = Lab::builder().lan_hosts(1);
+    let mut builder = Lab::builder().lan_hosts(1);
     if unreserved {
-        b = b.wan_unreserved();
+        builder = builder.wan_unreserved();
     }
-    let Some(lab) = b.build_or_skip()? else {
+    let tag = format!("miniupnpc18-{unreserved}");
+    let Some(l) = common::lab_with_library(builder, &tag, "libminiupnpc18.so", SONAME)? else {
         return Ok(None);
     };
+    let (lab, libs) = (&l.lab, &l.libs);
     let so = common::built_so("libminiupnpc18.so")?;
-    let tag = format!("miniupnpc18-{unreserved}");
-    let libs = common::LibDir::new(&tag, &so, SONAME)?;
-    let _daemon = common::start_portgated(&lab, &libs.path)?;
     let prog = libs.path.join("validigd");
     let dir = so
         .parent()
@@ -58,7 +54,7 @@ fn valid_igd(unreserved: bool, port: u16) -> anyhow::Result<Option<String>> {
     let p = port.to_string();
     let prog = prog.display().to_string();
     let (ok, out, trace) = common::run(
-        &lab,
+        lab,
         Host::Lan(0),
         &["env", &path, "LD_DEBUG=libs", &prog, &p],
     )?;

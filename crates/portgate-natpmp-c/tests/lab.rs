@@ -15,36 +15,21 @@ const PROBE: Duration = Duration::from_secs(2);
 struct Setup {
     lab: Lab,
     _daemon: portgate_lab::Proc,
-    _state: TempDir,
+    _state: common::LibDir,
     libs: common::LibDir,
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn setup(tag: &str) -> anyhow::Result<Option<Setup>> {
-    if !portgate_lab::require() {
-        return Ok(None);
-    }
-    let Some(lab) = Lab::builder().lan_hosts(1).build_or_skip()? else {
+    let builder = Lab::builder().lan_hosts(1);
+    let tag = format!("natpmp-{tag}");
+    let Some(l) = common::lab_with_library(builder, &tag, "libnatpmp.so", SONAME)? else {
         return Ok(None);
     };
-    let state = std::env::temp_dir().join(format!("natpmp-{tag}-state-{}", std::process::id()));
-    std::fs::create_dir_all(&state)?;
-    let state = TempDir(state);
-    let daemon = common::start_portgated(&lab, &state.0)?;
-    let so = common::built_so("libnatpmp.so")?;
-    let libs = common::LibDir::new(&format!("natpmp-{tag}-lib"), &so, SONAME)?;
     Ok(Some(Setup {
-        lab,
-        _daemon: daemon,
-        _state: state,
-        libs,
+        lab: l.lab,
+        _daemon: l.daemon,
+        _state: l.state,
+        libs: l.libs,
     }))
 }
 

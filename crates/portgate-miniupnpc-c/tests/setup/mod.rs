@@ -21,6 +21,7 @@ pub struct Setup {
     pub libs: common::LibDir,
 }
 
+/// The usual lab: IPv4 only, a WAN outside the reserved ranges.
 pub fn setup(tag: &str) -> anyhow::Result<Option<Setup>> {
     setup_with(tag, false)
 }
@@ -34,25 +35,19 @@ pub fn setup_with(tag: &str, ipv6: bool) -> anyhow::Result<Option<Setup>> {
 /// [`setup_with`]; the WAN in the documentation range 203.0.113.0/24 (a reserved
 /// external address for MiniUPnPc) unless `unreserved`.
 pub fn setup_lab(tag: &str, ipv6: bool, unreserved: bool) -> anyhow::Result<Option<Setup>> {
-    if !portgate_lab::require() {
-        return Ok(None);
-    }
     let mut builder = Lab::builder().lan_hosts(1).ipv6(ipv6);
     if unreserved {
         builder = builder.wan_unreserved();
     }
-    let Some(lab) = builder.build_or_skip()? else {
+    let tag = format!("miniupnpc-{tag}");
+    let Some(l) = common::lab_with_library(builder, &tag, "libminiupnpc.so", SONAME)? else {
         return Ok(None);
     };
-    let so = common::built_so("libminiupnpc.so")?;
-    let state = common::LibDir::new(&format!("miniupnpc-{tag}-state"), &so, SONAME)?;
-    let daemon = common::start_portgated(&lab, &state.path)?;
-    let libs = common::LibDir::new(&format!("miniupnpc-{tag}-lib"), &so, SONAME)?;
     Ok(Some(Setup {
-        lab,
-        _daemon: daemon,
-        _state: state,
-        libs,
+        lab: l.lab,
+        _daemon: l.daemon,
+        _state: l.state,
+        libs: l.libs,
     }))
 }
 

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use portgate_lab::{Host, Lab, Proc};
+use portgate_lab::{Host, Lab, LabBuilder, Proc};
 
 /// How long portgated may take to log its "listening on" line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -181,4 +181,43 @@ pub fn build_against_ours(so_file: &str, lib: &str, include: &str) -> anyhow::Re
     gcc(&test_file("c/calls.c"), &out, &[&inc, &dir, &l])?;
     let _ = std::fs::remove_file(&out);
     Ok(())
+}
+
+/// A lab with portgated in its gateway and our shared object in a directory of its own.
+pub struct Labbed {
+    /// The lab.
+    pub lab: Lab,
+    /// portgated, running in the gateway.
+    pub daemon: Proc,
+    /// portgated's configuration and lease files.
+    pub state: LibDir,
+    /// The directory for `LD_LIBRARY_PATH`.
+    pub libs: LibDir,
+}
+
+/// Builds a lab from `builder`, starts portgated with its files in a directory of its own
+/// and puts our `so_file` under `soname` in another; `None` when labs cannot run here
+/// (outside CI: [`portgate_lab::require`] fails loudly in CI).
+pub fn lab_with_library(
+    builder: LabBuilder,
+    tag: &str,
+    so_file: &str,
+    soname: &str,
+) -> anyhow::Result<Option<Labbed>> {
+    if !portgate_lab::require() {
+        return Ok(None);
+    }
+    let Some(lab) = builder.build_or_skip()? else {
+        return Ok(None);
+    };
+    let so = built_so(so_file)?;
+    let state = LibDir::new(&format!("{tag}-state"), &so, soname)?;
+    let daemon = start_portgated(&lab, &state.path)?;
+    let libs = LibDir::new(&format!("{tag}-lib"), &so, soname)?;
+    Ok(Some(Labbed {
+        lab,
+        daemon,
+        state,
+        libs,
+    }))
 }
