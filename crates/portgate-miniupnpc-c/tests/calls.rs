@@ -37,7 +37,8 @@ fn run(
         ]);
     }
     program.extend([prog, b.as_str()]);
-    s.run_paused(&[&sock], &program, ours, &[base, base + 1, base + 2])
+    let last = if valgrind { "ERROR SUMMARY" } else { "done" };
+    s.run_paused(&[&sock], &program, ours, &[base, base + 1, base + 2], last)
 }
 
 #[test]

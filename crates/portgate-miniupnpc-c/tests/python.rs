@@ -13,7 +13,14 @@ fn run_client(s: &setup::Setup, ours: bool, base: u16) -> anyhow::Result<String>
     let script = common::test_file("py/client.py").display().to_string();
     let b = base.to_string();
     let program = ["/usr/bin/python3", script.as_str(), b.as_str()];
-    Ok(s.run_paused(&[], &program, ours, &[base, base + 1])?.0)
+    Ok(s.run_paused(
+        &[],
+        &program,
+        ours,
+        &[base, base + 1],
+        "getspecificportmapping(deleted)",
+    )?
+    .0)
 }
 
 #[test]

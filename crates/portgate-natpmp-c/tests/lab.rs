@@ -174,6 +174,8 @@ fn valgrind_finds_no_error_and_no_leak_in_a_mapping_made_through_our_library() -
     );
     std::fs::write(&go, b"")?;
     let status = child.wait_exit(Duration::from_secs(60))?;
+    // Output is read by other threads and may lag the exit.
+    child.wait_for("ERROR SUMMARY", Duration::from_secs(10))?;
     let report = child.output();
     assert!(common::loaded(&report, &lib), "{report}");
     assert!(status.success(), "valgrind reported errors:\n{report}");

@@ -130,7 +130,8 @@ impl Setup {
     /// Runs `program` on the LAN host (with `env` settings, and on our library when
     /// `ours`), the path of a "go" file appended to its arguments. Once it prints
     /// `paused`, checks that WAN bytes reach each of `ports`, creates the go file, waits
-    /// for its success, checks from the loader's trace whether our library was loaded
+    /// for its success and its `last` line (output is read by other threads and may lag
+    /// the exit), checks from the loader's trace whether our library was loaded
     /// and that the ports no longer forward. Returns the program's own lines (without the
     /// loader's trace and connection-failure diagnostics) and the whole output.
     pub fn run_paused(
@@ -139,6 +140,7 @@ impl Setup {
         program: &[&str],
         ours: bool,
         ports: &[u16],
+        last: &str,
     ) -> anyhow::Result<(String, String)> {
         let first = ports.first().copied().unwrap_or_default();
         let go = self
@@ -162,6 +164,7 @@ impl Setup {
         }
         std::fs::write(&go, b"")?;
         let st = child.wait_exit(Duration::from_secs(120))?;
+        child.wait_for(last, Duration::from_secs(10))?;
         let out = child.output();
         anyhow::ensure!(st.success(), "{out}");
         anyhow::ensure!(
