@@ -229,10 +229,14 @@ fn ssdp_discover(
             .map_err(|_| UPNPDISCOVER_SOCKET_ERROR);
     }
     if is_igd_search(types) {
-        return client
+        let mut found: Vec<Found> = client
             .discover()
             .map(|h| h.into_iter().map(Found::from).collect())
-            .map_err(|_| UPNPDISCOVER_SOCKET_ERROR);
+            .map_err(|_| UPNPDISCOVER_SOCKET_ERROR)?;
+        // In the order of the caller's types, as MiniUPnPc searches them one by one
+        // (stable: arrival order within a type).
+        found.sort_by_key(|f| types.iter().position(|t| *t == f.st).unwrap_or(types.len()));
+        return Ok(found);
     }
     generic_search(types, delay_of(delay), client.interface.as_deref())
 }
