@@ -12,9 +12,11 @@ set -euo pipefail
 # python3-pip: installs async-upnp-client (below).
 # qemu-system-x86, busybox-static, cpio, kmod, xz-utils, zstd: the kernel matrix
 # (scripts/kernel-matrix.sh: Debian kernels booted under qemu from a busybox initramfs).
+# gcc, libnatpmp-dev, libminiupnpc-dev, python3-miniupnpc, valgrind: the drop-in C
+# libraries' tests (layouts against the original headers, side-by-side runs, valgrind).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
           iputils-ping hyperfine faketime nmap python3-pip qemu-system-x86 busybox-static cpio
-          kmod xz-utils zstd)
+          kmod xz-utils zstd gcc libnatpmp-dev libminiupnpc-dev python3-miniupnpc valgrind)
 
 log() { echo "install-deps: $*"; }
 did_something=0

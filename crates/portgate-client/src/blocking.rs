@@ -190,9 +190,19 @@ impl Client {
     }
 
     /// Runs one HTTP exchange within [`Client::http_timeout`].
-    pub fn http(&self, mut x: HttpExchange) -> Result<HttpResponse, ClientError> {
+    pub fn http(&self, x: HttpExchange) -> Result<HttpResponse, ClientError> {
+        self.http_local(x).map(|(r, _)| r)
+    }
+
+    /// [`Client::http`], also returning the local address of the connection (the
+    /// address this host has on the server's network).
+    pub fn http_local(
+        &self,
+        mut x: HttpExchange,
+    ) -> Result<(HttpResponse, SocketAddr), ClientError> {
         let deadline = Instant::now() + self.http_timeout;
         let mut s = TcpStream::connect_timeout(&x.addr(), self.http_timeout)?;
+        let local = s.local_addr()?;
         s.set_nodelay(true)?;
         s.set_write_timeout(Some(remaining(deadline)?))?;
         s.write_all(x.request())?;
@@ -200,10 +210,10 @@ impl Client {
         loop {
             s.set_read_timeout(Some(remaining(deadline)?))?;
             match s.read(&mut buf) {
-                Ok(0) => return x.handle_eof(),
+                Ok(0) => return Ok((x.handle_eof()?, local)),
                 Ok(n) => {
                     if let Some(r) = x.handle_bytes(buf.get(..n).unwrap_or_default())? {
-                        return Ok(r);
+                        return Ok((r, local));
                     }
                 }
                 Err(e) if is_timeout(&e) => return Err(ClientError::Timeout("http server")),

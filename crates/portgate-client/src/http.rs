@@ -93,6 +93,25 @@ impl HttpExchange {
         })
     }
 
+    /// A reader for the response to a request someone else already sent on a
+    /// connection (bodies up to `max_body` bytes); [`HttpExchange::addr`] is unspecified
+    /// and [`HttpExchange::request`] empty.
+    pub fn response_reader(max_body: u64) -> Self {
+        let mut decoder = ResponseDecoder::new(Limits {
+            max_body_len: max_body,
+            ..Limits::default()
+        });
+        decoder.expect_response_to(&Method::Post);
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            request: Vec::new(),
+            decoder,
+            head: None,
+            body: Vec::new(),
+            max_body,
+        }
+    }
+
     /// `GET url` for a device description.
     pub fn get(url: &HttpUrl) -> Result<Self, ClientError> {
         Self::new(Method::Get, url, &[], None, MAX_DESCRIPTION_BODY)
