@@ -7,7 +7,7 @@
 //! SSDP cache daemon first, then sends a unicast M-SEARCH to the default gateway and the
 //! multicast ones, and returns once a gateway answered plus a short grace period instead
 //! of always waiting out the caller's delay); descriptions and SOAP answers are read by
-//! a bounds-checked Rust port of MiniUPnPc's own XML scanner ([`xml`]), so every field
+//! a bounds-checked scanner written from the rules of MiniUPnPc's own ([`xml`]), so every field
 //! lands where the original puts it, truncated to the original's fixed sizes.
 //!
 //! Memory handed to the caller comes from `malloc` (callers `free()` it); every exported

@@ -2,10 +2,13 @@
 //! descriptions (`parserootdesc`), SOAP answers (`ParseNameValue`) and port listings
 //! (`ParsePortListing`).
 //!
-//! [`scan`] follows minixml's rules exactly (namespace prefixes dropped from start-tag
-//! names, text reported only when a closing tag follows, CDATA sections, comments,
-//! attributes) so callers see the same callbacks, but every access is bounds-checked:
-//! a truncated or hostile document ends the scan, it never reads past the buffer.
+//! [`scan`] reports what callers of MiniUPnPc's `parsexml` rely on: start-tag names
+//! without their namespace prefix, end-tag names as written, an element's text only
+//! when its closing tag follows (leading whitespace included) or when it is a CDATA
+//! section, comments and processing instructions skipped, attributes with quoted or
+//! bare values, and no end event for `<a/>`. It is written from those rules, on
+//! slices: a truncated or hostile document ends the scan, it never reads past the
+//! buffer.
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -31,189 +34,122 @@ fn ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// Scans `x` as minixml's `parsexml` does; returns where it stopped.
+/// Where `pat` next occurs in `x` at or after `from`.
+fn find(x: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
+    let tail = x.get(from..)?;
+    if pat.len() == 1 {
+        return tail.iter().position(|&b| b == pat[0]).map(|k| from + k);
+    }
+    tail.windows(pat.len())
+        .position(|w| w == pat)
+        .map(|k| from + k)
+}
+
+/// The first index at or after `from` whose byte satisfies `stop`.
+fn until(x: &[u8], from: usize, stop: impl Fn(u8) -> bool) -> Option<usize> {
+    x.get(from..)?
+        .iter()
+        .position(|&b| stop(b))
+        .map(|k| from + k)
+}
+
+/// Scans `x` and reports its tags, attributes and text to `h` by the rules MiniUPnPc's
+/// `parsexml` callers expect (the module's documentation); returns where it stopped:
+/// the end of the document, or where it was cut inside a construct.
 pub fn scan(x: &[u8], h: &mut impl Handler) -> usize {
-    let mut i = 0;
-    scan_at(x, &mut i, h);
-    i
-}
-
-fn scan_at(x: &[u8], i: &mut usize, h: &mut impl Handler) {
-    let end = x.len();
-    let at = |k: usize| x.get(k).copied().unwrap_or(0);
-    let slice = |s: usize, n: usize| x.get(s..s.saturating_add(n)).unwrap_or_default();
-    while *i + 1 < end {
-        if x.get(*i..*i + 4) == Some(b"<!--") {
-            *i += 3;
-            loop {
-                *i += 1;
-                if *i + 3 >= end {
-                    return;
+    let mut pos = 0;
+    loop {
+        let Some(lt) = find(x, pos, b"<") else {
+            return x.len();
+        };
+        let Some(&next) = x.get(lt + 1) else {
+            return x.len();
+        };
+        pos = match (next, x.get(lt..lt + 4)) {
+            (_, Some(b"<!--")) => match find(x, lt + 4, b"-->") {
+                Some(close) => close + 3,
+                None => return x.len(),
+            },
+            // A processing instruction: not an element; scanning goes on inside it.
+            (b'?', _) => lt + 1,
+            (b'/', _) => match find(x, lt + 2, b">") {
+                Some(gt) => {
+                    h.end(x.get(lt + 2..gt).unwrap_or_default());
+                    gt + 1
                 }
-                if x.get(*i..*i + 3) == Some(b"-->") {
-                    break;
-                }
-            }
-            *i += 3;
-        } else if at(*i) == b'<' && at(*i + 1) != b'?' {
-            *i += 1;
-            let mut name = *i;
-            let mut n = 0;
-            while !ws(at(*i)) && at(*i) != b'>' && at(*i) != b'/' {
-                n += 1;
-                *i += 1;
-                if *i >= end {
-                    return;
-                }
-                if at(*i) == b':' {
-                    n = 0;
-                    *i += 1;
-                    name = *i;
-                }
-            }
-            if n > 0 {
-                h.start(slice(name, n));
-                if !attributes(x, i, h) {
-                    return;
-                }
-                if at(*i) != b'/' {
-                    *i += 1;
-                    let mut data = *i;
-                    let mut n = 0;
-                    if *i >= end {
-                        return;
-                    }
-                    while ws(at(*i)) {
-                        n += 1;
-                        *i += 1;
-                        if *i >= end {
-                            return;
-                        }
-                    }
-                    if end >= *i + 12 && x.get(*i..*i + 9) == Some(b"<![CDATA[") {
-                        *i += 9;
-                        data = *i;
-                        n = 0;
-                        while x.get(*i..*i + 3) != Some(b"]]>") {
-                            n += 1;
-                            *i += 1;
-                            if *i + 3 >= end {
-                                return;
-                            }
-                        }
-                        if n > 0 {
-                            h.data(slice(data, n));
-                        }
-                        while at(*i) != b'<' {
-                            *i += 1;
-                            if *i >= end {
-                                return;
-                            }
-                        }
-                    } else {
-                        while at(*i) != b'<' {
-                            n += 1;
-                            *i += 1;
-                            if *i + 1 >= end {
-                                return;
-                            }
-                        }
-                        if n > 0 && at(*i + 1) == b'/' {
-                            h.data(slice(data, n));
-                        }
-                    }
-                }
-            } else if at(*i) == b'/' {
-                *i += 1;
-                let name = *i;
-                let mut n = 0;
-                if *i >= end {
-                    return;
-                }
-                while at(*i) != b'>' {
-                    n += 1;
-                    *i += 1;
-                    if *i >= end {
-                        return;
-                    }
-                }
-                h.end(slice(name, n));
-                *i += 1;
-            }
-        } else {
-            *i += 1;
-        }
+                None => return x.len(),
+            },
+            _ => match element(x, lt + 1, h) {
+                Some(p) => p,
+                None => return x.len(),
+            },
+        };
     }
 }
 
-/// The attributes of a start tag; `false` when the document ends inside the tag.
-fn attributes(x: &[u8], i: &mut usize, h: &mut impl Handler) -> bool {
-    let end = x.len();
-    let at = |k: usize| x.get(k).copied().unwrap_or(0);
-    while *i < end {
-        if at(*i) == b'/' || at(*i) == b'>' {
-            return true;
-        }
-        if !ws(at(*i)) {
-            let name = *i;
-            let mut name_len = 0;
-            while at(*i) != b'=' && !ws(at(*i)) {
-                name_len += 1;
-                *i += 1;
-                if *i >= end {
-                    return false;
-                }
-            }
-            loop {
-                let c = at(*i);
-                *i += 1;
-                if c == b'=' {
-                    break;
-                }
-                if *i >= end {
-                    return false;
-                }
-            }
-            while ws(at(*i)) {
-                *i += 1;
-                if *i >= end {
-                    return false;
-                }
-            }
-            let sep = at(*i);
-            let value;
-            let mut value_len = 0;
-            if sep == b'\'' || sep == b'"' {
-                *i += 1;
-                if *i >= end {
-                    return false;
-                }
-                value = *i;
-                while at(*i) != sep {
-                    value_len += 1;
-                    *i += 1;
-                    if *i >= end {
-                        return false;
-                    }
-                }
-            } else {
-                value = *i;
-                while !ws(at(*i)) && at(*i) != b'>' && at(*i) != b'/' {
-                    value_len += 1;
-                    *i += 1;
-                    if *i >= end {
-                        return false;
-                    }
-                }
-            }
-            h.attribute(
-                x.get(name..name + name_len).unwrap_or_default(),
-                x.get(value..value + value_len).unwrap_or_default(),
-            );
-        }
-        *i += 1;
+/// A start tag whose name begins at `from`, its attributes and the text right after
+/// it; returns where scanning goes on, `None` when the document ends first.
+fn element(x: &[u8], from: usize, h: &mut impl Handler) -> Option<usize> {
+    let name_end = until(x, from, |b| ws(b) || b == b'>' || b == b'/')?;
+    let raw = x.get(from..name_end)?;
+    // The namespace prefix goes: `<s:Envelope>` starts "Envelope".
+    let name = match raw.iter().rposition(|&b| b == b':') {
+        Some(colon) => raw.get(colon + 1..)?,
+        None => raw,
+    };
+    if name.is_empty() {
+        return Some(name_end);
     }
-    false
+    h.start(name);
+    let close = attributes(x, name_end, h)?;
+    if x.get(close) == Some(&b'/') {
+        // `<a/>`: no text, and no end event either.
+        return Some(close + 1);
+    }
+    let body = close + 1;
+    let first = until(x, body, |b| !ws(b))?;
+    if x.get(first..).is_some_and(|t| t.starts_with(b"<![CDATA[")) {
+        let content = first + 9;
+        let stop = find(x, content, b"]]>")?;
+        if stop > content {
+            h.data(x.get(content..stop)?);
+        }
+        return Some(stop + 3);
+    }
+    // Text counts only when the element closes right after it.
+    let lt = find(x, body, b"<")?;
+    if lt > body && x.get(lt + 1) == Some(&b'/') {
+        h.data(x.get(body..lt)?);
+    }
+    Some(lt)
+}
+
+/// The attributes of a start tag, from `from`; returns the index of the `/` or `>`
+/// that ends the tag, `None` when the document ends first.
+fn attributes(x: &[u8], from: usize, h: &mut impl Handler) -> Option<usize> {
+    let mut pos = from;
+    loop {
+        pos = until(x, pos, |b| !ws(b))?;
+        if matches!(x.get(pos), Some(b'/' | b'>')) {
+            return Some(pos);
+        }
+        let name_end = until(x, pos, |b| b == b'=' || ws(b))?;
+        let name = x.get(pos..name_end)?;
+        let eq = find(x, name_end, b"=")?;
+        let start = until(x, eq + 1, |b| !ws(b))?;
+        let (value, after) = match x.get(start) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let stop = find(x, start + 1, &[q])?;
+                (x.get(start + 1..stop)?, stop + 1)
+            }
+            _ => {
+                let stop = until(x, start, |b| ws(b) || b == b'>' || b == b'/')?;
+                (x.get(start..stop)?, stop)
+            }
+        };
+        h.attribute(name, value);
+        pos = after;
+    }
 }
 
 /// The caller's buffer as a slice; empty for NULL or a non-positive size.

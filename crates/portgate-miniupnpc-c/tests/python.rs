@@ -38,7 +38,8 @@ fn python3_miniupnpc_answers_as_on_debians_library() -> anyhow::Result<()> {
         format!("lanaddr {lan}"),
         format!("externalipaddress {ext}"),
         "addportmapping True".to_owned(),
-        format!("getspecificportmapping ('{lan}', 8070, 'py', True, 0)"),
+        // Lease 0 on portgated's IGD:2 device means WANIPConnection:2's maximum.
+        format!("getspecificportmapping ('{lan}', 8070, 'py', True, 604800)"),
         "addanyportmapping 8071".to_owned(),
         "deleteportmapping True".to_owned(),
         "getspecificportmapping(deleted) None".to_owned(),
