@@ -7,8 +7,9 @@ set -euo pipefail
 # miniupnpc (upnpc), natpmp-utils (natpmpc): third-party clients the e2e tests drive.
 # miniupnpd-nftables: the reference daemon (only run inside lab namespaces).
 # netcat-openbsd, iputils-ping: manual checks and the demo's ping; hyperfine: benchmarks.
+# lintian: checks the Debian packages scripts/build-debs.sh makes (scripts/test-debs.sh).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine)
+          iputils-ping hyperfine lintian)
 
 log() { echo "install-deps: $*"; }
 did_something=0

@@ -13,6 +13,7 @@
 //! Time is always passed in (seconds), never read from a clock here.
 
 pub mod config;
+pub mod control;
 pub mod extaddr;
 pub mod flags;
 mod fwwatch;
@@ -23,5 +24,7 @@ pub mod pmp;
 pub mod privs;
 pub mod rules;
 pub mod run;
+pub mod service;
+pub mod stats;
 pub mod table;
 pub mod upnp;

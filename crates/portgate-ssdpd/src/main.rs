@@ -42,7 +42,11 @@ const CLIENT_READ_CHUNK: usize = 4096;
 )]
 struct Args {
     /// Interface name or one of its addresses to listen on (repeatable).
-    #[arg(short = 'i', value_name = "IFACE|ADDR", required = true)]
+    #[arg(
+        short = 'i',
+        value_name = "IFACE|ADDR",
+        required_unless_present = "generate_man"
+    )]
     interfaces: Vec<String>,
     /// Unix socket path.
     #[arg(
@@ -54,9 +58,24 @@ struct Args {
     /// Write the process id to this file.
     #[arg(short = 'p', value_name = "PIDFILE")]
     pidfile: Option<PathBuf>,
-    /// Debug: log every event to stderr (the daemon always stays in the foreground).
+    /// Debug: stay in the foreground and log every event to stderr (without it the
+    /// daemon forks into the background, as MiniSSDPd does).
     #[arg(short = 'd')]
     debug: bool,
+    /// Print this program's manual page (roff) and exit (packaging).
+    #[arg(long = "generate-man", hide = true)]
+    generate_man: bool,
+    /// Stay in the foreground without debug logging (for a service manager).
+    #[arg(long = "foreground")]
+    foreground: bool,
+    /// Where logs go: auto (stderr in the foreground, syslog in the background),
+    /// stderr, or syslog (/dev/log, facility daemon, ident portgate-ssdpd).
+    #[arg(
+        long = "log",
+        value_name = "auto|stderr|syslog",
+        default_value = "auto"
+    )]
+    log: portgate_service::logging::LogTarget,
     /// Also listen to SSDP over IPv6 (ff02::c).
     #[arg(short = '6')]
     ipv6: bool,
@@ -408,15 +427,23 @@ async fn run(args: Args) -> Result<()> {
     tokio::task::spawn_local(timer_loop(shared.clone()));
 
     let names: Vec<&str> = served.iter().map(|s| s.name.as_str()).collect();
-    tracing::info!(
+    let listening = format!(
         "listening on {} (SSDP on {}{})",
         args.socket.display(),
         names.join(", "),
         if args.ipv6 { ", with IPv6" } else { "" }
     );
-
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tracing::info!("{listening}");
+    // Ready once SIGTERM is handled: a service manager may send it at once.
+    let notifier = portgate_service::notify::Notifier::from_env();
+    if let Some(n) = &notifier {
+        n.ready(&listening);
+        if let Some(every) = n.watchdog() {
+            tokio::task::spawn_local(watchdog(every));
+        }
+    }
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -441,6 +468,9 @@ async fn run(args: Args) -> Result<()> {
         }
     }
     tracing::info!("shutting down");
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     let _ = std::fs::remove_file(&args.socket);
     if let Some(pidfile) = &args.pidfile {
         let _ = std::fs::remove_file(pidfile);
@@ -448,16 +478,40 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Pings the service manager's watchdog every `every` (half its timeout).
+async fn watchdog(every: Duration) {
+    let Some(n) = portgate_service::notify::Notifier::from_env() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        n.watchdog_ping();
+    }
+}
+
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.generate_man {
+        return Ok(portgate_service::print_man_page::<Args>()?);
+    }
+    let foreground = args.debug || args.foreground;
+    if !foreground {
+        // daemon(3) changes to `/`: keep naming the same files.
+        args.socket = portgate_service::daemonize::absolute(&args.socket);
+        if let Some(p) = &args.pidfile {
+            args.pidfile = Some(portgate_service::daemonize::absolute(p));
+        }
+        portgate_service::daemonize::daemonize().context("fork into the background")?;
+    }
     let level = if args.debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    portgate_service::logging::init("portgate-ssdpd", args.log, foreground, level);
+    // Nothing portgate-ssdpd does needs a capability: UDP 1900 is not privileged,
+    // joining multicast groups is not, and the socket and pid file are created by
+    // their owner (root) in a directory root owns. Drop them all before any thread.
+    portgate_service::privs::log_result(&portgate_service::privs::drop_privileges(
+        portgate_service::privs::Capabilities::empty(),
+    ));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
