@@ -15,7 +15,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "test-debs: $*"; }
 fail() { echo "test-debs: FAILED: $*" >&2; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || fail "needs root (dpkg -i and network namespaces)"
+if [ "$(id -u)" -ne 0 ]; then
+    # As the lab tests: a skip on a developer's machine, a failure under CI=true.
+    [ "${CI:-}" = true ] && fail "needs root (dpkg -i and network namespaces)"
+    say "SKIPPED: needs root (dpkg -i and network namespaces)"
+    exit 0
+fi
 pkgs=(portgated portgate portgate-ssdpd)
 for p in "${pkgs[@]}"; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed; then

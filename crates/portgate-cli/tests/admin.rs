@@ -11,7 +11,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{control_socket, portgated_bin, start_portgated};
+use common::{control_socket, portgated_bin, start_portgated, METRICS_PORT};
 use portgate_lab::{Host, Lab, Proc};
 use serde_json::Value;
 
@@ -126,6 +126,27 @@ fn admin_lists_and_deletes_a_mapping_and_wan_bytes_stop() {
     assert!(
         status["counters"]["natpmp"]["requests"].as_u64() >= Some(1),
         "{status}"
+    );
+
+    // The same figures in Prometheus text format, on the gateway's loopback.
+    let metrics = s
+        .lab
+        .in_netns(Host::Gateway, || {
+            use std::io::{Read, Write};
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", METRICS_PORT))?;
+            c.set_read_timeout(Some(Duration::from_secs(5)))?;
+            c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")?;
+            let mut text = String::new();
+            c.read_to_string(&mut text)?;
+            Ok::<_, std::io::Error>(text)
+        })
+        .expect("netns")
+        .expect("metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200 OK\r\n"), "{metrics}");
+    assert!(metrics.contains("\nportgate_mappings 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("portgate_requests_total{protocol=\"natpmp\"} "),
+        "{metrics}"
     );
 
     let out = admin(&s, &["delete", "7411"]);

@@ -41,7 +41,8 @@ pub struct Flags {
     /// HTTP port (0: any).
     #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
-    /// Stay in the foreground and log to stderr.
+    /// Debug: stay in the foreground and log to stderr at debug level (without it or
+    /// --foreground, portgated forks into the background and logs to syslog).
     #[arg(short = 'd')]
     pub foreground: bool,
     /// More log output (repeatable).

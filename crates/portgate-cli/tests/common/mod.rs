@@ -31,7 +31,7 @@ pub fn start_portgated(lab: &Lab, bin: &Path, dir: &Path) -> anyhow::Result<Proc
         format!(
             "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\next_allow_private_ipv4=yes\n\
              enable_upnp=yes\nenable_natpmp=yes\nenable_pcp_pmp=yes\nlease_file={lease}\n\
-             control_socket={control}\n",
+             control_socket={control}\nmetrics_listen=127.0.0.1:{METRICS_PORT}\n",
             wan = gw.wan.name,
             lan = gw.lan.ipv4,
             prefix = gw.lan.ipv4_prefix,
@@ -47,6 +47,10 @@ pub fn start_portgated(lab: &Lab, bin: &Path, dir: &Path) -> anyhow::Result<Proc
     ];
     Ok(lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?)
 }
+
+/// The port of the metrics listener of the portgated [`start_portgated`] starts, on the
+/// gateway's loopback.
+pub const METRICS_PORT: u16 = 9101;
 
 /// The administration socket of the portgated [`start_portgated`] starts.
 pub fn control_socket(dir: &Path) -> PathBuf {
