@@ -7,9 +7,12 @@ set -euo pipefail
 # miniupnpc (upnpc), natpmp-utils (natpmpc): third-party clients the e2e tests drive.
 # miniupnpd-nftables: the reference daemon (only run inside lab namespaces).
 # netcat-openbsd, iputils-ping: manual checks and the demo's ping; hyperfine: benchmarks.
+# faketime: steps portgated's wall clock in the clock-step test.
+# nmap: the interop tests' scanner (upnp-info script, port scan from the WAN host).
+# python3-pip: installs async-upnp-client (below).
 # lintian: checks the Debian packages scripts/build-debs.sh makes (scripts/test-debs.sh).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine lintian)
+          iputils-ping hyperfine faketime nmap python3-pip lintian)
 
 log() { echo "install-deps: $*"; }
 did_something=0
@@ -83,6 +86,24 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 elif [ -x /etc/init.d/miniupnpd ] && /etc/init.d/miniupnpd status >/dev/null 2>&1; then
     log "stopping the miniupnpd service"
     as_root /etc/init.d/miniupnpd stop >/dev/null
+    did_something=1
+fi
+
+# async-upnp-client (PyPI): Home Assistant's UPnP library, whose `upnp-client` the
+# interop tests drive as an independent IGD:2 control point.
+if ! command -v upnp-client >/dev/null 2>&1; then
+    log "pip install async-upnp-client"
+    pip_log=$(mktemp)
+    # Debian's own python3 refuses a system-wide pip install without the flag (PEP 668).
+    if ! python3 -m pip install --quiet --disable-pip-version-check async-upnp-client \
+            >"$pip_log" 2>&1 &&
+       ! as_root python3 -m pip install --quiet --disable-pip-version-check \
+            --break-system-packages async-upnp-client >"$pip_log" 2>&1; then
+        cat "$pip_log" >&2
+        log "failed: pip install async-upnp-client" >&2
+        exit 1
+    fi
+    rm -f "$pip_log"
     did_something=1
 fi
 

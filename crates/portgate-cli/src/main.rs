@@ -3,9 +3,10 @@
 
 mod admin;
 mod json;
+mod peer;
 mod pinhole;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -74,6 +75,9 @@ enum Cmd {
     /// IPv6 firewall pinholes (WANIPv6FirewallControl:1): add, update, delete, check.
     #[command(subcommand)]
     Pinhole(PinholeCmd),
+    /// The mapping this host's flow to one remote peer uses (PCP PEER, RFC 6887 §12):
+    /// created or renewed for the lease, answered with the external address and port.
+    Peer(PeerArgs),
     /// Administer a local portgated over its control socket (status, list, delete,
     /// delete-client, reload; root only).
     Admin(admin::AdminArgs),
@@ -84,6 +88,26 @@ enum Cmd {
         #[arg(value_parser = ["man", "bash", "zsh", "fish"])]
         what: String,
     },
+}
+
+#[derive(Args, Debug)]
+struct PeerArgs {
+    /// This host's port of the flow.
+    port: u16,
+    /// The remote peer: `ADDRESS:PORT`, or `[IPV6]:PORT`.
+    remote: SocketAddr,
+    /// tcp or udp.
+    #[arg(long, short, default_value = "udp")]
+    protocol: Protocol,
+    /// Lifetime in seconds (the gateway clamps it to its limits).
+    #[arg(long, default_value_t = 3600)]
+    lease: u32,
+    /// Suggested external port (0: the gateway chooses).
+    #[arg(long, default_value_t = 0)]
+    external_port: u16,
+    /// Description stored on the gateway (PCP DESCRIPTION option).
+    #[arg(long)]
+    description: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -342,6 +366,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Cmd::Unmap(a) => unmap(cli, a),
         Cmd::Keep(a) => keep(cli, a),
         Cmd::Pinhole(p) => pinhole::run(cli, p),
+        Cmd::Peer(a) => peer::run(cli, a),
         Cmd::Admin(a) => admin::run(cli.json, a),
         Cmd::Generate { what } => generate(what),
     }

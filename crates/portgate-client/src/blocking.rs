@@ -12,7 +12,7 @@ use portgate_proto::ssdp;
 use crate::error::ClientError;
 use crate::http::{parse_url, HttpExchange, HttpResponse};
 use crate::natpmp::{self, NatPmpConfig, NatPmpExternal, NatPmpMapping, NatPmpTransaction};
-use crate::pcp::{MapParams, PcpConfig, PcpMapping, PcpTransaction};
+use crate::pcp::{MapParams, PcpConfig, PcpMapping, PcpTransaction, PeerParams};
 use crate::route;
 use crate::transaction::Transaction;
 use crate::upnp::actions::{self, Call, StatusInfo};
@@ -76,6 +76,18 @@ impl IgdReport {
             .ok()
             .map(|i| rank(i, self.status.as_ref(), self.external))
     }
+}
+
+/// A UDP socket connected to the PCP server port of `server`, and its source address
+/// (the PCP client address, RFC 6887 §8.1).
+fn pcp_socket(server: IpAddr) -> Result<(UdpSocket, IpAddr), ClientError> {
+    let sock = match server {
+        IpAddr::V4(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?,
+        IpAddr::V6(_) => UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))?,
+    };
+    sock.connect((server, portgate_proto::pcp::SERVER_PORT))?;
+    let local = sock.local_addr()?.ip();
+    Ok((sock, local))
 }
 
 fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
@@ -152,13 +164,17 @@ impl Client {
     /// PCP: a MAP request (create, renew with the same nonce, or delete with
     /// lifetime 0). The client address is the socket's source address.
     pub fn pcp_map(&self, server: IpAddr, params: MapParams) -> Result<PcpMapping, ClientError> {
-        let sock = match server {
-            IpAddr::V4(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?,
-            IpAddr::V6(_) => UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))?,
-        };
-        sock.connect((server, portgate_proto::pcp::SERVER_PORT))?;
-        let local = sock.local_addr()?.ip();
+        let (sock, local) = pcp_socket(server)?;
         let mut t = PcpTransaction::map(server, local, params, self.pcp);
+        drive(&sock, &mut t)
+    }
+
+    /// PCP: a PEER request (RFC 6887 §12): create or renew the mapping the
+    /// internal port's flow to the remote peer uses (lifetime 0: no longer
+    /// needed). The client address is the socket's source address.
+    pub fn pcp_peer(&self, server: IpAddr, params: PeerParams) -> Result<PcpMapping, ClientError> {
+        let (sock, local) = pcp_socket(server)?;
+        let mut t = PcpTransaction::peer(server, local, params, self.pcp);
         drive(&sock, &mut t)
     }
 

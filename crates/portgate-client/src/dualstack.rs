@@ -17,7 +17,7 @@ use portgate_proto::upnp_error::UpnpErrorCode;
 use crate::blocking::{drive, Client};
 use crate::error::ClientError;
 use crate::mapper::{Event, Mapper, Mapping};
-use crate::pcp::{MapParams, PcpMapping, PcpTransaction};
+use crate::pcp::{MapParams, PcpMapping, PcpTransaction, PeerParams};
 use crate::route::{self, Gateway6};
 use crate::upnp::actions::{self, PinholeSpec};
 use crate::upnp::discovery::{Discovery, SsdpHit};
@@ -263,19 +263,38 @@ pub fn pcp_map_v6(
     gw: &Gateway6,
     params: MapParams,
 ) -> Result<PcpMapping, ClientError> {
+    drive_v6(client, gw, |server, local, config| {
+        PcpTransaction::map(server, local, params, config)
+    })
+}
+
+/// PCP PEER (RFC 6887 §12) from this host's IPv6 address to the IPv6 gateway: on an
+/// IPv6 firewall it opens a pinhole for the one remote peer address and port. A
+/// link-local gateway is reached on `gw.ifindex`.
+pub fn pcp_peer_v6(
+    client: &Client,
+    gw: &Gateway6,
+    params: PeerParams,
+) -> Result<PcpMapping, ClientError> {
+    drive_v6(client, gw, |server, local, config| {
+        PcpTransaction::peer(server, local, params, config)
+    })
+}
+
+/// Runs the PCP transaction `make(server, client address, config)` builds from
+/// `gw.local` to the IPv6 gateway (scoped when link-local).
+fn drive_v6(
+    client: &Client,
+    gw: &Gateway6,
+    make: impl FnOnce(IpAddr, IpAddr, crate::pcp::PcpConfig) -> PcpTransaction,
+) -> Result<PcpMapping, ClientError> {
     let scope = if is_link_local(gw.gateway) {
         gw.ifindex
     } else {
         0
     };
     let sock = UdpSocket::bind(SocketAddrV6::new(gw.local, 0, 0, 0))?;
-    let mut t = PcpTransaction::map(
-        IpAddr::V6(gw.gateway),
-        IpAddr::V6(gw.local),
-        params,
-        client.pcp,
-    )
-    .with_scope_id(scope);
+    let mut t = make(IpAddr::V6(gw.gateway), IpAddr::V6(gw.local), client.pcp).with_scope_id(scope);
     drive(&sock, &mut t)
 }
 

@@ -1,12 +1,12 @@
 //! PCP client core (RFC 6887), sans-IO: the MAP opcode with its nonce kept for renewal
-//! and deletion, PREFER_FAILURE and FILTER options, and the §8.1.1 retransmission
-//! schedule with jitter passed in.
+//! and deletion, PREFER_FAILURE and FILTER options, the PEER opcode (§12), and the
+//! §8.1.1 retransmission schedule with jitter passed in.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use portgate_proto::pcp::{
-    self, Filter, MapData, OpData, PcpOption, Request, Response, Retransmit,
+    self, Filter, MapData, OpData, PcpOption, PeerData, Request, Response, Retransmit,
 };
 
 use crate::error::ClientError;
@@ -125,6 +125,67 @@ impl MapParams {
     }
 }
 
+/// What to ask for in a PEER request (RFC 6887 §12.1): the mapping the internal
+/// port's traffic to one remote peer uses, created or renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerParams {
+    /// The mapping nonce: random for a new mapping, repeated for renewal/deletion.
+    pub nonce: [u8; pcp::NONCE_LEN],
+    /// IANA protocol number ([`PROTO_TCP`], [`PROTO_UDP`]).
+    pub protocol: u8,
+    /// Internal port.
+    pub internal_port: u16,
+    /// Suggested external port (0: any).
+    pub suggested_external_port: u16,
+    /// Suggested external address (unspecified: any).
+    pub suggested_external_address: IpAddr,
+    /// The remote peer (address and port) the flow goes to.
+    pub remote_peer: SocketAddr,
+    /// Requested lifetime in seconds (0: the mapping is no longer needed).
+    pub lifetime: u32,
+    /// A DESCRIPTION option (RFC 7220), if any.
+    pub description: Option<String>,
+}
+
+impl PeerParams {
+    /// A new PEER request toward `remote_peer` with a fresh random nonce and no
+    /// preference for the external address (of the remote peer's family).
+    pub fn new(protocol: u8, internal_port: u16, remote_peer: SocketAddr, lifetime: u32) -> Self {
+        Self {
+            nonce: crate::rand::nonce(),
+            protocol,
+            internal_port,
+            suggested_external_port: 0,
+            suggested_external_address: unspecified_like(remote_peer.ip()),
+            remote_peer,
+            lifetime,
+            description: None,
+        }
+    }
+
+    /// The request to send from `client_address`.
+    pub fn to_request(&self, client_address: IpAddr) -> Request {
+        Request {
+            lifetime: self.lifetime,
+            client_address,
+            data: OpData::Peer(PeerData {
+                nonce: self.nonce,
+                protocol: self.protocol,
+                internal_port: self.internal_port,
+                external_port: self.suggested_external_port,
+                external_address: self.suggested_external_address,
+                remote_peer_port: self.remote_peer.port(),
+                remote_peer_address: self.remote_peer.ip(),
+            }),
+            options: self
+                .description
+                .iter()
+                .map(|d| PcpOption::Description(d.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// A mapping the server granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PcpMapping {
@@ -144,12 +205,14 @@ pub struct PcpMapping {
     pub epoch: u32,
 }
 
-/// One PCP MAP exchange.
+/// One PCP MAP, PEER or ANNOUNCE exchange.
 #[derive(Debug)]
 pub struct PcpTransaction {
     server: SocketAddr,
     announce: bool,
     params: MapParams,
+    /// PEER: the remote peer the answer must name (§12.3 copies it back).
+    peer: Option<SocketAddr>,
     bytes: Vec<u8>,
     config: PcpConfig,
     tries: u32,
@@ -172,6 +235,7 @@ impl PcpTransaction {
         Self {
             server: SocketAddr::new(server, pcp::SERVER_PORT),
             announce: false,
+            peer: None,
             bytes: params.to_request(client_address).to_bytes(),
             params,
             config,
@@ -197,6 +261,32 @@ impl PcpTransaction {
         let mut t = Self::map(server, client_address, MapParams::new(0, 0, 0, 0), config);
         t.announce = true;
         t.bytes = bytes;
+        t
+    }
+
+    /// A PEER request (RFC 6887 §12) to `server` sent from `client_address`. Its
+    /// success is the [`PcpMapping`] the server assigned for the flow to the remote
+    /// peer; the answer must repeat the nonce, protocol, internal port and remote peer.
+    pub fn peer(
+        server: IpAddr,
+        client_address: IpAddr,
+        params: PeerParams,
+        config: PcpConfig,
+    ) -> Self {
+        let map = MapParams {
+            nonce: params.nonce,
+            protocol: params.protocol,
+            internal_port: params.internal_port,
+            suggested_external_port: params.suggested_external_port,
+            suggested_external_address: params.suggested_external_address,
+            lifetime: params.lifetime,
+            prefer_failure: false,
+            filters: Vec::new(),
+            description: params.description.clone(),
+        };
+        let mut t = Self::map(server, client_address, map, config);
+        t.bytes = params.to_request(client_address).to_bytes();
+        t.peer = Some(params.remote_peer);
         t
     }
 
@@ -237,21 +327,40 @@ impl PcpTransaction {
                 })
             });
         }
-        let OpData::Map(m) = &resp.data else {
-            // An error answer too short to echo the MAP data (OpData::Other) still
-            // answers us if it is a MAP response; anything else is not ours.
-            if let OpData::Other { opcode, data } = &resp.data {
+        let opcode_sent = if self.peer.is_some() {
+            pcp::OPCODE_PEER
+        } else {
+            pcp::OPCODE_MAP
+        };
+        let m = match (&resp.data, self.peer) {
+            (OpData::Map(m), None) => *m,
+            // §12.3: the remote peer is copied back; another one answers another request.
+            (OpData::Peer(p), Some(peer))
+                if p.remote_peer_address == peer.ip() && p.remote_peer_port == peer.port() =>
+            {
+                MapData {
+                    nonce: p.nonce,
+                    protocol: p.protocol,
+                    internal_port: p.internal_port,
+                    external_port: p.external_port,
+                    external_address: p.external_address,
+                }
+            }
+            (OpData::Other { opcode, data }, _) => {
+                // An error answer too short to echo the opcode data still answers us
+                // if it is a response to our opcode; anything else is not ours.
                 let nonce_ok = data
                     .get(..pcp::NONCE_LEN)
                     .map_or(true, |n| n == self.params.nonce);
-                if *opcode == pcp::OPCODE_MAP && !resp.result.is_success() && nonce_ok {
+                if *opcode == opcode_sent && !resp.result.is_success() && nonce_ok {
                     return Some(Err(ClientError::Pcp {
                         code: resp.result,
                         lifetime: resp.lifetime,
                     }));
                 }
+                return None;
             }
-            return None;
+            _ => return None,
         };
         // §11.3: the nonce, protocol and internal port must match the request.
         if m.nonce != self.params.nonce
@@ -421,6 +530,103 @@ mod tests {
         let req = Request::parse(&bytes).expect("valid request");
         assert_eq!(req.client_address, CLIENT);
         t
+    }
+
+    const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 9000);
+
+    fn peer_reply(t: &PcpTransaction, result: ResultCode, remote: SocketAddr) -> Vec<u8> {
+        Response {
+            result,
+            lifetime: 600,
+            epoch: 9,
+            data: OpData::Peer(PeerData {
+                nonce: t.params().nonce,
+                protocol: t.params().protocol,
+                internal_port: t.params().internal_port,
+                external_port: 40002,
+                external_address: IpAddr::V4(Ipv4Addr::new(192, 0, 1, 1)),
+                remote_peer_port: remote.port(),
+                remote_peer_address: remote.ip(),
+            }),
+            options: Vec::new(),
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn peer_request_bytes_and_matching_reply() {
+        let mut p = PeerParams::new(PROTO_UDP, 5000, PEER, 600);
+        p.description = Some("game".into());
+        let nonce = p.nonce;
+        let mut t = PcpTransaction::peer(SERVER, CLIENT, p, PcpConfig::default());
+        let bytes = t.poll_transmit(Instant::now()).expect("first send");
+        // §7.1 header: version 2, opcode 2 (PEER), lifetime 600, client ::ffff:10.0.0.2.
+        assert_eq!(&bytes[..8], &[2, 2, 0, 0, 0, 0, 0x02, 0x58]);
+        assert_eq!(
+            &bytes[8..24],
+            &Ipv4Addr::new(10, 0, 0, 2).to_ipv6_mapped().octets()
+        );
+        // §12.1 data: nonce, protocol 17, internal port 5000, suggested port 0 and
+        // address ::ffff:0.0.0.0, remote peer port 9000, remote peer address.
+        assert_eq!(&bytes[24..36], &nonce);
+        assert_eq!(&bytes[36..40], &[17, 0, 0, 0]);
+        assert_eq!(&bytes[40..44], &[0x13, 0x88, 0, 0]);
+        assert_eq!(
+            &bytes[44..60],
+            &Ipv4Addr::UNSPECIFIED.to_ipv6_mapped().octets()
+        );
+        assert_eq!(&bytes[60..64], &[0x23, 0x28, 0, 0]);
+        assert_eq!(
+            &bytes[64..80],
+            &Ipv4Addr::new(198, 51, 100, 7).to_ipv6_mapped().octets()
+        );
+        // DESCRIPTION option (128), length 4, "game".
+        assert_eq!(&bytes[80..], &[128, 0, 0, 4, b'g', b'a', b'm', b'e']);
+        // A reply naming another remote peer, or a MAP reply, is not ours.
+        let other = SocketAddr::new(PEER.ip(), 9001);
+        t.handle_datagram(
+            Instant::now(),
+            server(),
+            &peer_reply(&t, ResultCode::Success, other),
+        );
+        t.handle_datagram(
+            Instant::now(),
+            server(),
+            &reply(&t, ResultCode::Success, nonce),
+        );
+        assert!(t.poll_result().is_none());
+        t.handle_datagram(
+            Instant::now(),
+            server(),
+            &peer_reply(&t, ResultCode::Success, PEER),
+        );
+        let m = t.poll_result().expect("done").expect("success");
+        assert_eq!(
+            (m.nonce, m.internal_port, m.external_port, m.lifetime),
+            (nonce, 5000, 40002, 600)
+        );
+    }
+
+    #[test]
+    fn peer_error_reply_is_typed() {
+        let mut t = PcpTransaction::peer(
+            SERVER,
+            CLIENT,
+            PeerParams::new(PROTO_TCP, 5000, PEER, 600),
+            PcpConfig::default(),
+        );
+        let _ = t.poll_transmit(Instant::now());
+        t.handle_datagram(
+            Instant::now(),
+            server(),
+            &peer_reply(&t, ResultCode::MalformedRequest, PEER),
+        );
+        match t.poll_result() {
+            Some(Err(ClientError::Pcp { code, lifetime })) => {
+                assert_eq!((code, lifetime), (ResultCode::MalformedRequest, 600));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

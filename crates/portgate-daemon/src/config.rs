@@ -6,6 +6,12 @@
 //! value, as in miniupnpd), blank lines are skipped, and lines starting with
 //! `allow` or `deny` are [permission rules](crate::rules).
 //!
+//! An empty value (`ext_ifname6=`, `uuid=`: distribution scripts write them)
+//! means "not set", the key's default, wherever miniupnpd reads it so; it
+//! stays an error for `listening_ip`, `max_lifetime`, `force_igd_desc_v1`
+//! (miniupnpd refuses those) and `enable_upnp` (miniupnpd reads it as "no",
+//! against a default of yes). Free-text keys take an empty text.
+//!
 //! Unlike miniupnpd, which silently reads anything but `yes` as "no", a bad
 //! value stops start-up: [`ConfigError`] names the file, the line and why
 //! (`miniupnpd.conf:12: unknown key 'foo'`).
@@ -27,9 +33,10 @@
 //! Keys of portgate's own (miniupnpd refuses them, so only use them when the
 //! file is meant for portgated):
 //!
-//! - `igd_version=1|2` (default 1): IGD version of the device description;
-//!   `force_igd_desc_v1=yes` still forces 1. IGD:2 actions are served either
-//!   way.
+//! - `igd_version=1|2` (default 2, as Debian's and OpenWrt's miniupnpd,
+//!   which are built with IGD:2): IGD version of the device description;
+//!   `force_igd_desc_v1=yes` (miniupnpd's own switch, written by OpenWrt's
+//!   `igdv1` option) still forces 1. IGD:2 actions are served either way.
 //! - `max_mappings_per_client=N` (default [`DEFAULT_MAX_MAPPINGS_PER_CLIENT`]):
 //!   quota per internal client across UPnP, NAT-PMP and PCP.
 //! - `firewall_standalone=yes|no` (default yes): whether our nftables table
@@ -63,7 +70,8 @@ pub const DEFAULT_STUN_PORT: u16 = 3478;
 pub const DEFAULT_MIN_LIFETIME: u32 = 120;
 /// Default longest PCP/NAT-PMP lease, seconds (24 h, RFC 6887 section 15).
 pub const DEFAULT_MAX_LIFETIME: u32 = 86_400;
-/// Default SSDP NOTIFY interval, seconds (daemon.md; max-age is twice this).
+/// Default SSDP NOTIFY interval, seconds: miniupnpd's default since 2.3.7 (before, 30 s);
+/// NOTIFY max-age is twice the interval, 1800 s, the least UDA 1.1 section 1.2.2 asks.
 pub const DEFAULT_NOTIFY_INTERVAL: u32 = 900;
 /// Default minimum number of mappings before idle ones are cleaned (miniupnpd's 20).
 pub const DEFAULT_CLEAN_RULESET_THRESHOLD: u32 = 20;
@@ -94,9 +102,9 @@ pub const TEXT_VALUE_MAX: usize = 256;
 /// IGD version announced in the device description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IgdVersion {
-    /// InternetGatewayDevice:1 (default: best interoperability).
+    /// InternetGatewayDevice:1 (`force_igd_desc_v1=yes` or `igd_version=1`).
     V1,
-    /// InternetGatewayDevice:2.
+    /// InternetGatewayDevice:2 (default, as miniupnpd built with IGD:2).
     V2,
 }
 
@@ -106,6 +114,15 @@ impl IgdVersion {
         match self {
             IgdVersion::V1 => 1,
             IgdVersion::V2 => 2,
+        }
+    }
+}
+
+impl From<portgate_proto::description::IgdVersion> for IgdVersion {
+    fn from(v: portgate_proto::description::IgdVersion) -> Self {
+        match v {
+            portgate_proto::description::IgdVersion::V1 => IgdVersion::V1,
+            portgate_proto::description::IgdVersion::V2 => IgdVersion::V2,
         }
     }
 }
@@ -158,7 +175,7 @@ pub struct Config {
     pub clean_ruleset_interval: u32,
     /// `clean_ruleset_threshold` (default 20).
     pub clean_ruleset_threshold: u32,
-    /// `uuid`: root device UUID (derived at start-up when unset).
+    /// `uuid`: root device UUID (`None`: a random one, logged, at start-up).
     pub uuid: Option<Uuid>,
     /// `serial` (default "00000000").
     pub serial: String,
@@ -202,7 +219,7 @@ pub struct Config {
     pub upnp_nat_postrouting_chain: Option<String>,
     /// `upnp_nftables_family_split` (default no): `ip`/`ip6` tables instead of `inet`.
     pub upnp_nftables_family_split: bool,
-    /// `igd_version` (ours, default 1).
+    /// `igd_version` (ours, default 2).
     pub igd_version: IgdVersion,
     /// `max_mappings_per_client` (ours).
     pub max_mappings_per_client: u32,
@@ -273,7 +290,7 @@ impl Default for Config {
             upnp_nat_chain: None,
             upnp_nat_postrouting_chain: None,
             upnp_nftables_family_split: false,
-            igd_version: IgdVersion::V1,
+            igd_version: IgdVersion::V2,
             max_mappings_per_client: DEFAULT_MAX_MAPPINGS_PER_CLIENT,
             firewall_standalone: true,
             keep_table_on_exit: false,
@@ -454,6 +471,9 @@ impl Config {
             value: value.to_owned(),
             why: why.to_owned(),
         };
+        // miniupnpd reads an empty value of most keys as "not set" (distribution
+        // scripts write `ext_ifname6=` or `uuid=` empty): the default then.
+        let d = Config::default();
         let warn = |cfg: &mut Config, message: String| {
             cfg.warnings.push(ConfigWarning {
                 location: location.to_owned(),
@@ -461,18 +481,23 @@ impl Config {
             })
         };
         match key {
-            "ext_ifname" => self.ext_ifname = Some(ifname(value).map_err(bad)?),
-            "ext_ifname6" => self.ext_ifname6 = Some(ifname(value).map_err(bad)?),
+            "ext_ifname" => self.ext_ifname = opt(value, ifname).map_err(bad)?,
+            "ext_ifname6" => self.ext_ifname6 = opt(value, ifname).map_err(bad)?,
             "ext_ip" => {
                 self.ext_ip =
                     opt(value, |v| v.parse().map_err(|_| "not an IPv4 address")).map_err(bad)?
             }
             "ext_allow_private_ipv4" => {
-                self.ext_allow_private_ipv4 = boolean(value).map_err(bad)?
+                self.ext_allow_private_ipv4 =
+                    or(value, d.ext_allow_private_ipv4, boolean).map_err(bad)?
             }
-            "ext_perform_stun" => self.ext_perform_stun = boolean(value).map_err(bad)?,
+            "ext_perform_stun" => {
+                self.ext_perform_stun = or(value, d.ext_perform_stun, boolean).map_err(bad)?
+            }
             "ext_stun_host" => self.ext_stun_host = opt(value, host).map_err(bad)?,
-            "ext_stun_port" => self.ext_stun_port = nonzero_port(value).map_err(bad)?,
+            "ext_stun_port" => {
+                self.ext_stun_port = or(value, d.ext_stun_port, nonzero_port).map_err(bad)?
+            }
             "listening_ip" => {
                 if value.is_empty() {
                     return Err(bad("empty"));
@@ -486,8 +511,11 @@ impl Config {
                 self.ipv6_listening_ip =
                     opt(value, |v| v.parse().map_err(|_| "not an IPv6 address")).map_err(bad)?
             }
-            "ipv6_disable" => self.ipv6_disable = boolean(value).map_err(bad)?,
-            "port" | "http_port" => self.http_port = port(value).map_err(bad)?,
+            "ipv6_disable" => {
+                self.ipv6_disable = or(value, d.ipv6_disable, boolean).map_err(bad)?
+            }
+            "port" | "http_port" => self.http_port = or(value, d.http_port, port).map_err(bad)?,
+            "https_port" if value.is_empty() => self.https_port = None,
             "https_port" => {
                 self.https_port = Some(port(value).map_err(bad)?);
                 warn(
@@ -497,21 +525,34 @@ impl Config {
             }
             "enable_upnp" => self.enable_upnp = boolean(value).map_err(bad)?,
             "enable_natpmp" | "enable_pcp_pmp" => {
-                self.enable_natpmp = boolean(value).map_err(bad)?
+                self.enable_natpmp = or(value, d.enable_natpmp, boolean).map_err(bad)?
             }
-            "min_lifetime" => self.min_lifetime = number(value, 1, u32::MAX).map_err(bad)?,
+            "min_lifetime" => {
+                self.min_lifetime =
+                    or(value, d.min_lifetime, |v| number(v, 1, u32::MAX)).map_err(bad)?
+            }
             "max_lifetime" => self.max_lifetime = number(value, 1, u32::MAX).map_err(bad)?,
-            "pcp_allow_thirdparty" => self.pcp_allow_thirdparty = boolean(value).map_err(bad)?,
-            "secure_mode" => self.secure_mode = boolean(value).map_err(bad)?,
-            "system_uptime" => self.system_uptime = boolean(value).map_err(bad)?,
-            "notify_interval" => self.notify_interval = number(value, 1, 86_400).map_err(bad)?,
+            "pcp_allow_thirdparty" => {
+                self.pcp_allow_thirdparty =
+                    or(value, d.pcp_allow_thirdparty, boolean).map_err(bad)?
+            }
+            "secure_mode" => self.secure_mode = or(value, d.secure_mode, boolean).map_err(bad)?,
+            "system_uptime" => {
+                self.system_uptime = or(value, d.system_uptime, boolean).map_err(bad)?
+            }
+            "notify_interval" => {
+                self.notify_interval =
+                    or(value, d.notify_interval, |v| number(v, 1, 86_400)).map_err(bad)?
+            }
             "clean_ruleset_interval" => {
-                self.clean_ruleset_interval = number(value, 0, u32::MAX).map_err(bad)?
+                self.clean_ruleset_interval =
+                    or(value, d.clean_ruleset_interval, |v| number(v, 0, u32::MAX)).map_err(bad)?
             }
             "clean_ruleset_threshold" => {
-                self.clean_ruleset_threshold = number(value, 0, u32::MAX).map_err(bad)?
+                self.clean_ruleset_threshold =
+                    or(value, d.clean_ruleset_threshold, |v| number(v, 0, u32::MAX)).map_err(bad)?
             }
-            "uuid" => self.uuid = Some(value.parse().map_err(|e: &str| bad(e))?),
+            "uuid" => self.uuid = opt(value, str::parse).map_err(bad)?,
             "serial" => self.serial = text(value).map_err(bad)?,
             "model_number" => self.model_number = text(value).map_err(bad)?,
             "friendly_name" => self.friendly_name = text(value).map_err(bad)?,
@@ -526,7 +567,9 @@ impl Config {
             "lease_file" => self.lease_file = opt(value, path).map_err(bad)?,
             "lease_file6" => self.lease_file6 = opt(value, path).map_err(bad)?,
             "force_igd_desc_v1" => self.force_igd_desc_v1 = boolean(value).map_err(bad)?,
-            "minissdpdsocket" => self.minissdpdsocket = path(value).map_err(bad)?,
+            "minissdpdsocket" => {
+                self.minissdpdsocket = or(value, d.minissdpdsocket, path).map_err(bad)?
+            }
             "upnp_table_name" => self.upnp_table_name = opt(value, nft_name).map_err(bad)?,
             "upnp_nat_table_name" => {
                 self.upnp_nat_table_name = opt(value, nft_name).map_err(bad)?
@@ -537,7 +580,8 @@ impl Config {
                 self.upnp_nat_postrouting_chain = opt(value, nft_name).map_err(bad)?
             }
             "upnp_nftables_family_split" => {
-                self.upnp_nftables_family_split = boolean(value).map_err(bad)?
+                self.upnp_nftables_family_split =
+                    or(value, d.upnp_nftables_family_split, boolean).map_err(bad)?
             }
             "igd_version" => {
                 self.igd_version = match value {

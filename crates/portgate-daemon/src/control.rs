@@ -71,7 +71,7 @@ impl Control {
         }
     }
 
-    /// The answer to one request line at unix time `now`.
+    /// The answer to one request line at `now` (the daemon's clock, [`crate::clock::now`]).
     pub fn answer(&self, line: &str, now: u64) -> Value {
         let req: Value = match serde_json::from_str(line) {
             Ok(v) => v,
@@ -189,11 +189,10 @@ impl Control {
             protocol,
             external_port,
         };
-        match self
-            .gw
-            .borrow_mut()
-            .unmap(key, None, Requester::Trusted, now)
-        {
+        let mut g = self.gw.borrow_mut();
+        // The lease file's journal line carries wall time (see `clock`).
+        g.set_wall_offset(crate::clock::wall_offset());
+        match g.unmap(key, None, Requester::Trusted, now) {
             Ok(m) => {
                 tracing::info!(protocol = ?m.protocol, external_port, internal = %m.internal_client, "admin: mapping deleted");
                 json!({"ok": true, "deleted": {
@@ -216,6 +215,7 @@ impl Control {
             return refuse("delete-client needs \"client\": an IPv4 or IPv6 address".to_owned());
         };
         let mut g = self.gw.borrow_mut();
+        g.set_wall_offset(crate::clock::wall_offset());
         let deleted = match client {
             IpAddr::V4(c) => match g.unmap_client(c, None, None, now) {
                 Ok(gone) => gone.len(),
@@ -223,6 +223,7 @@ impl Control {
             },
             IpAddr::V6(c) => {
                 let mut pins = self.pins.borrow_mut();
+                pins.set_wall_offset(crate::clock::wall_offset());
                 let uids: Vec<u16> = pins
                     .table()
                     .iter()
@@ -442,9 +443,7 @@ async fn control_connection(stream: tokio::net::UnixStream, control: Control) {
             }
             _ => break,
         }
-        let mut answer = control
-            .answer(line.trim(), crate::run::unix_now())
-            .to_string();
+        let mut answer = control.answer(line.trim(), crate::clock::now()).to_string();
         answer.push('\n');
         if write.write_all(answer.as_bytes()).await.is_err() {
             break;
@@ -489,7 +488,7 @@ async fn metrics_connection(mut stream: tokio::net::TcpStream, control: Control)
     })
     .await;
     if got_head == Ok(true) {
-        let body = control.metrics(crate::run::unix_now());
+        let body = control.metrics(crate::clock::now());
         let answer = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -70,7 +70,9 @@ pub struct Flags {
     /// SSDP NOTIFY interval, seconds.
     #[arg(short = 't', value_name = "NOTIFY_INTERVAL")]
     pub notify_interval: Option<String>,
-    /// PID file to write.
+    /// PID file, locked while running: a second instance refuses to start (default as
+    /// root: /run/portgated.pid, /run/portgated-NAME.pid in a network namespace named
+    /// NAME by `ip netns`).
     #[arg(short = 'P', value_name = "PIDFILE")]
     pub pidfile: Option<PathBuf>,
     /// Report system uptime instead of daemon uptime.

@@ -201,6 +201,9 @@ pub struct Gateway {
     journal_lines: usize,
     /// Packet counters at the last idle check ([`Gateway::clean_idle`]).
     idle_counts: Option<std::collections::HashMap<portgate_nft::MappingKey, u64>>,
+    /// Seconds the wall clock is ahead of the `now` we are given (see
+    /// [`Gateway::set_wall_offset`]): added to expiries written to the lease file.
+    wall_offset: i64,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -211,6 +214,11 @@ impl std::fmt::Debug for Gateway {
             .field("epoch_start", &self.epoch_start)
             .finish_non_exhaustive()
     }
+}
+
+/// A time of ours (see [`Gateway::set_wall_offset`]) as wall time.
+pub fn to_wall(t: u64, offset: i64) -> u64 {
+    t.saturating_add_signed(offset).max(1)
 }
 
 /// The firewall element for a table mapping at `now`.
@@ -335,9 +343,26 @@ impl Gateway {
             unsynced_since: None,
             journal_lines: 0,
             idle_counts: None,
+            wall_offset: 0,
         };
         gw.persist_now();
         Ok((gw, report))
+    }
+
+    /// Tells the gateway how many seconds the wall clock is ahead of the `now` it is
+    /// given (negative: behind). Time inside is monotonic, so a step of the wall clock
+    /// changes no lease; the lease file keeps unix times (miniupnpd's format), and
+    /// this offset turns one into the other when a lease is written. The start-up
+    /// `now` is wall time, so the file is read as it is.
+    pub fn set_wall_offset(&mut self, offset: i64) {
+        self.wall_offset = offset;
+    }
+
+    /// The lease file entry for `m`, its expiry in wall time.
+    fn lease_entry(&self, m: &Mapping) -> LeaseEntry {
+        let mut e = LeaseEntry::from(m);
+        e.expiry = e.expiry.map(|t| to_wall(t, self.wall_offset));
+        e
     }
 
     /// Wrap into the shared handle the run loop hands to its tasks.
@@ -461,21 +486,28 @@ impl Gateway {
             }
             return Err(err.into());
         }
-        if let Some(prev) = &outcome.previous {
-            if prev.is_expired(now) {
-                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
-            }
-        }
-        self.emit(GatewayEvent::MappingAdded(new.clone()));
         let moved = outcome
             .previous
             .as_ref()
             .filter(|p| (p.protocol, p.external_port) != (new.protocol, new.external_port));
+        let mut refreshed = false;
+        if let Some(prev) = &outcome.previous {
+            if prev.is_expired(now) {
+                logging::removed(prev, Removal::Expired);
+                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
+            } else if moved.is_some() {
+                logging::removed(prev, Removal::Moved);
+            } else {
+                refreshed = true;
+            }
+        }
+        logging::added(new, refreshed, now);
+        self.emit(GatewayEvent::MappingAdded(new.clone()));
         let mut text = String::new();
         if let Some(p) = moved {
             text.push_str(&lease::format_removal(p.protocol, p.external_port));
         }
-        text.push_str(&lease::format_entry(&LeaseEntry::from(new)));
+        text.push_str(&lease::format_entry(&self.lease_entry(new)));
         self.journal(&text, now);
         Ok(outcome)
     }
@@ -491,7 +523,11 @@ impl Gateway {
     ) -> Result<Mapping, GatewayError> {
         self.expire(now);
         let m = self.table.delete(key, remote_host, by)?;
-        self.removed(vec![m.clone()], now)?;
+        let why = match by {
+            Requester::Client(c) if c != m.internal_client => Removal::Deleted(Some(c)),
+            _ => Removal::Deleted(None),
+        };
+        self.removed(vec![m.clone()], now, why)?;
         Ok(m)
     }
 
@@ -509,7 +545,7 @@ impl Gateway {
         let m = self
             .table
             .delete_internal(client, protocol, internal_port, nonce)?;
-        self.removed(vec![m.clone()], now)?;
+        self.removed(vec![m.clone()], now, Removal::Deleted(None))?;
         Ok(m)
     }
 
@@ -524,7 +560,7 @@ impl Gateway {
     ) -> Result<Vec<Mapping>, GatewayError> {
         self.expire(now);
         let gone = self.table.delete_client(client, protocol, only);
-        self.removed(gone, now)
+        self.removed(gone, now, Removal::Deleted(None))
     }
 
     /// DeletePortMappingRange: mappings of `protocol` with external port in
@@ -539,7 +575,11 @@ impl Gateway {
     ) -> Result<Vec<Mapping>, GatewayError> {
         self.expire(now);
         let gone = self.table.delete_range(protocol, start, end, by);
-        self.removed(gone, now)
+        let why = match by {
+            Requester::Client(c) => Removal::Deleted(Some(c)),
+            Requester::Trusted => Removal::Deleted(None),
+        };
+        self.removed(gone, now, why)
     }
 
     /// Remove what is due at `now` from the table and the kernel (the kernel
@@ -559,6 +599,7 @@ impl Gateway {
             tracing::debug!(%err, "removing expired mappings from the firewall failed");
         }
         for m in &gone {
+            logging::removed(m, Removal::Expired);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
         self.dirty_since.get_or_insert(now);
@@ -600,7 +641,7 @@ impl Gateway {
             .filter(|e| before.get(&e.mapping.key) == Some(&e.packets))
             .map(|e| e.mapping.key)
             .collect();
-        self.remove_where(|_, m| idle.contains(&firewall_key(m)), now)
+        self.remove_where(|_, m| idle.contains(&firewall_key(m)), now, Removal::Idle)
     }
 
     /// Removes every mapping `doomed` picks (from the table, the kernel and the lease
@@ -609,6 +650,7 @@ impl Gateway {
         &mut self,
         doomed: impl Fn(&MappingTable, &Mapping) -> bool,
         now: u64,
+        why: Removal,
     ) -> Vec<Mapping> {
         let keys: Vec<MappingKey> = self
             .table
@@ -620,7 +662,7 @@ impl Gateway {
             .into_iter()
             .filter_map(|k| self.table.delete(k, None, Requester::Trusted).ok())
             .collect();
-        self.removed(gone, now).unwrap_or_default()
+        self.removed(gone, now, why).unwrap_or_default()
     }
 
     /// When [`Gateway::expire`] should next run.
@@ -667,6 +709,7 @@ impl Gateway {
                 )
             },
             now,
+            Removal::Reload,
         )
     }
 
@@ -675,6 +718,16 @@ impl Gateway {
     pub fn shutdown(&mut self, keep: bool) -> Result<(), GatewayError> {
         self.persist_now();
         self.firewall.shutdown(keep)?;
+        if keep {
+            tracing::info!(
+                mappings = self.table.len(),
+                "shutdown: mappings left in the kernel (keep_table_on_exit)"
+            );
+        } else {
+            for m in self.table.iter() {
+                logging::removed(m, Removal::Shutdown);
+            }
+        }
         Ok(())
     }
 
@@ -683,7 +736,12 @@ impl Gateway {
         self.firewall.as_mut()
     }
 
-    fn removed(&mut self, gone: Vec<Mapping>, now: u64) -> Result<Vec<Mapping>, GatewayError> {
+    fn removed(
+        &mut self,
+        gone: Vec<Mapping>,
+        now: u64,
+        why: Removal,
+    ) -> Result<Vec<Mapping>, GatewayError> {
         if gone.is_empty() {
             return Ok(gone);
         }
@@ -699,6 +757,7 @@ impl Gateway {
             return Err(err.into());
         }
         for m in &gone {
+            logging::removed(m, why);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
         let text: String = gone
@@ -763,13 +822,17 @@ impl Gateway {
         let Some(path) = &self.settings.lease_file else {
             return;
         };
-        let entries: Vec<LeaseEntry> = self.table.iter().map(LeaseEntry::from).collect();
+        let entries: Vec<LeaseEntry> = self.table.iter().map(|m| self.lease_entry(m)).collect();
         let text = lease::format(&entries);
         if let Err(err) = lease::write_atomic(path, text.as_bytes()) {
             tracing::error!(file = %path.display(), %err, "cannot write the lease file");
         }
     }
 }
+
+pub mod logging;
+
+use logging::Removal;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -12,6 +12,7 @@
 //!
 //! Time is always passed in (seconds), never read from a clock here.
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod extaddr;
@@ -19,6 +20,8 @@ pub mod flags;
 mod fwwatch;
 pub mod gateway;
 pub mod lease;
+pub mod netif;
+pub mod pidfile;
 pub mod pinhole;
 pub mod pmp;
 pub mod privs;

@@ -10,11 +10,11 @@
 //! origin.
 //!
 //! Identity: the kernel's pinhole sets are keyed by (internal address,
-//! protocol, internal port, remote host) — [`portgate_nft::PinholeKey`] —
-//! so two pinholes may never share that key: a second AddPinhole with the
-//! same key refreshes the first (same UniqueID), as miniupnpd does. The
-//! remote port is kept and reported but not enforced by the kernel (the
-//! sets carry no remote port).
+//! protocol, internal port, remote host, remote port) —
+//! [`portgate_nft::PinholeKey`] — so two pinholes may never share that key:
+//! a second AddPinhole with the same key refreshes the first (same
+//! UniqueID), as miniupnpd does. A remote port other than 0 is enforced:
+//! only inbound traffic from that source port matches.
 //!
 //! # `lease_file6`
 //!
@@ -88,7 +88,7 @@ pub enum PinholeOrigin {
 pub struct NewPinhole {
     /// Only this remote host may use it; `None` = any.
     pub remote_host: Option<Ipv6Addr>,
-    /// Remote port (0 = any); reported, not enforced by the kernel.
+    /// Remote (source) port (0 = any); part of the kernel key, so enforced.
     pub remote_port: u16,
     /// The LAN host that receives the traffic.
     pub internal_client: Ipv6Addr,
@@ -121,6 +121,7 @@ impl PinholeRecord {
             proto: portgate_nft::L4Proto(self.spec.protocol.number()),
             internal_port: self.spec.internal_port,
             remote: self.spec.remote_host,
+            remote_port: self.spec.remote_port,
         }
     }
 
@@ -469,6 +470,12 @@ pub fn parse_lease6_line(line: &str) -> Result<Lease6Entry, Lease6LineError> {
 /// and LF cannot appear in the description field's neighbours; a newline
 /// in the description is replaced by a space.
 pub fn format_lease6_line(r: &PinholeRecord) -> String {
+    format_lease6_line_at(r, 0)
+}
+
+/// [`format_lease6_line`] with the expiry moved by `wall_offset` seconds (see
+/// [`crate::gateway::Gateway::set_wall_offset`]).
+pub fn format_lease6_line_at(r: &PinholeRecord, wall_offset: i64) -> String {
     let s = &r.spec;
     let desc: String = s
         .description
@@ -483,7 +490,8 @@ pub fn format_lease6_line(r: &PinholeRecord) -> String {
         s.remote_host.map(|h| h.to_string()).unwrap_or_default(),
         s.remote_port,
         r.uid,
-        s.expiry.unwrap_or(0),
+        s.expiry
+            .map_or(0, |t| crate::gateway::to_wall(t, wall_offset)),
         desc
     )
 }

@@ -28,6 +28,7 @@ use crate::gateway::Gateway;
 pub mod natpmp;
 pub mod pcp;
 pub mod pcp6;
+pub mod peer;
 #[cfg(test)]
 mod tests;
 

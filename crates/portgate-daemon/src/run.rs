@@ -7,12 +7,13 @@
 //! time (see [`crate::gateway`]). No process is spawned, ever.
 //!
 //! Start-up: parse flags and `miniupnpd.conf` (`--check-config` prints the
-//! effective configuration and exits), find the LAN subnets
+//! effective configuration and exits), lock the pid file ([`crate::pidfile`]:
+//! a second instance refuses to start), find the LAN subnets
 //! (`listening_ip`: interface names are resolved with `getifaddrs`) and the
 //! external address ([`crate::extaddr::detect`]), open our nftables table,
 //! load the lease file and reconcile the kernel with it, bind UDP 5351 on
 //! every LAN address (NAT-PMP/PCP, also used to send announcements to
-//! 224.0.0.1:5350), start the UPnP device, write the pidfile (`-P`), and
+//! 224.0.0.1:5350), start the UPnP device, and
 //! log exactly one line containing `listening on` once every socket is
 //! bound — the contract tests wait for.
 //!
@@ -23,17 +24,16 @@
 //!
 //! Signals: SIGTERM/SIGINT clean shutdown (UPnP byebye, lease file written,
 //! nftables table removed unless `keep_table_on_exit`), SIGHUP reload of the
-//! configuration keeping every mapping the new rules still allow, SIGUSR1
-//! re-detection of the external address.
+//! configuration keeping every mapping the new rules still allow (and re-reading
+//! the IPv6 LAN prefixes), SIGUSR1 re-detection of the external address.
 //!
 //! Process model, logging and readiness notification: [`crate::service`] (forks
 //! into the background unless `-d` or `--foreground`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -51,12 +51,10 @@ use crate::pmp;
 /// `ext_ip` is configured (SIGUSR1 forces a check at once).
 pub const EXTERNAL_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Unix time in seconds.
+/// Unix (wall-clock) time in seconds: only for what leaves the process (see
+/// [`crate::clock`]).
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::wall_now()
 }
 
 /// Entry point of the `portgated` binary.
@@ -79,9 +77,37 @@ pub fn main() -> ExitCode {
         print!("{}", cfg.effective_text());
         return ExitCode::SUCCESS;
     }
+    // Paths made absolute now: the fork below changes to `/`.
+    crate::service::absolute_paths(&mut flags);
+    // Before anything is touched, and before the fork so that a refusal reaches the
+    // terminal, as miniupnpd checks its pid file before daemon(3): one instance per
+    // network namespace (see pidfile). The lock survives the fork (flock locks belong
+    // to the open file, which the child shares); the child writes its own pid.
+    let pid_lock = match flags.pidfile.clone().or_else(crate::pidfile::default_path) {
+        None => None,
+        Some(path) => match crate::pidfile::PidLock::acquire(&path, crate::pidfile::LOCK_WAIT) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("portgated: {e}");
+                return match e {
+                    crate::pidfile::PidFileError::Running { .. } => {
+                        ExitCode::from(crate::pidfile::EXIT_ALREADY_RUNNING)
+                    }
+                    crate::pidfile::PidFileError::Io { .. } => ExitCode::FAILURE,
+                };
+            }
+        },
+    };
     if let Err(e) = crate::service::start(&mut flags) {
         eprintln!("portgated: cannot fork into the background: {e}");
         return ExitCode::FAILURE;
+    }
+    if let Some(lock) = &pid_lock {
+        if let Err(e) = lock.write_own_pid() {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
     }
     for w in &cfg.warnings {
         tracing::warn!("{}: {}", w.location, w.message);
@@ -99,7 +125,7 @@ pub fn main() -> ExitCode {
         }
     };
     let local = tokio::task::LocalSet::new();
-    match local.block_on(&rt, run(flags, cfg)) {
+    match local.block_on(&rt, run(flags, cfg, pid_lock)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -191,6 +217,13 @@ pub fn resolve_lan6(cfg: &Config, lan: &[LanNet]) -> Vec<Lan6> {
     if cfg.ipv6_disable {
         return Vec::new();
     }
+    lan6_prefixes(cfg, lan)
+}
+
+/// The LAN IPv6 prefixes as [`resolve_lan6`] finds them, whatever `ipv6_disable`
+/// says: read at start-up and again on each SIGHUP, so a prefix added to (or
+/// removed from) the LAN interface counts from the reload on.
+pub fn lan6_prefixes(cfg: &Config, lan: &[LanNet]) -> Vec<Lan6> {
     let Ok(all) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
     };
@@ -253,6 +286,7 @@ fn bind_pmp(addr: Ipv4Addr) -> anyhow::Result<UdpSocket> {
     s.set_multicast_if_v4(&addr)?;
     s.set_multicast_loop_v4(false)?;
     s.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&s, IpAddr::V4(addr))?;
     let sa = SocketAddr::new(IpAddr::V4(addr), portgate_proto::natpmp::SERVER_PORT);
     s.bind(&sa.into())
         .with_context(|| format!("bind NAT-PMP/PCP socket {sa}"))?;
@@ -265,6 +299,7 @@ fn bind_pcp6(addr: std::net::Ipv6Addr) -> anyhow::Result<UdpSocket> {
     s.set_only_v6(true)?;
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&s, IpAddr::V6(addr))?;
     let sa = SocketAddr::new(IpAddr::V6(addr), portgate_proto::natpmp::SERVER_PORT);
     s.bind(&sa.into())
         .with_context(|| format!("bind PCP socket {sa}"))?;
@@ -291,13 +326,12 @@ async fn serve_pcp6(sock: Rc<UdpSocket>, gw: SharedGateway, pins: SharedPinholes
             tracing::debug!(%from, "pcp6: datagram from outside the LAN dropped");
             continue;
         }
-        let reply = pmp::pcp6::handle6(
-            data,
-            client,
-            unix_now(),
-            &mut gw.borrow_mut(),
-            &mut pins.borrow_mut(),
-        );
+        let reply = {
+            let (mut g, mut p) = (gw.borrow_mut(), pins.borrow_mut());
+            let now = crate::clock::sync(&mut g);
+            p.set_wall_offset(crate::clock::wall_offset());
+            pmp::pcp6::handle6(data, client, now, &mut g, &mut p)
+        };
         if let Some(r) = reply {
             crate::stats::note_pmp_reply(&r);
             if let Err(e) = sock.send_to(&r, from).await {
@@ -325,13 +359,11 @@ fn pump_pmp(socks: &[(Ipv4Addr, std::net::UdpSocket)], gw: &SharedGateway) {
     for (local, sock) in socks {
         while let Ok((n, from)) = sock.recv_from(&mut buf) {
             let Some(data) = buf.get(..n) else { continue };
-            let reply = pmp::handle(
-                data,
-                from,
-                IpAddr::V4(*local),
-                unix_now(),
-                &mut gw.borrow_mut(),
-            );
+            let reply = {
+                let mut g = gw.borrow_mut();
+                let now = crate::clock::sync(&mut g);
+                pmp::handle(data, from, IpAddr::V4(*local), now, &mut g)
+            };
             if let Some(r) = reply {
                 if let Err(e) = sock.send_to(&r, from) {
                     tracing::debug!(%e, %from, "nat-pmp/pcp send error");
@@ -371,13 +403,11 @@ async fn serve_pmp(sock: Rc<UdpSocket>, local: Ipv4Addr, gw: SharedGateway) {
             }
         };
         let Some(data) = buf.get(..n) else { continue };
-        let reply = pmp::handle(
-            data,
-            from,
-            IpAddr::V4(local),
-            unix_now(),
-            &mut gw.borrow_mut(),
-        );
+        let reply = {
+            let mut g = gw.borrow_mut();
+            let now = crate::clock::sync(&mut g);
+            pmp::handle(data, from, IpAddr::V4(local), now, &mut g)
+        };
         if let Some(r) = reply {
             if let Err(e) = sock.send_to(&r, from).await {
                 tracing::debug!(%e, %from, "nat-pmp/pcp send error");
@@ -417,17 +447,28 @@ async fn start_upnp(
         igd.version = portgate_proto::description::IgdVersion::V2;
     }
     igd.ipv6_firewall = v6.is_some();
-    if let Some(p) = &cfg.presentation_url {
-        igd.presentation_url = p.clone();
-    }
-    if let Some(u) = cfg.uuid {
-        let derive = |i: u8| {
-            let mut b = u.0;
-            b[15] = b[15].wrapping_add(i);
-            crate::config::Uuid(b).to_string()
-        };
-        igd.uuids = [derive(0), derive(1), derive(2)];
-    }
+    // Unset: the first LAN address, as miniupnpd (`http://<listening address>/`).
+    igd.presentation_url = match &cfg.presentation_url {
+        Some(p) => p.clone(),
+        None => lan
+            .first()
+            .map(|l| format!("http://{}/", l.addr))
+            .unwrap_or_default(),
+    };
+    let u = cfg.uuid.unwrap_or_else(|| {
+        let u = crate::config::Uuid::random();
+        tracing::info!(
+            "uuid is not configured: the device announces the random uuid {u} \
+             (set uuid= to keep one across restarts)"
+        );
+        u
+    });
+    let derive = |i: u8| {
+        let mut b = u.0;
+        b[15] = b[15].wrapping_add(i);
+        crate::config::Uuid(b).to_string()
+    };
+    igd.uuids = [derive(0), derive(1), derive(2)];
     let ctx = crate::upnp::UpnpContext {
         backend: Rc::new(std::cell::RefCell::new(backend)),
         lan: lan
@@ -442,7 +483,6 @@ async fn start_upnp(
         igd,
         notify_interval: cfg.notify_interval,
         boot_id: u32::try_from(unix_now() & 0x7fff_ffff).unwrap_or(1),
-        secure_mode: cfg.secure_mode,
         list_max_entries: usize::try_from(cfg.list_max_entries).unwrap_or(usize::MAX),
         http_max_connections: usize::try_from(cfg.http_max_connections).unwrap_or(usize::MAX),
         gateway_events: Some(gw.borrow().subscribe()),
@@ -463,18 +503,13 @@ async fn start_upnp(
     Ok(Some(crate::upnp::start(ctx).await?))
 }
 
-fn write_pidfile(path: &PathBuf) -> anyhow::Result<()> {
-    std::fs::write(path, format!("{}\n", std::process::id()))
-        .with_context(|| format!("write pidfile {}", path.display()))
-}
-
 fn sleep_target(deadline: Option<tokio::time::Instant>) -> tokio::time::Instant {
     deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))
 }
 
-/// Seconds-of-unix-time deadline to a tokio instant.
+/// A deadline in our seconds ([`crate::clock::now`]) to a tokio instant.
 fn at_unix(t: u64) -> tokio::time::Instant {
-    let now = unix_now();
+    let now = crate::clock::now();
     tokio::time::Instant::now() + Duration::from_secs(t.saturating_sub(now))
 }
 
@@ -517,7 +552,11 @@ async fn next_wan_change(
     }
 }
 
-async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
+async fn run(
+    flags: Flags,
+    mut cfg: Config,
+    pid_lock: Option<crate::pidfile::PidLock>,
+) -> anyhow::Result<()> {
     let ext_ifname = cfg
         .ext_ifname
         .clone()
@@ -556,7 +595,9 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
     let mut wan_watch = crate::extaddr::watch_addresses(&ext_ifname)
         .map_err(|e| tracing::warn!(%e, "cannot watch the WAN interface"))
         .ok();
-    let now = unix_now();
+    // The anchor of our monotonic clock: from here on a wall-clock step changes no
+    // lease (see `clock`).
+    let now = crate::clock::now();
     let (gw, report) = Gateway::start(
         GatewaySettings::from_config(&cfg, lan.clone()),
         Box::new(firewall),
@@ -579,7 +620,10 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
              (set ext_allow_private_ipv4=yes to accept a reserved one)"
         );
     }
-    let lan6 = resolve_lan6(&cfg, &lan);
+    let mut lan6 = resolve_lan6(&cfg, &lan);
+    // IPv6 (WANIPv6FirewallControl, PCP over IPv6) is set up at start-up only; then
+    // each SIGHUP re-reads the prefixes.
+    let ipv6_at_start = !lan6.is_empty();
     let pin_settings = |cfg: &Config, lan6: &[Lan6]| PinholeSettings {
         enabled: !cfg.ipv6_disable && !lan6.is_empty(),
         lease_file6: cfg.lease_file6.clone(),
@@ -633,9 +677,6 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
     let lan6_addrs: Vec<std::net::Ipv6Addr> = lan6.iter().map(|l| l.addr).collect();
     let control = crate::control::Control::new(gw.clone(), pins.clone(), flags.clone());
     let control_socket = crate::control::start(&cfg, &control, &lan_addrs, &lan6_addrs);
-    if let Some(p) = &flags.pidfile {
-        write_pidfile(p)?;
-    }
     let mut listening: Vec<String> = pmp_socks
         .iter()
         .map(|(a, _)| format!("{a}:{} (nat-pmp/pcp)", portgate_proto::natpmp::SERVER_PORT))
@@ -710,10 +751,22 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                     Ok(new) => {
                         let removed = gw.borrow_mut().reload(
                             GatewaySettings::from_config(&new, lan.clone()),
-                            unix_now(),
+                            crate::clock::now(),
                         );
+                        if ipv6_at_start {
+                            let now6 = lan6_prefixes(&new, &lan);
+                            if now6 != lan6 {
+                                tracing::info!(lan6 = ?now6, "ipv6 LAN prefixes changed");
+                                lan6 = now6;
+                            }
+                        }
                         pins.borrow_mut().reload(pin_settings(&new, &lan6));
                         tracing::info!(removed = removed.len(), "configuration reloaded");
+                        if let Some(u) = &upnp {
+                            // GENA sends what changed, if anything (ipv6_disable flips
+                            // WANIPv6FirewallControl's evented variables).
+                            u.notify(crate::upnp::UpnpEvent::FirewallChanged);
+                        }
                         if clean_every(&new) != clean_every(&cfg) {
                             next_clean = clean_every(&new).map(|d| tokio::time::Instant::now() + d);
                         }
@@ -727,9 +780,12 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
                 }
             }
         }
-        let now = unix_now();
+        let now = crate::clock::now();
         {
             let mut g = gw.borrow_mut();
+            g.set_wall_offset(crate::clock::wall_offset());
+            pins.borrow_mut()
+                .set_wall_offset(crate::clock::wall_offset());
             g.expire(now);
             if g.flush_due().is_some_and(|t| t <= now) {
                 g.flush();
@@ -743,27 +799,20 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
             if tokio::time::Instant::now() >= t {
                 next_clean = Some(tokio::time::Instant::now() + every);
                 let threshold = usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX);
-                let gone = gw.borrow_mut().clean_idle(threshold, unix_now());
-                for m in &gone {
-                    tracing::info!(
-                        protocol = ?m.protocol,
-                        external_port = m.external_port,
-                        internal = %m.internal_client,
-                        "removed a mapping idle for clean_ruleset_interval"
-                    );
-                }
+                // Each removal is logged by the gateway ("mapping removed: idle-cleaned").
+                gw.borrow_mut().clean_idle(threshold, crate::clock::now());
             }
         }
         if redetect || tokio::time::Instant::now() >= next_ext_check {
             next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
             let addr = crate::extaddr::detect(&cfg).await;
-            let changed = gw.borrow_mut().set_external(addr, unix_now());
+            let changed = gw.borrow_mut().set_external(addr, crate::clock::now());
             if changed && !pmp_socks.is_empty() {
                 announcer.restart(std::time::Instant::now());
             }
         }
         if announcer.poll(std::time::Instant::now()) {
-            let msgs = pmp::announcements(&gw.borrow(), unix_now());
+            let msgs = pmp::announcements(&gw.borrow(), crate::clock::now());
             for (addr, s) in &pmp_socks {
                 for m in &msgs {
                     if let Err(e) = s.send_to(m, pmp::ANNOUNCE_DEST).await {
@@ -785,12 +834,22 @@ async fn run(flags: Flags, mut cfg: Config) -> anyhow::Result<()> {
         t.abort();
     }
     pins.borrow_mut().persist();
-    if let Err(e) = gw.borrow_mut().shutdown(cfg.keep_table_on_exit) {
+    // Only the instance whose pid file is still in place owns the table: when the file
+    // was removed or replaced, another instance may run with it.
+    let mut keep = cfg.keep_table_on_exit;
+    if let Some(lock) = pid_lock.as_ref().filter(|l| !l.still_ours()) {
+        tracing::warn!(
+            pidfile = %lock.path().display(),
+            "the pid file is no longer ours (removed or replaced): the nftables table is left alone"
+        );
+        keep = true;
+    }
+    if let Err(e) = gw.borrow_mut().shutdown(keep) {
         tracing::warn!(%e, "firewall shutdown");
     }
     drop(control_socket);
-    if let Some(p) = &flags.pidfile {
-        let _ = std::fs::remove_file(p);
+    if let Some(lock) = pid_lock {
+        lock.release();
     }
     Ok(())
 }

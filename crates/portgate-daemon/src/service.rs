@@ -6,8 +6,9 @@
 //! to syslog (ident `portgated`, facility daemon); with `-d` it stays in the
 //! foreground and logs to stderr at debug level. `--foreground` stays in the
 //! foreground at info level (what a systemd unit with `Type=notify` runs), `--log`
-//! forces stderr or syslog. The pid file (`-P`) is written later, by the process that
-//! stays, once the sockets are bound.
+//! forces stderr or syslog. The pid file (`-P`) is locked before the fork, so that
+//! "already running" reaches the terminal as miniupnpd's check does, and the process
+//! that stays writes its own pid into it (the flock lock is shared through the fork).
 //!
 //! Readiness: with `NOTIFY_SOCKET` set, `READY=1` and a `STATUS=` line are sent right
 //! after the "listening on" line, `WATCHDOG=1` every half `WATCHDOG_USEC`, `RELOADING=1`
@@ -24,16 +25,24 @@ pub fn foreground(flags: &Flags) -> bool {
     flags.foreground || flags.no_fork
 }
 
+/// Makes the configuration and pid file paths absolute: daemon(3) changes to `/`, and
+/// the configuration is reread on SIGHUP, the pid file checked at exit.
+pub fn absolute_paths(flags: &mut Flags) {
+    if let Some(c) = &flags.config {
+        flags.config = Some(portgate_service::daemonize::absolute(c));
+    }
+    if let Some(p) = &flags.pidfile {
+        flags.pidfile = Some(portgate_service::daemonize::absolute(p));
+    }
+}
+
 /// Forks into the background unless the flags keep portgated in the foreground, then
 /// installs the logger. Must run while the process has one thread. Only the process
 /// that stays returns; `Err` when the fork failed.
 pub fn start(flags: &mut Flags) -> std::io::Result<()> {
     let fg = foreground(flags);
     if !fg {
-        // daemon(3) changes to `/`: keep naming the same configuration file on SIGHUP.
-        if let Some(c) = &flags.config {
-            flags.config = Some(portgate_service::daemonize::absolute(c));
-        }
+        absolute_paths(flags);
         portgate_service::daemonize::daemonize()?;
     }
     let level = match (flags.foreground, flags.verbose) {

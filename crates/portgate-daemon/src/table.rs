@@ -410,6 +410,23 @@ impl MappingTable {
             .and_then(|&(_, p, _, e)| self.map.get(&key(p, e)))
     }
 
+    /// The mapping of `client` for (`protocol`, `internal_port`) restricted to
+    /// `remote_host`, as PCP PEER names one (RFC 6887 section 12.3).
+    pub fn find_peer(
+        &self,
+        client: Ipv4Addr,
+        protocol: Protocol,
+        internal_port: u16,
+        remote_host: Ipv4Addr,
+    ) -> Option<&Mapping> {
+        self.by_client
+            .range(
+                (client, protocol, internal_port, 0)..=(client, protocol, internal_port, u16::MAX),
+            )
+            .filter_map(|&(_, p, _, e)| self.map.get(&key(p, e)))
+            .find(|m| m.remote_host == Some(remote_host))
+    }
+
     /// GetListOfPortMappings: mappings of `protocol` with external port in
     /// `start..=end`, in port order, at most `max`.
     pub fn list_range(
@@ -510,10 +527,6 @@ impl MappingTable {
             created_at: now,
         };
         self.insert(mapping.clone());
-        tracing::debug!(
-            proto = %mapping.protocol, eport = mapping.external_port,
-            client = %mapping.internal_client, iport = mapping.internal_port, "mapping added"
-        );
         Ok(AddOutcome {
             status: AddStatus::Created,
             mapping,
@@ -709,7 +722,6 @@ impl MappingTable {
             created_at,
         };
         self.insert(mapping.clone());
-        tracing::debug!(proto = %mapping.protocol, eport = mapping.external_port, "mapping refreshed");
         AddOutcome {
             status: AddStatus::Refreshed,
             mapping,

@@ -207,9 +207,9 @@ fn a_deny_rule_binds_upnp_natpmp_and_pcp() -> anyhow::Result<()> {
     let pmp = SocketAddr::new(IpAddr::V4(t.lan_address()), 5351);
     let pcp_to = SocketAddr::new(IpAddr::V4(t.lan_address()), pcp::SERVER_PORT);
 
-    // UPnP, IGD:1 description (the default): 718 ConflictInMappingEntry.
+    // UPnP, IGD:2 description (the default): 606 Action not authorized.
     let a = upnpc(&t, &["-a", &lan0, "8050", "8050", "TCP"])?;
-    assert!(a.contains("failed with code 718"), "{a}");
+    assert!(a.contains("failed with code 606"), "{a}");
     assert!(!a.contains("is redirected to internal"), "{a}");
     assert!(!tcp_reaches(&t, 8050, 8050)?, "UPnP opened nothing");
 
@@ -268,7 +268,7 @@ fn a_deny_rule_binds_upnp_natpmp_and_pcp() -> anyhow::Result<()> {
 
     // Internal port 8300 is denied on every external port: all three refuse.
     let a = upnpc(&t, &["-a", &lan0, "8300", "8300", "TCP"])?;
-    assert!(a.contains("failed with code 718"), "{a}");
+    assert!(a.contains("failed with code 606"), "{a}");
     let r = udp_exchange(&t, Host::Lan(0), pmp, &natpmp_tcp_request(8300), PROBE)?
         .ok_or_else(|| anyhow::anyhow!("no NAT-PMP answer"))?;
     assert_eq!(
@@ -389,13 +389,11 @@ fn sighup_reload_keeps_valid_mappings() -> anyhow::Result<()> {
     let mut text = std::fs::read_to_string(t.config_file())?;
     text.push_str("deny 0-65535 0.0.0.0/0 6500\n");
     std::fs::write(t.config_file(), text)?;
+    t.reload()?;
     let daemon = t
         .daemon
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
-    let from = daemon.line_count();
-    daemon.signal(Signal::HUP);
-    daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
     assert!(daemon.try_status().is_none(), "still running after SIGHUP");
 
     assert!(tcp_reaches(&t, 6000, 6000)?, "mapping kept across SIGHUP");
@@ -532,15 +530,15 @@ fn clean_ruleset_interval_removes_the_idle_mapping_and_keeps_the_used_one() -> a
         assert!(tcp_reaches(&t, 6200, 6200)?, "the used mapping stays");
         std::thread::sleep(Duration::from_millis(200));
     }
-    daemon.wait_for("removed a mapping idle", Duration::from_secs(3))?;
+    daemon.wait_for("mapping removed: idle-cleaned", Duration::from_secs(3))?;
     let removed: Vec<String> = daemon
         .lines()
         .into_iter()
-        .filter(|l| l.contains("removed a mapping idle"))
+        .filter(|l| l.contains("mapping removed: idle-cleaned"))
         .collect();
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(
-        removed.iter().all(|l| l.contains("external_port=6201")),
+        removed.iter().all(|l| l.contains("eport=6201")),
         "{removed:?}"
     );
     let listing = upnpc(&t, &["-l"])?;
@@ -551,5 +549,167 @@ fn clean_ruleset_interval_removes_the_idle_mapping_and_keeps_the_used_one() -> a
         !tcp_reaches(&t, 6201, 6201)?,
         "the idle one is closed in the kernel"
     );
+    Ok(())
+}
+
+/// secure_mode as SIGHUP leaves it: turned on by a reload, it protects every host's
+/// mappings from another host's DeletePortMappingRange with the Manage flag (before,
+/// the SOAP front end kept its start-up copy and let the deletion through).
+#[test]
+fn sighup_turning_secure_mode_on_takes_effect_for_soap() -> anyhow::Result<()> {
+    let base = format!("{BASE}secure_mode=no\n");
+    let Some(t) = common::TestGateway::start(2, &base)? else {
+        return Ok(());
+    };
+    let url = root_url(&t);
+    let manage_delete = |port: &str| -> anyhow::Result<String> {
+        let out = t.lab.exec_unchecked(
+            Host::Lan(1),
+            &["upnpc", "-u", &url, "-N", port, port, "TCP", "1"],
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // Secure mode off: a managing host may delete another host's mapping.
+    let (ok, out) = natpmpc(&t, &["-a", "6100", "6100", "tcp", "3600"])?;
+    assert!(ok && out.contains("Mapped public port 6100"), "{out}");
+    let out = manage_delete("6100")?;
+    assert!(!out.contains("failed"), "{out}");
+    assert!(
+        !tcp_reaches(&t, 6100, 6100)?,
+        "deleted by the managing host"
+    );
+
+    let text =
+        std::fs::read_to_string(t.config_file())?.replace("secure_mode=no", "secure_mode=yes");
+    std::fs::write(t.config_file(), text)?;
+    let daemon = t
+        .daemon
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
+    let from = daemon.line_count();
+    daemon.signal(Signal::HUP);
+    daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
+    // Secure mode on: the same request no longer touches another host's mapping.
+    let (ok, out) = natpmpc(&t, &["-a", "6101", "6101", "tcp", "3600"])?;
+    assert!(ok && out.contains("Mapped public port 6101"), "{out}");
+    let out = manage_delete("6101")?;
+    assert!(out.contains("failed"), "{out}");
+    assert!(tcp_reaches(&t, 6101, 6101)?, "still mapped");
+    Ok(())
+}
+
+/// A configuration as distribution scripts write it: OpenWrt's init writes
+/// `ext_ifname6=` empty without a wan6, Debian's package ships `uuid=` empty until its
+/// postinst fills it in, and other keys are left empty too. miniupnpd reads those as
+/// "not set"; the binary starts, announces a random uuid (logged), and maps.
+#[test]
+fn starts_with_the_empty_values_distribution_scripts_write() -> anyhow::Result<()> {
+    let empty = "ext_ifname6=\nuuid=\nminissdpdsocket=\nnotify_interval=\nsecure_mode=\n\
+                 bitrate_up=\nbitrate_down=\nipv6_disable=\nupnp_nftables_family_split=\n\
+                 clean_ruleset_interval=\nhttps_port=\n";
+    let Some(t) = common::TestGateway::start(1, &format!("{BASE}{empty}"))? else {
+        return Ok(());
+    };
+    let daemon = t.daemon.as_ref().expect("running");
+    let line = daemon.wait_for("random uuid", Duration::from_secs(5))?;
+    let uuid = line
+        .split_whitespace()
+        .find(|w| w.len() == 36 && w.matches('-').count() == 4)
+        .unwrap_or_else(|| panic!("no uuid in {line:?}"))
+        .to_owned();
+    assert_ne!(uuid, "00000000-0000-0000-0000-000000000000");
+    let to = SocketAddr::new(IpAddr::V4(t.lan_address()), HTTP_PORT);
+    let desc = t
+        .lab
+        .in_netns(Host::Lan(0), move || -> std::io::Result<String> {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            write!(
+                s,
+                "GET /rootDesc.xml HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        })??;
+    assert!(desc.contains(&format!("uuid:{uuid}")), "{desc}");
+
+    let lan0 = t.lab.ipv4(Host::Lan(0)).to_string();
+    let a = upnpc(&t, &["-a", &lan0, "9100", "8180", "TCP"])?;
+    assert!(a.contains("is redirected to internal"), "{a}");
+    assert!(tcp_reaches(&t, 8180, 9100)?, "TCP through the UPnP mapping");
+    Ok(())
+}
+
+/// Waits up to `wait` for a line of the daemon's stderr holding every one of `parts`.
+fn log_line(t: &common::TestGateway, parts: &[&str], wait: Duration) -> anyhow::Result<String> {
+    let daemon = t
+        .daemon
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("not running"))?;
+    let end = std::time::Instant::now() + wait;
+    loop {
+        let found = daemon
+            .lines()
+            .into_iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)));
+        if let Some(line) = found {
+            return Ok(line);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < end,
+            "no log line with {parts:?}:\n{}",
+            daemon.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each mapping's log lines name the protocol that made it, and each removal says why:
+/// a NAT-PMP add and its deletion by the client, a UPnP add, a NAT-PMP lease that
+/// expires.
+#[test]
+fn mapping_logs_name_the_protocol_and_the_reason_of_each_removal() -> anyhow::Result<()> {
+    let Some(t) = common::TestGateway::start(1, &format!("{BASE}min_lifetime=1\n"))? else {
+        return Ok(());
+    };
+    let wait = Duration::from_secs(5);
+    let (ok, out) = natpmpc(&t, &["-a", "9200", "9200", "tcp", "3600"])?;
+    assert!(ok, "{out}");
+    assert!(tcp_reaches(&t, 9200, 9200)?, "NAT-PMP mapping works");
+    let added = ["mapping added", "via=natpmp", "proto=TCP", "eport=9200"];
+    log_line(&t, &added, wait)?;
+    let (ok, out) = natpmpc(&t, &["-a", "9200", "0", "tcp", "0"])?;
+    assert!(ok, "{out}");
+    let gone = [
+        "mapping removed: deleted by its client",
+        "via=natpmp",
+        "eport=9200",
+    ];
+    log_line(&t, &gone, wait)?;
+
+    let lan0 = t.lab.ipv4(Host::Lan(0)).to_string();
+    let a = upnpc(&t, &["-a", &lan0, "9201", "9201", "TCP"])?;
+    assert!(a.contains("is redirected to internal"), "{a}");
+    assert!(tcp_reaches(&t, 9201, 9201)?, "UPnP mapping works");
+    log_line(
+        &t,
+        &["mapping added", "via=upnp", "proto=TCP", "eport=9201"],
+        wait,
+    )?;
+
+    let (ok, out) = natpmpc(&t, &["-a", "9202", "9202", "udp", "2"])?;
+    assert!(ok, "{out}");
+    log_line(&t, &["mapping added", "via=natpmp", "eport=9202"], wait)?;
+    log_line(
+        &t,
+        &[
+            "mapping removed: expired",
+            "via=natpmp",
+            "proto=UDP",
+            "eport=9202",
+        ],
+        Duration::from_secs(10),
+    )?;
     Ok(())
 }

@@ -833,26 +833,50 @@ fn table_deleted_by_admin_is_recreated_with_its_mappings() -> anyhow::Result<()>
         assert!(r.result().is_success(), "{r:?}");
     }
     assert!(tcp_reaches(&t, ext, 4100, 4100)?);
+    // Deleted: the daemon hears it and restores the table with its mappings on its
+    // own, without a request.
+    let mark = daemon(&t)?.line_count();
     t.lab
         .exec(Host::Gateway, &["nft", "delete", "table", "inet", TABLE])?;
-    assert!(!tcp_reaches(&t, ext, 4100, 4100)?, "table gone: closed");
+    daemon(&t)?.wait_for_after(mark, "mappings restored", WAIT)?;
+    for port in [4100u16, 4101] {
+        assert!(tcp_reaches(&t, ext, port, port)?, "{port} restored");
+    }
+    // Deleted again, and a request at once: whichever comes first (the request's own
+    // recovery or the notification's), the table ends complete, new mapping included.
     let mark = daemon(&t)?.line_count();
+    t.lab
+        .exec(Host::Gateway, &["nft", "delete", "table", "inet", TABLE])?;
     let r = client
         .map((Proto::Tcp, 4102), LIFETIME)
         .context("answer after the table was deleted")?;
     assert!(r.result().is_success(), "{r:?}");
-    daemon(&t)?.wait_for_after(mark, "firewall table missing", WAIT)?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let lines = daemon(&t)?.lines();
+        let after = lines.get(mark..).unwrap_or(&[]);
+        if after
+            .iter()
+            .any(|l| l.contains("firewall table missing") || l.contains("mappings restored"))
+        {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no recovery logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for port in [4100u16, 4101, 4102] {
         assert!(tcp_reaches(&t, ext, port, port)?, "{port} restored");
     }
     let kernel = kernel_forwards(&t)?;
     assert_eq!(kernel, lease_forwards(&t)?, "kernel and lease file agree");
     assert_eq!(kernel.len(), 3, "{kernel:?}");
-    // A deletion also goes through after a second removal.
+    // A deletion also goes through after a removal of the table.
+    let mark = daemon(&t)?.line_count();
     t.lab
         .exec(Host::Gateway, &["nft", "delete", "table", "inet", TABLE])?;
     let r = client.map((Proto::Tcp, 4101), 0).context("answer")?;
     assert!(r.result().is_success(), "{r:?}");
+    daemon(&t)?.wait_for_after(mark, "mappings restored", WAIT)?;
     let kernel = kernel_forwards(&t)?;
     assert_eq!(
         kernel.keys().copied().collect::<BTreeSet<_>>(),
@@ -1000,5 +1024,66 @@ fn lease_entries_outside_the_lan_are_skipped() -> anyhow::Result<()> {
     t.restart()?;
     let want: Forwards = [((Proto::Tcp, 4400), (lan, 4400))].into();
     assert_eq!(kernel_forwards(&t)?, want, "only the LAN entry is back");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Two instances in one network namespace.
+
+/// A second instance waits for the pid-file lock, then refuses to start with "already
+/// running (pid N)" and exit code 3 while the first keeps mapping; a quick stop and
+/// restart (the new one started before the old one has exited) no longer lets the
+/// exiting instance delete the table the new one installed: every mapping works after.
+#[test]
+fn a_second_instance_is_refused_and_a_quick_restart_keeps_the_new_table() -> anyhow::Result<()> {
+    let Some(mut t) = common::TestGateway::start(1, CONFIG_UPNP)? else {
+        return Ok(());
+    };
+    let ext = t.lab.external_ipv4();
+    let client = PmpClient::new(&t)?;
+    let r = client.map((Proto::Tcp, 4400), LIFETIME).context("answer")?;
+    assert!(r.result().is_success(), "{r:?}");
+    assert!(tcp_reaches(&t, ext, 4400, 4400)?);
+    let first = daemon(&t)?.pid();
+    // As root without -P: one pid file per named network namespace.
+    let pidfile = format!("/run/portgated-{}.pid", t.lab.netns(Host::Gateway));
+    assert_eq!(std::fs::read_to_string(&pidfile)?.trim(), first.to_string());
+
+    let bin = env!("CARGO_BIN_EXE_portgated");
+    let cfg = t.config_file();
+    let args = [bin, "-d", "-f", cfg.to_str().context("utf-8 path")?];
+    let second = t.lab.spawn(Host::Gateway, &args)?;
+    let status = second.wait_exit(Duration::from_secs(15))?;
+    assert_eq!(status.code(), Some(3), "{}", second.output());
+    assert!(
+        second
+            .output()
+            .contains(&format!("already running (pid {first})")),
+        "{}",
+        second.output()
+    );
+    assert!(tcp_reaches(&t, ext, 4400, 4400)?, "the first still maps");
+    let r = client.map((Proto::Tcp, 4401), LIFETIME).context("answer")?;
+    assert!(r.result().is_success(), "{r:?}");
+    assert!(tcp_reaches(&t, ext, 4401, 4401)?);
+
+    // Stop and restart at once: the new instance waits for the old one's lock.
+    let old = t.daemon.take().context("running")?;
+    old.signal(Signal::TERM);
+    t.restart()?;
+    old.wait_exit(Duration::from_secs(10))?;
+    let r = client.map((Proto::Tcp, 4402), LIFETIME).context("answer")?;
+    assert!(r.result().is_success(), "{r:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    for port in [4400u16, 4401, 4402] {
+        assert!(
+            tcp_reaches(&t, ext, port, port)?,
+            "{port} after the restart:\n{}\n{}",
+            old.output(),
+            daemon(&t)?.output()
+        );
+    }
+    let now = daemon(&t)?.pid();
+    assert_eq!(std::fs::read_to_string(&pidfile)?.trim(), now.to_string());
     Ok(())
 }

@@ -48,17 +48,7 @@ fn host6(t: &TestGateway, i: usize) -> Ipv6Addr {
 }
 
 fn upnpc(t: &TestGateway, host: Host, args: &[&str]) -> String {
-    let url = format!("http://[{}]:{HTTP_PORT}/rootDesc.xml", gw6(t));
-    let mut full = vec!["upnpc", "-6", "-u", url.as_str()];
-    full.extend_from_slice(args);
-    let out = t.lab.exec_unchecked(host, &full).expect("upnpc");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("upnpc {args:?}:\n{text}");
-    text
+    t.upnpc6(host, HTTP_PORT, args)
 }
 
 fn wan_reaches(t: &TestGateway, port: u16) -> bool {

@@ -16,21 +16,6 @@ const PROBE: Duration = Duration::from_secs(2);
 /// The bar: restored within 1 s of the flush.
 const RESTORE_BAR: Duration = Duration::from_secs(1);
 
-fn natpmpc_map(t: &common::TestGateway, port: u16) -> anyhow::Result<()> {
-    let gw = t.lan_address().to_string();
-    let p = port.to_string();
-    let out = t.lab.exec_unchecked(
-        Host::Lan(0),
-        &["natpmpc", "-g", &gw, "-a", &p, &p, "tcp", "600"],
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(
-        text.contains(&format!("Mapped public port {port}")),
-        "{text}"
-    );
-    Ok(())
-}
-
 /// Flushes with `script`, then waits for the daemon's "restored" line and returns how
 /// long after the flush it came.
 fn flush_and_wait(t: &common::TestGateway, script: &str) -> anyhow::Result<Duration> {
@@ -59,7 +44,7 @@ fn nft_flush_ruleset_is_repaired_without_a_request() -> anyhow::Result<()> {
     let Some(t) = common::TestGateway::start(1, "enable_natpmp=yes\n")? else {
         return Ok(());
     };
-    natpmpc_map(&t, 7300)?;
+    common::natpmpc_map(&t, 7300, 600)?;
     let ext = SocketAddr::new(t.lab.external_ipv4().into(), 7300);
     assert!(t
         .lab
@@ -74,7 +59,7 @@ fn nft_flush_ruleset_is_repaired_without_a_request() -> anyhow::Result<()> {
         .tcp_probe(Host::Wan, ext, (Host::Lan(0), 7300), b"after", PROBE)?);
 
     // The daemon keeps serving: a new mapping works too.
-    natpmpc_map(&t, 7301)?;
+    common::natpmpc_map(&t, 7301, 600)?;
     let ext2 = SocketAddr::new(t.lab.external_ipv4().into(), 7301);
     assert!(t
         .lab
@@ -95,7 +80,7 @@ fn a_reload_flushing_the_admins_chains_is_repaired() -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    natpmpc_map(&t, 7310)?;
+    common::natpmpc_map(&t, 7310, 600)?;
     let ext = SocketAddr::new(t.lab.external_ipv4().into(), 7310);
     assert!(t
         .lab

@@ -1,5 +1,6 @@
 //! portgated as a service (see `portgate_daemon::service`): without `-d` it forks into
-//! the background, the process that stays writes the pid file, logs to syslog and tells
+//! the background, the process that stays holds the pid file's lock (a second instance
+//! is refused on the terminal) and writes its pid into it, logs to syslog and tells
 //! the service manager it is ready over `NOTIFY_SOCKET`, pings the watchdog and says
 //! it is stopping on SIGTERM. The syslog socket and the notification socket are fake
 //! ones in a temporary directory (`PORTGATE_SYSLOG_SOCKET` names the first).
@@ -130,9 +131,33 @@ fn forks_logs_to_syslog_and_notifies_readiness() -> anyhow::Result<()> {
     );
     assert!(alive(pid));
 
+    // The lock taken before the fork stays with the background daemon: a second
+    // instance is refused on the terminal (exit code 3), as miniupnpd's check is.
+    let second = lab.spawn(
+        Host::Gateway,
+        &[
+            bin.to_owned(),
+            "-f".to_owned(),
+            conf.display().to_string(),
+            "-P".to_owned(),
+            pidfile.display().to_string(),
+        ],
+    )?;
+    let status = second.wait_exit(START)?;
+    assert_eq!(status.code(), Some(3), "{}", second.output());
+    assert!(
+        second
+            .output()
+            .contains(&format!("already running (pid {pid})")),
+        "{}",
+        second.output()
+    );
+    assert!(alive(pid));
+
     lab.exec(Host::Gateway, &["kill", "-TERM", &pid.to_string()])?;
-    recv_until(&notify, "STOPPING=1", START)?;
     recv_until(&syslog, "shutting down", START)?;
+    // Meanwhile the watchdog pings filled the queue: STOPPING=1 waits for room.
+    recv_until(&notify, "STOPPING=1", START)?;
     let end = Instant::now() + START;
     while alive(pid) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));

@@ -148,7 +148,6 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
                             igd: IgdConfig::default(),
                             notify_interval: 900,
                             boot_id: 1,
-                            secure_mode: true,
                             list_max_entries: 1000,
                             http_max_connections: 64,
                             gateway_events: Some(events),

@@ -78,9 +78,45 @@ fn raw_status(lab: &Lab, host: Host, to: SocketAddr, bytes: Vec<u8>) -> u16 {
     .expect("netns")
 }
 
+/// The UPnP error codes a refusal gets: (foreign internal client, deny rule, deleting
+/// another client's mapping).
+struct RefusalCodes {
+    foreign: &'static str,
+    denied: &'static str,
+    other_delete: &'static str,
+}
+
 #[test]
 fn upnpc_maps_and_the_wan_host_gets_through() {
-    let Some(t) = start(2, &["deny 2222 0.0.0.0/0 0-65535"]) else {
+    // The default device is IGD:2 (as Debian's and OpenWrt's miniupnpd): WANIPConnection:2
+    // refuses with 606 Action not authorized.
+    upnpc_maps(
+        &[],
+        RefusalCodes {
+            foreign: "606",
+            denied: "606",
+            other_delete: "606",
+        },
+    );
+}
+
+#[test]
+fn upnpc_maps_through_the_igd1_device() {
+    // force_igd_desc_v1=yes: WANIPConnection:1's codes, 718 and 714.
+    upnpc_maps(
+        &["force_igd_desc_v1=yes"],
+        RefusalCodes {
+            foreign: "718",
+            denied: "718",
+            other_delete: "714",
+        },
+    );
+}
+
+fn upnpc_maps(conf: &[&str], codes: RefusalCodes) {
+    let mut lines = vec!["deny 2222 0.0.0.0/0 0-65535"];
+    lines.extend_from_slice(conf);
+    let Some(t) = start(2, &lines) else {
         return;
     };
     let lab = &t.lab;
@@ -106,15 +142,21 @@ fn upnpc_maps_and_the_wan_host_gets_through() {
     let l = upnpc(lab, Host::Lan(0), &["-l"]);
     assert!(l.contains("9000->") && l.contains("9001->"), "{l}");
 
-    // Secure mode: another LAN host's address is refused (IGD:1: 718).
+    // Secure mode: another LAN host's address is refused.
     let third = upnpc(lab, Host::Lan(0), &["-a", &lan1, "80", "9100", "TCP"]);
-    assert!(third.contains("718"), "{third}");
-    // A deny rule: 718 on IGD:1.
+    assert!(
+        third.contains(&format!("code {}", codes.foreign)),
+        "{third}"
+    );
+    // A deny rule.
     let denied = upnpc(lab, Host::Lan(0), &["-a", &lan0, "2222", "2222", "TCP"]);
-    assert!(denied.contains("718"), "{denied}");
-    // Another client may not delete it (IGD:1: 714).
+    assert!(
+        denied.contains(&format!("code {}", codes.denied)),
+        "{denied}"
+    );
+    // Another client may not delete it.
     let other_del = upnpc(lab, Host::Lan(1), &["-d", "9000", "TCP"]);
-    assert!(other_del.contains("714"), "{other_del}");
+    assert!(other_del.contains(codes.other_delete), "{other_del}");
     assert!(tcp_reaches(lab, 9000, 8080), "still mapped");
 
     // Refresh keeps working.
@@ -125,7 +167,7 @@ fn upnpc_maps_and_the_wan_host_gets_through() {
     assert!(!d.contains("failed"), "{d}");
     assert!(!tcp_reaches(lab, 9000, 8080), "deleted mapping is closed");
 
-    // IGD:2 actions are served even with the IGD:1 description.
+    // IGD:2 actions are served with either description.
     let other = upnpc(lab, Host::Lan(1), &["-a", &lan1, "80", "9050", "TCP"]);
     assert!(other.contains("is redirected to internal"), "{other}");
     let n = upnpc(lab, Host::Lan(0), &["-n", &lan0, "8082", "9050", "TCP"]);
@@ -239,4 +281,60 @@ fn discovery_hostile_input_and_igd_next() {
     // And upnpc still works after all that.
     let s = upnpc(lab, Host::Lan(0), &["-l"]);
     assert!(s.contains("9300->"), "{s}");
+}
+
+/// The gateway's LAN interface holds two IPv4 addresses (a secondary or VRRP address)
+/// and both are served: the SSDP group is joined once on the interface (a join per
+/// address failed with "Address already in use", which turned SSDP off), so an
+/// M-SEARCH from the LAN host is answered and `upnpc` finds the device by multicast and
+/// maps through it.
+#[test]
+fn ssdp_is_served_on_an_interface_with_two_addresses() {
+    let conf = "enable_upnp=yes\nenable_natpmp=no\nhttp_port=5000\nlistening_ip=10.77.0.254/24\n";
+    let Some(t) = common::TestGateway::start_prepared(1, false, conf, |lab| {
+        let lan_if = lab.gateway().lan.name.clone();
+        lab.exec(
+            Host::Gateway,
+            &[
+                "ip",
+                "addr",
+                "add",
+                "10.77.0.254/24",
+                "dev",
+                lan_if.as_str(),
+            ],
+        )?;
+        Ok(())
+    })
+    .expect("portgated in the lab") else {
+        return;
+    };
+    let lab = &t.lab;
+    let daemon = t.daemon.as_ref().expect("running");
+    daemon
+        .wait_for("ssdp bound to 0.0.0.0:1900", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}:\n{}", daemon.output()));
+
+    // `-i`: use the IGD although its external address (TEST-NET-3) is reserved.
+    let lan0 = lab.ipv4(Host::Lan(0)).to_string();
+    let out = lab
+        .exec_unchecked(
+            Host::Lan(0),
+            &["upnpc", "-i", "-a", &lan0, "8400", "9400", "TCP"],
+        )
+        .expect("upnpc");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("is redirected to internal"),
+        "discovered and mapped: {text}\n{}",
+        daemon.output()
+    );
+    assert!(
+        tcp_reaches(lab, 9400, 8400),
+        "mapping made after multicast discovery"
+    );
 }

@@ -195,11 +195,35 @@ impl Lab {
         payload: &[u8],
         timeout: Duration,
     ) -> Result<ProbeReport> {
+        self.udp_probe_report_from((from, unspecified(to, 0)), to, listener, payload, timeout)
+    }
+
+    /// Like [`Lab::udp_probe`], sent from the socket address `from.1` of host `from.0`
+    /// (a given source port, or a secondary address; port 0: any).
+    pub fn udp_probe_from(
+        &self,
+        from: (Host, SocketAddr),
+        to: SocketAddr,
+        listener: (Host, u16),
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<bool> {
+        self.udp_probe_report_from(from, to, listener, payload, timeout)
+            .map(|r| r.delivered)
+    }
+
+    fn udp_probe_report_from(
+        &self,
+        (from, src): (Host, SocketAddr),
+        to: SocketAddr,
+        listener: (Host, u16),
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<ProbeReport> {
         let bind = unspecified(to, listener.1);
         let sock = self
             .in_netns(listener.0, move || retry_in_use(|| UdpSocket::bind(bind)))?
             .map_err(|e| LabError::io(format!("bind UDP {bind} in {}", listener.0), e))?;
-        let src = unspecified(to, 0);
         let sender = self
             .in_netns(from, move || UdpSocket::bind(src))?
             .map_err(|e| LabError::io(format!("bind UDP {src} in {from}"), e))?;

@@ -16,6 +16,8 @@
 //!   map fwd4r { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; counter; }
 //!   set pin6  { type ipv6_addr . inet_proto . inet_service; flags timeout; counter; }
 //!   set pin6r { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags timeout; counter; }
+//!   set pin6p { type ipv6_addr . inet_proto . inet_service . inet_service; flags timeout; counter; }
+//!   set pin6rp { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service; flags timeout; counter; }
 //!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
 //!     iifname "eth0" meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @fwd4r
 //!     iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @fwd4
@@ -25,6 +27,8 @@
 //!     iifname "eth0" ct status dnat accept
 //!     iifname "eth0" ip6 daddr . meta l4proto . th dport @pin6 accept
 //!     iifname "eth0" ip6 saddr . ip6 daddr . meta l4proto . th dport @pin6r accept
+//!     iifname "eth0" ip6 daddr . meta l4proto . th dport . th sport @pin6p accept
+//!     iifname "eth0" ip6 saddr . ip6 daddr . meta l4proto . th dport . th sport @pin6rp accept
 //!     iifname "eth0" drop            # standalone mode only
 //!   }
 //! }
@@ -40,7 +44,8 @@
 //! to the admin's regular chains; shutdown removes only those.
 //!
 //! Mappings restricted to one remote host live in `fwd4r`, looked up first; the others in
-//! `fwd4`. A mapping is one map element whose timeout is the lease (none = permanent), so
+//! `fwd4`. Pinholes restricted to a remote host, a remote (source) port or both live in
+//! `pin6r`, `pin6p` and `pin6rp`. A mapping is one map element whose timeout is the lease (none = permanent), so
 //! the kernel expires leases even if the daemon dies, and whose counter gives per-mapping
 //! packets/bytes. Adding, refreshing or deleting a mapping is one netlink transaction
 //! touching one element: O(1) whatever the number of mappings, never a listing.

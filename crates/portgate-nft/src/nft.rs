@@ -15,7 +15,7 @@ use crate::netlink::{
 };
 use crate::types::{
     decode_fwd4_data, decode_fwd4_key, decode_pin6_key, fwd4_data, fwd4_key, fwd4r_key, pin6_key,
-    Change, Mapping, MappingEntry, Pinhole, PinholeEntry,
+    Change, Mapping, MappingEntry, Pinhole, PinholeEntry, PinholeKey,
 };
 use crate::{Firewall, FirewallError};
 
@@ -163,7 +163,7 @@ pub struct KernelFeatures {
     pub element_counters: bool,
 }
 
-/// One of our four maps/sets.
+/// One of our maps/sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SetId {
     /// IPv4 mappings without a remote host.
@@ -174,10 +174,31 @@ enum SetId {
     Pin6,
     /// IPv6 pinholes restricted to one remote host.
     Pin6r,
+    /// IPv6 pinholes restricted to one remote port (any remote host).
+    Pin6p,
+    /// IPv6 pinholes restricted to one remote host and port.
+    Pin6rp,
 }
 
 impl SetId {
-    const ALL: [SetId; 4] = [SetId::Fwd4, SetId::Fwd4r, SetId::Pin6, SetId::Pin6r];
+    const ALL: [SetId; 6] = [
+        SetId::Fwd4,
+        SetId::Fwd4r,
+        SetId::Pin6,
+        SetId::Pin6r,
+        SetId::Pin6p,
+        SetId::Pin6rp,
+    ];
+
+    /// The pinhole set holding `k` (see [`pin6_key`]).
+    fn of_pinhole(k: &PinholeKey) -> SetId {
+        match (k.remote.is_some(), k.remote_port != 0) {
+            (false, false) => SetId::Pin6,
+            (true, false) => SetId::Pin6r,
+            (false, true) => SetId::Pin6p,
+            (true, true) => SetId::Pin6rp,
+        }
+    }
 
     /// The name in our own table, and the (prefixed) name in an admin's table.
     fn name(self, layout: bool) -> &'static str {
@@ -186,10 +207,14 @@ impl SetId {
             (SetId::Fwd4r, false) => "fwd4r",
             (SetId::Pin6, false) => "pin6",
             (SetId::Pin6r, false) => "pin6r",
+            (SetId::Pin6p, false) => "pin6p",
+            (SetId::Pin6rp, false) => "pin6rp",
             (SetId::Fwd4, true) => "portgate_fwd4",
             (SetId::Fwd4r, true) => "portgate_fwd4r",
             (SetId::Pin6, true) => "portgate_pin6",
             (SetId::Pin6r, true) => "portgate_pin6r",
+            (SetId::Pin6p, true) => "portgate_pin6p",
+            (SetId::Pin6rp, true) => "portgate_pin6rp",
         }
     }
 
@@ -907,20 +932,11 @@ impl NftFirewall {
                     None => self.del_elem(&mut b, SetId::Fwd4, &fwd4_key(k.proto, k.external_port)),
                 },
                 Change::PutPinhole(p) => {
-                    let set = if p.key.remote.is_some() {
-                        SetId::Pin6r
-                    } else {
-                        SetId::Pin6
-                    };
+                    let set = SetId::of_pinhole(&p.key);
                     self.put_elem(&mut b, set, &pin6_key(&p.key), None, p.timeout, replace);
                 }
                 Change::RemovePinhole(k) => {
-                    let set = if k.remote.is_some() {
-                        SetId::Pin6r
-                    } else {
-                        SetId::Pin6
-                    };
-                    self.del_elem(&mut b, set, &pin6_key(k));
+                    self.del_elem(&mut b, SetId::of_pinhole(k), &pin6_key(k));
                 }
             }
         }
@@ -979,6 +995,27 @@ impl NftFirewall {
                         TYPE_INET_SERVICE,
                     ]),
                     40,
+                    None,
+                ),
+                SetId::Pin6p => (
+                    concat(&[
+                        TYPE_IP6ADDR,
+                        TYPE_INET_PROTOCOL,
+                        TYPE_INET_SERVICE,
+                        TYPE_INET_SERVICE,
+                    ]),
+                    28,
+                    None,
+                ),
+                SetId::Pin6rp => (
+                    concat(&[
+                        TYPE_IP6ADDR,
+                        TYPE_IP6ADDR,
+                        TYPE_INET_PROTOCOL,
+                        TYPE_INET_SERVICE,
+                        TYPE_INET_SERVICE,
+                    ]),
+                    44,
                     None,
                 ),
             };
@@ -1046,6 +1083,8 @@ impl NftFirewall {
         let fwd4r = SetId::Fwd4r.name(layout);
         let pin6 = SetId::Pin6.name(layout);
         let pin6r = SetId::Pin6r.name(layout);
+        let pin6p = SetId::Pin6p.name(layout);
+        let pin6rp = SetId::Pin6rp.name(layout);
         for (role, fam, table, chain) in &chains {
             let mut rule = |f: &dyn Fn(&mut AttrWriter<'_>)| {
                 b.message(
@@ -1151,31 +1190,35 @@ impl NftFirewall {
                         });
                     }
                     if v6 {
-                        // ip6 daddr . meta l4proto . th dport @pin6 accept
-                        rule(&|w| {
-                            iifname_eq(w, ext6);
-                            if inet {
-                                nfproto_eq(w, NFPROTO_IPV6);
-                            }
-                            payload(w, PAYLOAD_NETWORK, 24, 16, R0);
-                            meta(w, NFT_META_L4PROTO, R0 + 4);
-                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 5);
-                            lookup(w, pin6, R0, None);
-                            verdict(w, NF_ACCEPT);
-                        });
-                        // ip6 saddr . ip6 daddr . meta l4proto . th dport @pin6r accept
-                        rule(&|w| {
-                            iifname_eq(w, ext6);
-                            if inet {
-                                nfproto_eq(w, NFPROTO_IPV6);
-                            }
-                            payload(w, PAYLOAD_NETWORK, 8, 16, R0);
-                            payload(w, PAYLOAD_NETWORK, 24, 16, R0 + 4);
-                            meta(w, NFT_META_L4PROTO, R0 + 8);
-                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 9);
-                            lookup(w, pin6r, R0, None);
-                            verdict(w, NF_ACCEPT);
-                        });
+                        // ip6 [saddr .] daddr . meta l4proto . th dport [. th sport]
+                        //   @pin6 / @pin6r / @pin6p / @pin6rp accept
+                        for (set, saddr, sport) in [
+                            (pin6, false, false),
+                            (pin6r, true, false),
+                            (pin6p, false, true),
+                            (pin6rp, true, true),
+                        ] {
+                            rule(&|w| {
+                                iifname_eq(w, ext6);
+                                if inet {
+                                    nfproto_eq(w, NFPROTO_IPV6);
+                                }
+                                let reg = if saddr {
+                                    payload(w, PAYLOAD_NETWORK, 8, 16, R0);
+                                    R0 + 4
+                                } else {
+                                    R0
+                                };
+                                payload(w, PAYLOAD_NETWORK, 24, 16, reg);
+                                meta(w, NFT_META_L4PROTO, reg + 4);
+                                payload(w, PAYLOAD_TRANSPORT, 2, 2, reg + 5);
+                                if sport {
+                                    payload(w, PAYLOAD_TRANSPORT, 0, 2, reg + 6);
+                                }
+                                lookup(w, set, R0, None);
+                                verdict(w, NF_ACCEPT);
+                            });
+                        }
                     }
                     if standalone {
                         for &ifname in &ifaces {
@@ -1600,7 +1643,7 @@ impl Firewall for NftFirewall {
 
     fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError> {
         let mut out = Vec::new();
-        for set in [SetId::Pin6r, SetId::Pin6] {
+        for set in [SetId::Pin6rp, SetId::Pin6p, SetId::Pin6r, SetId::Pin6] {
             self.dump_set(set, |p| {
                 let e = parse_elem(p)?;
                 out.push(PinholeEntry {

@@ -68,6 +68,8 @@ pub struct PinholeKey {
     pub internal_port: u16,
     /// Only this remote host may use it; `None` = any.
     pub remote: Option<Ipv6Addr>,
+    /// Only traffic from this remote (source) port may use it; 0 = any.
+    pub remote_port: u16,
 }
 
 /// An IPv6 pinhole: inbound traffic to the internal address and port is forwarded.
@@ -180,9 +182,11 @@ pub(crate) fn fwd4_data(addr: Ipv4Addr, port: u16) -> [u8; 8] {
     [a[0], a[1], a[2], a[3], p[0], p[1], 0, 0]
 }
 
-/// Key of `pin6`: internal ipv6 . l4proto . port.
+/// Key of the pinhole sets: [remote ipv6 .] internal ipv6 . l4proto . port [. remote
+/// port]: `pin6` (24 bytes), `pin6r` (40), `pin6p` (28) or `pin6rp` (44), the remote
+/// components present when the key restricts them.
 pub(crate) fn pin6_key(k: &PinholeKey) -> Vec<u8> {
-    let mut v = Vec::with_capacity(40);
+    let mut v = Vec::with_capacity(44);
     if let Some(r) = k.remote {
         v.extend_from_slice(&r.octets());
     }
@@ -190,6 +194,10 @@ pub(crate) fn pin6_key(k: &PinholeKey) -> Vec<u8> {
     v.extend_from_slice(&[k.proto.0, 0, 0, 0]);
     v.extend_from_slice(&k.internal_port.to_be_bytes());
     v.extend_from_slice(&[0, 0]);
+    if k.remote_port != 0 {
+        v.extend_from_slice(&k.remote_port.to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+    }
     v
 }
 
@@ -230,14 +238,19 @@ pub(crate) fn decode_fwd4_data(b: &[u8]) -> Result<(Ipv4Addr, u16), FirewallErro
     ))
 }
 
-/// Decodes a `pin6` (24 bytes) or `pin6r` (40 bytes) key.
+/// Decodes a `pin6` (24 bytes), `pin6r` (40), `pin6p` (28) or `pin6rp` (44) key.
 pub(crate) fn decode_pin6_key(b: &[u8]) -> Result<PinholeKey, FirewallError> {
     let (remote, rest) = match b.len() {
-        24 => (None, b),
-        40 => {
+        24 | 28 => (None, b),
+        40 | 44 => {
             let (r, rest) = b.split_at(16);
             (Some(Ipv6Addr::from(arr::<16>(r)?)), rest)
         }
+        _ => return Err(FirewallError::Decode("unexpected set key or data length")),
+    };
+    let (rest, remote_port) = match rest.split_at_checked(24) {
+        Some((k, [p0, p1, 0, 0])) if [*p0, *p1] != [0, 0] => (k, u16::from_be_bytes([*p0, *p1])),
+        Some((k, [])) => (k, 0),
         _ => return Err(FirewallError::Decode("unexpected set key or data length")),
     };
     let k: [u8; 24] = arr(rest)?;
@@ -247,6 +260,7 @@ pub(crate) fn decode_pin6_key(b: &[u8]) -> Result<PinholeKey, FirewallError> {
         proto: L4Proto(tail[0]),
         internal_port: u16::from_be_bytes([tail[4], tail[5]]),
         remote,
+        remote_port,
     })
 }
 
@@ -276,6 +290,9 @@ mod tests {
         assert!(decode_fwd4_key(&[]).is_err());
         assert!(decode_fwd4_data(&[0; 9]).is_err());
         assert!(decode_pin6_key(&[0; 25]).is_err());
+        // A remote-port component of 0 is not a key we write (0 means any port).
+        assert!(decode_pin6_key(&[0; 28]).is_err());
+        assert!(decode_pin6_key(&[0; 44]).is_err());
     }
 
     fn mapping(port: u16, iport: u16) -> Mapping {
@@ -338,12 +355,19 @@ mod tests {
         }
 
         #[test]
-        fn pin6_round_trip(a: [u8; 16], proto: u8, port: u16, remote: Option<[u8; 16]>) {
+        fn pin6_round_trip(
+            a: [u8; 16],
+            proto: u8,
+            port: u16,
+            remote: Option<[u8; 16]>,
+            remote_port: u16,
+        ) {
             let key = PinholeKey {
                 internal_addr: Ipv6Addr::from(a),
                 proto: L4Proto(proto),
                 internal_port: port,
                 remote: remote.map(Ipv6Addr::from),
+                remote_port,
             };
             prop_assert_eq!(decode_pin6_key(&pin6_key(&key)).unwrap(), key);
         }

@@ -78,7 +78,7 @@ fn init_add_list_delete_against_kernel() {
     fw.init().unwrap();
     let json = ns.nft_json("portgate").expect("table created");
     let rules = rule_count(&json);
-    assert_eq!(rules, 7, "2 prerouting + 5 forward rules");
+    assert_eq!(rules, 9, "2 prerouting + 7 forward rules");
     // The key types we store make nft print the intended types.
     let text = ns.exec(&["nft", "list", "map", "inet", "portgate", "fwd4"]);
     assert!(
@@ -230,26 +230,47 @@ fn pinholes_against_kernel() {
             proto: L4Proto::UDP,
             internal_port: 3478,
             remote: None,
+            remote_port: 0,
         },
         timeout: Some(Duration::from_secs(600)),
     };
     let mut pr = p;
     pr.key.remote = Some("2001:db8:ffff::9".parse().unwrap());
     pr.timeout = None;
-    fw.apply(&[Change::PutPinhole(p), Change::PutPinhole(pr)])
-        .unwrap();
+    // Restricted to a remote (source) port, with and without a remote host.
+    let mut pp = p;
+    pp.key.remote_port = 40001;
+    let mut prp = pr;
+    prp.key.remote_port = 40002;
+    fw.apply(&[
+        Change::PutPinhole(p),
+        Change::PutPinhole(pr),
+        Change::PutPinhole(pp),
+        Change::PutPinhole(prp),
+    ])
+    .unwrap();
     let json = ns.nft_json("pg_pin").unwrap();
     let s = serde_json::to_string(&elements(&json, "pin6")).unwrap();
     assert!(s.contains("2001:db8:1::5") && s.contains("3478"), "{s}");
     let s = serde_json::to_string(&elements(&json, "pin6r")).unwrap();
     assert!(s.contains("2001:db8:ffff::9"), "{s}");
+    let s = serde_json::to_string(&elements(&json, "pin6p")).unwrap();
+    assert!(s.contains("40001"), "{s}");
+    let s = serde_json::to_string(&elements(&json, "pin6rp")).unwrap();
+    assert!(s.contains("2001:db8:ffff::9") && s.contains("40002"), "{s}");
     let mut l = fw.list_pinholes().unwrap();
     l.sort_by_key(|e| e.pinhole.key);
-    assert_eq!(l.len(), 2);
-    assert!(l.iter().any(|e| e.pinhole == p));
-    assert!(l.iter().any(|e| e.pinhole == pr));
-    fw.apply(&[Change::RemovePinhole(p.key), Change::RemovePinhole(pr.key)])
-        .unwrap();
+    assert_eq!(l.len(), 4);
+    for want in [p, pr, pp, prp] {
+        assert!(l.iter().any(|e| e.pinhole == want), "{want:?} in {l:?}");
+    }
+    fw.apply(&[
+        Change::RemovePinhole(p.key),
+        Change::RemovePinhole(pr.key),
+        Change::RemovePinhole(pp.key),
+        Change::RemovePinhole(prp.key),
+    ])
+    .unwrap();
     assert!(fw.list_pinholes().unwrap().is_empty());
     let text = ns.exec(&["nft", "list", "chain", "inet", "pg_pin", "forward"]);
     assert!(text.contains("iifname \"wan6\""), "{text}");
@@ -543,6 +564,7 @@ fn miniupnpd_layout_family_split() {
             proto: L4Proto::TCP,
             internal_port: 22,
             remote: None,
+            remote_port: 0,
         },
         timeout: None,
     })])
@@ -675,6 +697,7 @@ fn pre_6_3_messages_tolerate_elements_already_gone() {
         proto: L4Proto::UDP,
         internal_port: 3478,
         remote: None,
+        remote_port: 0,
     };
     let m = mapping(8080, None, lan_ip, 9000, Some(600));
     fw.apply(&[

@@ -18,10 +18,16 @@ pub const WATCHDOG_USEC: &str = "WATCHDOG_USEC";
 /// Environment variable naming the process the watchdog applies to.
 pub const WATCHDOG_PID: &str = "WATCHDOG_PID";
 
+/// Longest wait for room in the manager's socket queue.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A connection to the service manager's notification socket.
 #[derive(Debug)]
 pub struct Notifier {
     sock: UnixDatagram,
+    /// Non-blocking, for watchdog pings: a ping that finds the queue full is dropped
+    /// (the next one comes at half the timeout) rather than stall the daemon.
+    ping_sock: UnixDatagram,
     addr: SocketAddr,
     watchdog: Option<Duration>,
 }
@@ -57,9 +63,15 @@ impl Notifier {
             None => SocketAddr::from_pathname(path)?,
         };
         let sock = UnixDatagram::unbound()?;
-        sock.set_nonblocking(true)?;
+        // Blocking, as sd_notify(3) sends, but never for long: a manager that does not
+        // read its queue (full at net.unix.max_dgram_qlen datagrams) costs at most
+        // this per notification, and that notification is lost.
+        sock.set_write_timeout(Some(SEND_TIMEOUT))?;
+        let ping_sock = UnixDatagram::unbound()?;
+        ping_sock.set_nonblocking(true)?;
         Ok(Self {
             sock,
+            ping_sock,
             addr,
             watchdog,
         })
@@ -92,9 +104,11 @@ impl Notifier {
         self.send("RELOADING=1");
     }
 
-    /// Pings the watchdog.
+    /// Pings the watchdog (never waits: see the `ping_sock` field).
     pub fn watchdog_ping(&self) {
-        self.send("WATCHDOG=1");
+        if let Err(e) = self.ping_sock.send_to_addr(b"WATCHDOG=1", &self.addr) {
+            tracing::debug!(%e, "watchdog ping not sent");
+        }
     }
 
     /// How often [`Notifier::watchdog_ping`] must be called (half the manager's

@@ -18,7 +18,7 @@ use portgate_proto::ssdp::{
     MAX_DATAGRAM_LEN, SSDP_MULTICAST_V4, SSDP_MULTICAST_V6_LINK_LOCAL, SSDP_PORT,
 };
 use portgate_ssdpd::{ClientId, Config, Core, LanFilter, Subnet, Transmit};
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UdpSocket, UnixListener, UnixStream};
 use tokio::sync::Notify;
@@ -148,6 +148,9 @@ fn resolve_interfaces(wanted: &[String]) -> Result<Vec<Served>> {
         if found.v4.is_empty() {
             bail!("interface {w}: has no IPv4 address");
         }
+        if found.index == 0 {
+            bail!("interface {w}: no interface index");
+        }
         if !served.iter().any(|s| s.name == found.name) {
             served.push(found.clone());
         }
@@ -203,11 +206,12 @@ fn udp_v4(served: &[Served], ttl: u32) -> Result<UdpSocket> {
     sock.set_reuse_address(true)?;
     sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, SSDP_PORT)).into())
         .context("bind 0.0.0.0:1900")?;
+    // Once per interface, by index: a group is joined per interface, not per address,
+    // so a second join through another address of the same interface (a secondary
+    // address, a VRRP address) fails with EADDRINUSE.
     for s in served {
-        for (addr, _) in &s.v4 {
-            sock.join_multicast_v4(&SSDP_MULTICAST_V4, addr)
-                .with_context(|| format!("join {SSDP_MULTICAST_V4} on {}", s.name))?;
-        }
+        sock.join_multicast_v4_n(&SSDP_MULTICAST_V4, &InterfaceIndexOrAddress::Index(s.index))
+            .with_context(|| format!("join {SSDP_MULTICAST_V4} on {}", s.name))?;
     }
     sock.set_multicast_loop_v4(false)?;
     sock.set_multicast_ttl_v4(ttl)?;
@@ -396,13 +400,12 @@ async fn run(args: Args) -> Result<()> {
     // The start-up search: replies fill the cache.
     let search = shared.core.borrow().startup_search();
     for s in &served {
-        for (addr, _) in &s.v4 {
+        // One search per interface, sent from its first address.
+        if let Some((addr, _)) = s.v4.first() {
             let sock = SockRef::from(&shared.udp4);
             if let Err(e) = sock.set_multicast_if_v4(addr) {
                 tracing::warn!(iface = %s.name, error = %e, "cannot select interface");
-                continue;
-            }
-            if let Err(e) = shared
+            } else if let Err(e) = shared
                 .udp4
                 .send_to(&search, (SSDP_MULTICAST_V4, SSDP_PORT))
                 .await

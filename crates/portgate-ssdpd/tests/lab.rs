@@ -96,6 +96,31 @@ fn group() -> SocketAddr {
     "239.255.255.250:1900".parse().unwrap()
 }
 
+/// LAN host 1 announces an IGD with `usn` (max-age 100); asserts the daemon at `sock`
+/// caches it within 5 s. Returns the announced LOCATION.
+fn announce_and_wait_cached(
+    lab: &Lab,
+    daemon: &Proc,
+    sock: &Path,
+    usn: &str,
+) -> anyhow::Result<String> {
+    let location = format!("http://{}:49152/rootDesc.xml", lab.ipv4(Host::Lan(1)));
+    send_from(
+        lab,
+        Host::Lan(1),
+        group(),
+        &notify("ssdp:alive", usn, IGD1, &location, 100),
+    )?;
+    assert!(
+        wait_until(Duration::from_secs(5), || all_entries(sock)
+            .map(|l| l.iter().any(|e| e.usn == usn))
+            .unwrap_or(false)),
+        "device never cached:\n{}",
+        daemon.output()
+    );
+    Ok(location)
+}
+
 #[test]
 fn caches_announcements_and_upnpc_finds_them() -> anyhow::Result<()> {
     let Some(lab) = Lab::builder().lan_hosts(2).build_or_skip()? else {
@@ -104,23 +129,8 @@ fn caches_announcements_and_upnpc_finds_them() -> anyhow::Result<()> {
     let dir = tempdir("cache");
     let sock = dir.join("ssdpd.sock");
     let daemon = start(&lab, Host::Lan(0), &sock)?;
-    let device = lab.ipv4(Host::Lan(1));
-    let location = format!("http://{device}:49152/rootDesc.xml");
     let usn = format!("uuid:fake-igd::{IGD1}");
-
-    send_from(
-        &lab,
-        Host::Lan(1),
-        group(),
-        &notify("ssdp:alive", &usn, IGD1, &location, 100),
-    )?;
-    assert!(
-        wait_until(Duration::from_secs(5), || all_entries(&sock)
-            .map(|l| l.iter().any(|e| e.usn == usn))
-            .unwrap_or(false)),
-        "device never cached:\n{}",
-        daemon.output()
-    );
+    let location = announce_and_wait_cached(&lab, &daemon, &sock, &usn)?;
     match query(&sock, &Request::ByType(IGD1.into()))? {
         Response::Entries(list) => {
             assert_eq!(list.len(), 1);
@@ -221,7 +231,20 @@ fn registered_services_answer_msearch() -> anyhow::Result<()> {
     let dir = tempdir("svc");
     let sock = dir.join("ssdpd.sock");
     let _daemon = start(&lab, Host::Lan(0), &sock)?;
-    let location = format!("http://{}:5000/rootDesc.xml", lab.ipv4(Host::Lan(0)));
+    register_and_search(&lab, &sock, Host::Lan(0), Host::Lan(1))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Registers an IGD service (type 4) with the daemon on `daemon_host` at `sock`, then
+/// proves that an M-SEARCH from `searcher` is answered with its LOCATION and USN.
+fn register_and_search(
+    lab: &Lab,
+    sock: &Path,
+    daemon_host: Host,
+    searcher: Host,
+) -> anyhow::Result<()> {
+    let location = format!("http://{}:5000/rootDesc.xml", lab.ipv4(daemon_host));
     let service = Service {
         st: IGD1.into(),
         usn: format!("uuid:registered::{IGD1}"),
@@ -231,13 +254,13 @@ fn registered_services_answer_msearch() -> anyhow::Result<()> {
     // Type 4 has no reply: write it and close.
     let mut bytes = Vec::new();
     Request::Submit(service.clone()).emit(&mut bytes);
-    UnixStream::connect(&sock)?.write_all(&bytes)?;
+    UnixStream::connect(sock)?.write_all(&bytes)?;
     assert!(wait_until(Duration::from_secs(3), || matches!(
-        query(&sock, &Request::ByUsn(service.usn.clone())),
+        query(sock, &Request::ByUsn(service.usn.clone())),
         Ok(Response::Entries(l)) if l.len() == 1
     )));
 
-    let reply = lab.in_netns(Host::Lan(1), || -> anyhow::Result<SearchResponse> {
+    let reply = lab.in_netns(searcher, || -> anyhow::Result<SearchResponse> {
         let s = UdpSocket::bind("0.0.0.0:0")?;
         s.set_read_timeout(Some(Duration::from_secs(1)))?;
         let search = format!(
@@ -254,6 +277,28 @@ fn registered_services_answer_msearch() -> anyhow::Result<()> {
     })??;
     assert_eq!(reply.location.as_deref(), Some(location.as_str()));
     assert_eq!(reply.usn.as_str(), service.usn);
+    Ok(())
+}
+
+/// An interface holding two IPv4 addresses (a secondary address, a VRRP address): the
+/// daemon joins 239.255.255.250 once on the interface (a join per address failed with
+/// "Address already in use" and the daemon exited), caches a device announcing itself
+/// and answers M-SEARCH for a registered service.
+#[test]
+fn an_interface_with_two_ipv4_addresses_is_served() -> anyhow::Result<()> {
+    let Some(lab) = Lab::builder().lan_hosts(2).build_or_skip()? else {
+        return Ok(());
+    };
+    lab.exec(
+        Host::Lan(0),
+        &["ip", "addr", "add", "10.77.0.199/24", "dev", "eth0"],
+    )?;
+    let dir = tempdir("twoaddr");
+    let sock = dir.join("ssdpd.sock");
+    let daemon = start(&lab, Host::Lan(0), &sock)?;
+
+    announce_and_wait_cached(&lab, &daemon, &sock, &format!("uuid:two-addr::{IGD1}"))?;
+    register_and_search(&lab, &sock, Host::Lan(0), Host::Lan(1))?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -27,7 +27,18 @@ fn defaults() {
     assert!(!c.enable_natpmp);
     assert_eq!(c.ext_stun_port, 3478);
     assert_eq!(c.clean_ruleset_threshold, 20);
-    assert_eq!(c.description_igd_version(), IgdVersion::V1);
+    // As Debian's and OpenWrt's miniupnpd (built with IGD:2) without force_igd_desc_v1.
+    assert_eq!(c.description_igd_version(), IgdVersion::V2);
+    assert_eq!(
+        parse("force_igd_desc_v1=yes\n")
+            .unwrap()
+            .description_igd_version(),
+        IgdVersion::V1
+    );
+    assert_eq!(
+        parse("igd_version=1\n").unwrap().description_igd_version(),
+        IgdVersion::V1
+    );
 }
 
 #[test]
@@ -174,7 +185,6 @@ fn bad_values() {
         "port=65536",
         "port=-1",
         "port=80abc",
-        "port=",
         "ext_stun_port=0",
         "ext_ip=example.com",
         "ext_ip=1.2.3",
@@ -185,7 +195,6 @@ fn bad_values() {
         "listening_ip=192.168.0.256",
         "listening_ip=averyveryverylongifname",
         "ext_ifname=a/b",
-        "ext_ifname=",
         "notify_interval=0",
         "min_lifetime=0",
         "min_lifetime=1e3",
@@ -202,6 +211,95 @@ fn bad_values() {
         assert!(
             matches!(e, ConfigError::Line { line: 1, .. }),
             "{line}: {e}"
+        );
+    }
+}
+
+/// Distribution scripts write keys with empty values: OpenWrt's init writes
+/// `ext_ifname6=` when there is no wan6, Debian's package ships `uuid=` until its
+/// postinst fills it in. miniupnpd reads an empty value of these keys as "not set"
+/// (or as its default: `yes`-only booleans, `atoi("")`, set_rdr_name refusing ""), so
+/// they are the default here; the few it refuses stay refused.
+#[test]
+fn empty_values_are_unset_where_miniupnpd_reads_them_so() {
+    for key in [
+        "ext_ifname",
+        "ext_ifname6",
+        "ext_ip",
+        "ext_allow_private_ipv4",
+        "ext_perform_stun",
+        "ext_stun_host",
+        "ext_stun_port",
+        "ipv6_listening_ip",
+        "ipv6_disable",
+        "port",
+        "http_port",
+        "https_port",
+        "bitrate_up",
+        "bitrate_down",
+        "enable_natpmp",
+        "enable_pcp_pmp",
+        "min_lifetime",
+        "pcp_allow_thirdparty",
+        "secure_mode",
+        "system_uptime",
+        "notify_interval",
+        "clean_ruleset_interval",
+        "clean_ruleset_threshold",
+        "uuid",
+        "lease_file",
+        "lease_file6",
+        "minissdpdsocket",
+        "upnp_table_name",
+        "upnp_nat_table_name",
+        "upnp_forward_chain",
+        "upnp_nat_chain",
+        "upnp_nat_postrouting_chain",
+        "upnp_nftables_family_split",
+    ] {
+        let c = parse(&format!("{key}=\n")).unwrap_or_else(|e| panic!("{key}=: {e}"));
+        assert_eq!(c, Config::default(), "{key}=");
+        let c = parse(&format!("  {key} =  \n")).unwrap_or_else(|e| panic!("{key} = : {e}"));
+        assert_eq!(c, Config::default(), "{key} = ");
+    }
+    // An empty line after a set one unsets it again, as in miniupnpd (last wins).
+    let c = parse(
+        "ext_ifname6=wan6\nuuid=01234567-89ab-cdef-0123-456789abcdef\n\
+                   ext_ifname6=\nuuid=\nnotify_interval=60\nnotify_interval=\n",
+    )
+    .unwrap();
+    assert_eq!(
+        (c.ext_ifname6, c.uuid, c.notify_interval),
+        (None, None, 900)
+    );
+    // miniupnpd refuses these empty (no LAN; min_lifetime 120 >= max_lifetime 0;
+    // "force_igd_desc_v1 can only be yes or no"), or reads `enable_upnp=` as "no",
+    // against a default of yes: refused here rather than guessed.
+    for key in [
+        "listening_ip",
+        "max_lifetime",
+        "force_igd_desc_v1",
+        "enable_upnp",
+    ] {
+        let e = parse(&format!("{key}=\n")).expect_err(key);
+        assert!(
+            e.to_string().contains(&format!("bad value '' for '{key}'")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn random_uuids_are_version_4_and_differ() {
+    let (a, b) = (Uuid::random(), Uuid::random());
+    assert_ne!(a, b);
+    for u in [a, b] {
+        let text = u.to_string();
+        assert_eq!(text.parse::<Uuid>(), Ok(u));
+        assert_eq!(text.as_bytes()[14], b'4', "{text}");
+        assert!(
+            matches!(text.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
+            "{text}"
         );
     }
 }

@@ -74,6 +74,19 @@ pub(super) fn opt<T>(
     }
 }
 
+/// `default` for an empty value (miniupnpd reads it as "not set"), else `f(v)`.
+pub(super) fn or<T>(
+    v: &str,
+    default: T,
+    f: impl FnOnce(&str) -> Result<T, &'static str>,
+) -> Result<T, &'static str> {
+    if v.is_empty() {
+        Ok(default)
+    } else {
+        f(v)
+    }
+}
+
 fn no_controls(v: &str) -> Result<(), &'static str> {
     if v.chars().any(char::is_control) {
         Err("contains control characters")
@@ -213,6 +226,17 @@ impl fmt::Display for ListenSpec {
 /// device's `uuid=`. Displays lowercase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Uuid(pub [u8; 16]);
+
+impl Uuid {
+    /// A random (version 4, RFC 4122 section 4.4) UUID: the root device's when
+    /// `uuid` is not configured.
+    pub fn random() -> Uuid {
+        let mut b = fastrand::u128(..).to_be_bytes();
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Uuid(b)
+    }
+}
 
 impl FromStr for Uuid {
     type Err = &'static str;

@@ -421,3 +421,64 @@ fn clean_idle_removes_what_saw_no_traffic_for_an_interval() {
         .map(|m| m.external_port)
         .eq([4001]));
 }
+
+/// A wall-clock step of a year, forward and back, while mappings are held: our time
+/// is monotonic, so no lease changes; the lease file follows the wall clock, so a
+/// restart after the step finds each mapping with the lease it had left.
+#[test]
+fn a_wall_clock_step_changes_no_lease() {
+    const YEAR: i64 = 365 * 24 * 3600;
+    for step in [YEAR, -YEAR] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases");
+        let fw = SharedMem::default();
+        let (mut gw, _) = Gateway::start(
+            settings(Some(path.clone())),
+            Box::new(fw.clone()),
+            Some(EXT),
+            NOW,
+        )
+        .expect("start");
+        gw.map(req(4000, HOST, 600), Requester::Client(HOST), false, NOW)
+            .expect("map");
+        // 100 s later (our clock) the wall clock is stepped; another mapping is made
+        // after the step, and the first one is still there at its own time.
+        let t = NOW + 100;
+        gw.set_wall_offset(step);
+        assert!(gw.expire(t).is_empty(), "step {step}: nothing expires");
+        gw.map(req(4001, HOST, 700), Requester::Client(HOST), false, t)
+            .expect("map after the step");
+        assert_eq!(gw.next_expiry(), Some(NOW + 600), "step {step}");
+        // The journal line written after the step carries wall time.
+        let text = std::fs::read_to_string(&path).expect("lease file");
+        let wall = |ours: u64| ours.saturating_add_signed(step);
+        assert!(
+            text.contains(&format!("TCP:4001:10.77.0.2:4001:{}:", wall(NOW + 700))),
+            "step {step}: {text}"
+        );
+        // A full rewrite (compaction, shutdown) too, for the mapping made before it.
+        gw.persist_now();
+        let text = std::fs::read_to_string(&path).expect("lease file");
+        assert!(
+            text.contains(&format!("TCP:4000:10.77.0.2:4000:{}:", wall(NOW + 600))),
+            "step {step}: {text}"
+        );
+        // The first mapping expires at its own time, not a year early or late.
+        assert!(gw.expire(NOW + 599).is_empty(), "step {step}");
+        drop(gw);
+        // Restart (a crash) 50 s after the step, on the stepped wall clock: each
+        // mapping has the lease it had left, 450 s and 550 s.
+        let restart = wall(t + 50);
+        let (mut gw, report) = Gateway::start(
+            settings(Some(path.clone())),
+            Box::new(fw.clone()),
+            Some(EXT),
+            restart,
+        )
+        .expect("restart");
+        assert_eq!(report.restored, 2, "step {step}");
+        assert_eq!(gw.next_expiry(), Some(restart + 450), "step {step}");
+        assert_eq!(gw.expire(restart + 450).len(), 1, "step {step}");
+        assert_eq!(gw.next_expiry(), Some(restart + 550), "step {step}");
+    }
+}

@@ -103,9 +103,17 @@ pub struct Pinholes {
     table: PinholeTable,
     settings: PinholeSettings,
     dirty: bool,
+    /// Seconds the wall clock is ahead of our `now` (see
+    /// [`Gateway::set_wall_offset`]).
+    wall_offset: i64,
 }
 
 impl Pinholes {
+    /// As [`Gateway::set_wall_offset`], for `lease_file6`.
+    pub fn set_wall_offset(&mut self, offset: i64) {
+        self.wall_offset = offset;
+    }
+
     /// Start: load `lease_file6` and make the kernel agree with it.
     pub fn start(
         settings: PinholeSettings,
@@ -116,6 +124,7 @@ impl Pinholes {
             table: PinholeTable::default(),
             settings,
             dirty: false,
+            wall_offset: 0,
         };
         let mut report = Pinhole6Report::default();
         if let Some(path) = &p.settings.lease_file6 {
@@ -356,7 +365,12 @@ impl Pinholes {
         let Some(path) = &self.settings.lease_file6 else {
             return;
         };
-        let text: String = self.table.iter().map(super::format_lease6_line).collect();
+        let offset = self.wall_offset;
+        let text: String = self
+            .table
+            .iter()
+            .map(|r| super::format_lease6_line_at(r, offset))
+            .collect();
         if let Err(err) = crate::lease::write_atomic(path, text.as_bytes()) {
             tracing::error!(file = %path.display(), %err, "cannot write the lease6 file");
         }

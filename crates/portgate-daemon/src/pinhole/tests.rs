@@ -261,6 +261,7 @@ mod service {
             proto: portgate_nft::L4Proto(17),
             internal_port: 9,
             remote: None,
+            remote_port: 0,
         };
         fw.0.borrow_mut()
             .apply(&[portgate_nft::Change::PutPinhole(portgate_nft::Pinhole {

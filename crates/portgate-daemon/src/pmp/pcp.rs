@@ -1,4 +1,4 @@
-//! PCP server (RFC 6887, DESCRIPTION of RFC 7220): MAP and ANNOUNCE.
+//! PCP server (RFC 6887, DESCRIPTION of RFC 7220): MAP, PEER and ANNOUNCE.
 //!
 //! Processing order (RFC 6887 §8.3 then the opcode's section):
 //! 1. the codec's disposition ([`wire::Request::parse_server`]): drop
@@ -12,8 +12,8 @@
 //!    on it must name an IPv4 LAN host, else NOT_AUTHORIZED (§13.1);
 //! 3. the client address field must equal the source address →
 //!    ADDRESS_MISMATCH (§8.3);
-//! 4. the opcode: ANNOUNCE → SUCCESS (§14.1); PEER is not implemented →
-//!    UNSUPP_OPCODE (it is optional in daemon.md); MAP as in §11.3.
+//! 4. the opcode: ANNOUNCE → SUCCESS (§14.1); MAP as in §11.3; PEER as in
+//!    §12.3 ([`super::peer`]).
 //!
 //! MAP: protocol 6 or 17 (others, including 0 "all", → UNSUPP_PROTOCOL);
 //! internal port 0 → MALFORMED_REQUEST (it is only valid with protocol 0,
@@ -115,6 +115,7 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
     match &req.data {
         OpData::Announce => Some(Response::announce(epoch).to_bytes()),
         OpData::Map(m) => map(buf, &req, m, client, internal, now, gw),
+        OpData::Peer(p) => super::peer::peer4(buf, &req, p, client, internal, now, gw),
         _ => error(buf, ResultCode::UnsupportedOpcode, epoch),
     }
 }
@@ -149,6 +150,24 @@ pub(super) fn check_options(
         }
     }
     Ok(found)
+}
+
+/// The options a success response echoes: the known ones the request carried
+/// (RFC 6887 §7.3: processed options are included in the response).
+pub(super) fn echoed_options(req: &wire::Request) -> Vec<PcpOption> {
+    req.options
+        .iter()
+        .filter(|o| o.is_known())
+        .cloned()
+        .collect()
+}
+
+/// The request's DESCRIPTION option (RFC 7220), if any.
+pub(super) fn description(req: &wire::Request) -> Option<String> {
+    req.options.iter().find_map(|o| match o {
+        PcpOption::Description(d) => Some(d.clone()),
+        _ => None,
+    })
 }
 
 /// The transport protocol of a MAP request, which must also name an internal port:
@@ -228,12 +247,7 @@ fn map(
                     external_address: IpAddr::V4(ext_addr),
                     ..*m
                 }),
-                options: req
-                    .options
-                    .iter()
-                    .filter(|o| o.is_known())
-                    .cloned()
-                    .collect(),
+                options: echoed_options(req),
             }
             .to_bytes(),
         )
@@ -250,13 +264,7 @@ fn map(
         .options
         .iter()
         .any(|o| matches!(o, PcpOption::PreferFailure));
-    let description = req
-        .options
-        .iter()
-        .find_map(|o| match o {
-            PcpOption::Description(d) => Some(d.clone()),
-            _ => None,
-        })
+    let description = description(req)
         .unwrap_or_else(|| format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()));
     let by = if internal == requester {
         Requester::Client(requester)

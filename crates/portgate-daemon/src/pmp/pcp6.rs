@@ -6,8 +6,9 @@
 //! (NAT-PMP datagrams are dropped: NAT-PMP is IPv4 only), options (unknown
 //! mandatory → UNSUPP_OPTION, not valid for the opcode → MALFORMED_OPTION,
 //! THIRD_PARTY → UNSUPP_OPTION: not offered for IPv6), client address ≠
-//! source → ADDRESS_MISMATCH, then ANNOUNCE → SUCCESS, MAP as below, other
-//! opcodes → UNSUPP_OPCODE.
+//! source → ADDRESS_MISMATCH, then ANNOUNCE → SUCCESS, MAP as below, PEER
+//! as in [`super::peer`] (a pinhole for the one remote peer address and
+//! port), other opcodes → UNSUPP_OPCODE.
 //!
 //! MAP: protocol 6 or 17 (else UNSUPP_PROTOCOL), internal port 0 →
 //! MALFORMED_REQUEST, a new pinhole below
@@ -25,14 +26,16 @@ use std::net::{IpAddr, Ipv6Addr};
 use portgate_proto::pcp as wire;
 use wire::{MapData, OpData, PcpOption, RequestError, Response, ResultCode};
 
-use super::pcp::{check_options, error, filter_host, map_protocol};
+use super::pcp::{check_options, description, echoed_options, error, filter_host, map_protocol};
 use crate::gateway::Gateway;
 use crate::pinhole::{
-    requested_port_allowed, NewPinhole, PinholeError, PinholeOrigin, PinholeServiceError, Pinholes,
+    requested_port_allowed, NewPinhole, PinholeError, PinholeOrigin, PinholeRecord,
+    PinholeServiceError, Pinholes,
 };
-use crate::table::clamp_lifetime;
+use crate::table::{clamp_lifetime, Protocol};
 
-fn result_for(e: &PinholeServiceError) -> ResultCode {
+/// PCP result code for a pinhole refusal.
+pub(super) fn result_for(e: &PinholeServiceError) -> ResultCode {
     match e {
         PinholeServiceError::Table(PinholeError::SpaceExhausted)
         | PinholeServiceError::Firewall(_) => ResultCode::NoResources,
@@ -73,8 +76,31 @@ pub fn handle6(
     match &req.data {
         OpData::Announce => Some(Response::announce(epoch).to_bytes()),
         OpData::Map(m) => map(buf, &req, m, client, now, gw, pins),
+        OpData::Peer(p) => super::peer::peer6(buf, &req, p, client, now, gw, pins),
         _ => error(buf, ResultCode::UnsupportedOpcode, epoch),
     }
+}
+
+/// The live pinhole of `client` for (`proto`, `port`) whose request `also` accepts,
+/// as PCP names pinholes (MAP: any remote; PEER: its remote peer).
+pub(super) fn live_pinhole(
+    pins: &Pinholes,
+    client: Ipv6Addr,
+    proto: Protocol,
+    port: u16,
+    now: u64,
+    also: impl Fn(&NewPinhole) -> bool,
+) -> Option<PinholeRecord> {
+    pins.table()
+        .iter()
+        .find(|r| {
+            r.spec.internal_client == client
+                && r.spec.protocol == proto
+                && r.spec.internal_port == port
+                && r.remaining(now) != Some(0)
+                && also(&r.spec)
+        })
+        .cloned()
 }
 
 fn remote_host(options: &[PcpOption]) -> Result<Option<Ipv6Addr>, ResultCode> {
@@ -114,12 +140,7 @@ fn map(
                     external_address: IpAddr::V6(client),
                     ..*m
                 }),
-                options: req
-                    .options
-                    .iter()
-                    .filter(|o| o.is_known())
-                    .cloned()
-                    .collect(),
+                options: echoed_options(req),
             }
             .to_bytes(),
         )
@@ -133,16 +154,7 @@ fn map(
     if let Err(e) = requested_port_allowed(m.internal_port) {
         return error(buf, result_for(&e.into()), epoch);
     }
-    let existing = pins
-        .table()
-        .iter()
-        .find(|r| {
-            r.spec.internal_client == client
-                && r.spec.protocol == proto
-                && r.spec.internal_port == m.internal_port
-                && r.remaining(now) != Some(0)
-        })
-        .cloned();
+    let existing = live_pinhole(pins, client, proto, m.internal_port, now, |_| true);
     if let Some(e) = &existing {
         if let PinholeOrigin::Pcp(nonce) = e.spec.origin {
             if nonce != m.nonce {
@@ -157,13 +169,7 @@ fn map(
     }
     let s = gw.settings();
     let lifetime = clamp_lifetime(req.lifetime, s.min_lifetime, s.max_lifetime);
-    let description = req
-        .options
-        .iter()
-        .find_map(|o| match o {
-            PcpOption::Description(d) => Some(d.clone()),
-            _ => None,
-        })
+    let description = description(req)
         .unwrap_or_else(|| format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()));
     let new = NewPinhole {
         remote_host: remote,
@@ -185,4 +191,4 @@ fn map(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

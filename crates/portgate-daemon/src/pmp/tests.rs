@@ -348,7 +348,7 @@ fn pcp_versions_and_sizes() {
     // MAP data cut short: MALFORMED_REQUEST.
     let short = &pcp_map(HOST, 3600, NONCE, 6, 4000, 4000, &[])[..40];
     assert_eq!(ask(&mut gw, short, HOST, NOW).expect("answer")[3], 3);
-    // Unknown opcode 5: UNSUPP_OPCODE; PEER (2) not implemented either.
+    // Unknown opcode 5: UNSUPP_OPCODE.
     let mut op5 = pcp_map(HOST, 3600, NONCE, 6, 4000, 4000, &[]);
     op5[1] = 5;
     assert_eq!(ask(&mut gw, &op5, HOST, NOW).expect("answer")[3], 4);

@@ -8,7 +8,6 @@
 use std::net::Ipv4Addr;
 
 use crate::gateway::{GatewayError, SharedGateway};
-use crate::run::unix_now;
 use crate::table::{AddOutcome, Mapping, MappingKey, NewMapping, Protocol, Requester, TableError};
 
 #[cfg(doc)]
@@ -60,16 +59,20 @@ pub struct ConnectionInfo {
     pub link_up: bool,
     /// Seconds since the connection came up.
     pub uptime: u64,
-    /// Upstream bit rate (bitrate_up), 0 when unknown.
+    /// Upstream bit rate, bit/s: `bitrate_up`, else the WAN link's speed; 0 when
+    /// unknown.
     pub bitrate_up: u64,
-    /// Downstream bit rate (bitrate_down), 0 when unknown.
+    /// Downstream bit rate, bit/s: `bitrate_down`, else the WAN link's speed; 0 when
+    /// unknown.
     pub bitrate_down: u64,
 }
 
 /// The gateway operations UPnP uses. See the module docs.
 pub trait UpnpBackend {
-    /// Current time in the table's clock (unix seconds in the daemon).
+    /// Current time in the table's clock (the daemon's monotonic seconds).
     fn now(&self) -> u64;
+    /// Whether secure mode is on now (`secure_mode`; a SIGHUP may change it).
+    fn secure_mode(&self) -> bool;
     /// Number of mappings.
     fn mapping_count(&self) -> usize;
     /// The `index`-th mapping (GetGenericPortMappingEntry order).
@@ -120,10 +123,7 @@ pub trait UpnpBackend {
 /// unreadable).
 pub fn read_sysfs_counters(ifname: &str) -> WanCounters {
     let read = |name: &str| -> u64 {
-        if ifname.is_empty() || ifname.contains('/') || ifname.starts_with('.') {
-            return 0;
-        }
-        std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{name}"))
+        crate::netif::read_sysfs(ifname, &format!("statistics/{name}"))
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
@@ -136,17 +136,8 @@ pub fn read_sysfs_counters(ifname: &str) -> WanCounters {
     }
 }
 
-fn link_up(ifname: &str) -> bool {
-    if ifname.is_empty() || ifname.contains('/') || ifname.starts_with('.') {
-        return false;
-    }
-    std::fs::read_to_string(format!("/sys/class/net/{ifname}/operstate"))
-        .map(|s| matches!(s.trim(), "up" | "unknown"))
-        .unwrap_or(false)
-}
-
 /// [`UpnpBackend`] over the shared [`Gateway`] plus the WAN interface facts the
-/// gateway does not hold (name for counters, configured bit rates).
+/// gateway does not hold (name for counters, speed and state; configured bit rates).
 pub struct GatewayBackend {
     gw: SharedGateway,
     wan_ifname: Option<String>,
@@ -156,7 +147,9 @@ pub struct GatewayBackend {
 }
 
 impl GatewayBackend {
-    /// Wraps `gw`; counters and link state come from `wan_ifname`'s sysfs entries.
+    /// Wraps `gw`; counters, link state and speed come from `wan_ifname`'s sysfs
+    /// entries ([`crate::netif::link_facts`]). A bit rate of 0 means "not configured":
+    /// the link's speed is reported instead, as miniupnpd does.
     pub fn new(
         gw: SharedGateway,
         wan_ifname: Option<String>,
@@ -168,14 +161,17 @@ impl GatewayBackend {
             wan_ifname,
             bitrate_up,
             bitrate_down,
-            started: unix_now(),
+            started: crate::clock::now(),
         }
     }
 }
 
 impl UpnpBackend for GatewayBackend {
     fn now(&self) -> u64 {
-        unix_now()
+        crate::clock::now()
+    }
+    fn secure_mode(&self) -> bool {
+        self.gw.borrow().settings().limits.secure_mode
     }
 
     fn mapping_count(&self) -> usize {
@@ -216,16 +212,18 @@ impl UpnpBackend for GatewayBackend {
 
     fn connection_info(&self) -> ConnectionInfo {
         let gw = self.gw.borrow();
-        let now = unix_now();
+        let now = crate::clock::now();
+        let link = self.wan_ifname.as_deref().map(crate::netif::link_facts);
+        let speed = link
+            .and_then(|l| l.speed_mbits)
+            .map_or(0, |m| m.saturating_mul(1_000_000));
+        let or_speed = |configured: u64| if configured == 0 { speed } else { configured };
         ConnectionInfo {
             connected: gw.forwarding(),
-            link_up: self
-                .wan_ifname
-                .as_deref()
-                .map_or(gw.external().is_some(), link_up),
+            link_up: link.map_or(gw.external().is_some(), |l| l.up),
             uptime: now.saturating_sub(gw.epoch_start().max(self.started)),
-            bitrate_up: self.bitrate_up,
-            bitrate_down: self.bitrate_down,
+            bitrate_up: or_speed(self.bitrate_up),
+            bitrate_down: or_speed(self.bitrate_down),
         }
     }
 
@@ -246,7 +244,9 @@ impl UpnpBackend for GatewayBackend {
         by: Requester,
         any: bool,
     ) -> Result<AddOutcome, BackendError> {
-        Ok(self.gw.borrow_mut().map(req, by, any, unix_now())?)
+        let mut gw = self.gw.borrow_mut();
+        let now = crate::clock::sync(&mut gw);
+        Ok(gw.map(req, by, any, now)?)
     }
 
     fn delete_mapping(
@@ -255,10 +255,9 @@ impl UpnpBackend for GatewayBackend {
         remote_host: Option<Ipv4Addr>,
         by: Requester,
     ) -> Result<Mapping, BackendError> {
-        Ok(self
-            .gw
-            .borrow_mut()
-            .unmap(key, remote_host, by, unix_now())?)
+        let mut gw = self.gw.borrow_mut();
+        let now = crate::clock::sync(&mut gw);
+        Ok(gw.unmap(key, remote_host, by, now)?)
     }
 
     fn delete_range(
@@ -268,9 +267,8 @@ impl UpnpBackend for GatewayBackend {
         end: u16,
         by: Requester,
     ) -> Result<Vec<Mapping>, BackendError> {
-        Ok(self
-            .gw
-            .borrow_mut()
-            .unmap_range(protocol, start, end, by, unix_now())?)
+        let mut gw = self.gw.borrow_mut();
+        let now = crate::clock::sync(&mut gw);
+        Ok(gw.unmap_range(protocol, start, end, by, now)?)
     }
 }

@@ -8,6 +8,12 @@
 //! absent or infinite becomes [`MIN_TIMEOUT`]. Each subscription has a bounded queue
 //! ([`MAX_QUEUED_EVENTS`]) and at most one delivery task, whose connect, write and
 //! read all have deadlines: a subscriber that never reads stalls nothing.
+//!
+//! Every service's evented variables are compared after each change and only those
+//! that changed are sent. WANIPv6FirewallControl:1 events FirewallEnabled and
+//! InboundPinholeAllowed only (its other state variables are `A_ARG_TYPE_*`, not
+//! evented): a SIGHUP that turns `ipv6_disable` on or off sends both, a pinhole
+//! added, updated or removed sends nothing.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -149,6 +155,7 @@ impl GenaService {
             IgdService::WanIpConnection,
             IgdService::WanCommonInterfaceConfig,
             IgdService::Layer3Forwarding,
+            IgdService::WanIpv6FirewallControl,
         ]
         .into_iter()
         .map(|s| (s, variables(&shared, s)))

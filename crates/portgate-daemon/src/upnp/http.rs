@@ -3,11 +3,10 @@
 //!
 //! [`Connection`] is the sans-IO part: fed bytes, it yields complete requests (head +
 //! body) or the error response that ends the connection; [`route`] decides what a
-//! request is. The driver (`spawn_listeners`) only moves bytes, enforces deadlines
-//! and counts connections.
+//! request is; [`conns`] keeps the connection caps. The driver (`spawn_listeners`) only
+//! moves bytes, enforces deadlines and closes the connections [`conns`] picks.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use portgate_proto::description::igd::IgdService;
 use portgate_proto::http::{Event, Limits, Method, RequestDecoder, RequestHead, ResponseHead};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -40,9 +40,17 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed to write one response (a peer that never reads is dropped).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest time a closing connection keeps reading (and dropping) what its peer still
+/// sends after the last answer, see `lingering_close`.
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Most bytes a closing connection reads and drops after the last answer.
+pub const LINGER_MAX_BYTES: usize = 256 * 1024;
+
 /// Most concurrent connections from one client address: a control point uses one or
 /// two, a busy host (several applications, a benchmark) a few dozen; the cap keeps one
 /// host from taking every slot of the total cap (default 256, `http_max_connections`).
+/// At a cap a newcomer takes the slot of a waiting connection, see [`conns`].
 pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 
 /// Content type of every XML answer (UDA 1.1 §2.1, §3.2.1).
@@ -233,47 +241,27 @@ fn xml_response(status: u16, body: &[u8], close: bool, server: &str, head_only: 
     out
 }
 
-/// Connection counts (total and per client) for the caps.
-#[derive(Debug, Default)]
-pub struct ConnCounter {
-    total: usize,
-    per_client: HashMap<IpAddr, usize>,
-}
-
-impl ConnCounter {
-    /// Takes a slot for `peer` unless a cap is reached (the newest is refused).
-    pub fn try_acquire(&mut self, peer: IpAddr, max_total: usize) -> bool {
-        let mine = self.per_client.get(&peer).copied().unwrap_or(0);
-        if self.total >= max_total || mine >= MAX_CONNECTIONS_PER_CLIENT {
-            return false;
-        }
-        self.total += 1;
-        self.per_client.insert(peer, mine + 1);
-        true
-    }
-
-    /// Releases a slot taken by [`ConnCounter::try_acquire`].
-    pub fn release(&mut self, peer: IpAddr) {
-        self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.per_client.get_mut(&peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_client.remove(&peer);
-            }
-        }
-    }
-
-    /// Open connections.
-    pub fn total(&self) -> usize {
-        self.total
-    }
-}
-
 struct Server {
     shared: Rc<Shared>,
     gena: Rc<GenaService>,
     docs: Documents,
-    conns: RefCell<ConnCounter>,
+    /// Open connections; each handle wakes its connection when a newcomer takes its
+    /// slot (see [`conns`]).
+    conns: RefCell<ConnTable<Rc<Notify>>>,
+}
+
+/// A connection's slot in [`Server::conns`]: marks it waiting or busy, and tells when a
+/// newcomer took the slot.
+struct Seat<'a> {
+    server: &'a Server,
+    id: ConnId,
+    evicted: Rc<Notify>,
+}
+
+impl Seat<'_> {
+    fn waiting(&self, waiting: bool) {
+        self.server.conns.borrow_mut().set_waiting(self.id, waiting);
+    }
 }
 
 /// Binds one listener per LAN address and spawns their accept loops. Returns the
@@ -287,7 +275,10 @@ pub(crate) async fn spawn_listeners(
         docs: Documents::new(&shared.ctx.igd),
         shared: shared.clone(),
         gena,
-        conns: RefCell::new(ConnCounter::default()),
+        conns: RefCell::new(ConnTable::new(
+            shared.ctx.http_max_connections,
+            MAX_CONNECTIONS_PER_CLIENT,
+        )),
     });
     let mut port = shared.ctx.http_port;
     let mut addrs = Vec::new();
@@ -328,6 +319,7 @@ fn bind_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     }
     sock.set_reuse_address(true)?;
     sock.set_nonblocking(true)?;
+    crate::netif::bind_to_interface_of(&sock, addr.ip())?;
     sock.bind(&addr.into())
         .map_err(|e| anyhow::anyhow!("upnp: cannot bind http {addr}: {e}"))?;
     sock.listen(128)?;
@@ -352,16 +344,31 @@ async fn accept_loop(server: Rc<Server>, listener: TcpListener) {
             tracing::debug!(%peer, "http: connection from outside the LAN dropped");
             continue;
         }
-        let max = server.shared.ctx.http_max_connections.max(1);
-        if !server.conns.borrow_mut().try_acquire(peer_ip, max) {
-            tracing::debug!(%peer, "http: connection cap reached, refused");
-            let _ = stream.try_write(&error_response(503, true, &server.shared.server));
-            continue;
-        }
+        let evicted = Rc::new(Notify::new());
+        let admission = server.conns.borrow_mut().admit(peer_ip, evicted.clone());
+        let id = match admission {
+            Admission::Admitted { id, evicted } => {
+                if let Some(other) = evicted {
+                    tracing::debug!(%peer, "http: connection cap reached, closed a waiting connection");
+                    other.notify_one();
+                }
+                id
+            }
+            Admission::Refused => {
+                tracing::debug!(%peer, "http: connection cap reached, every connection busy, refused");
+                let _ = stream.try_write(&error_response(503, true, &server.shared.server));
+                continue;
+            }
+        };
         let s = server.clone();
         tokio::task::spawn_local(async move {
-            serve(&s, stream, peer).await;
-            s.conns.borrow_mut().release(peer_ip);
+            let seat = Seat {
+                server: &s,
+                id,
+                evicted,
+            };
+            serve(&seat, stream, peer).await;
+            s.conns.borrow_mut().release(id);
         });
     }
 }
@@ -373,36 +380,81 @@ async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
     )
 }
 
-async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
-    let Ok(local) = stream.local_addr() else {
+/// How a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The peer closed, failed or was too slow to read: close at once.
+    Drop,
+    /// We answered and end the connection: close with `lingering_close`.
+    Linger,
+}
+
+async fn serve(seat: &Seat<'_>, mut stream: TcpStream, peer: SocketAddr) {
+    let mut buf = vec![0u8; 4096];
+    if serve_requests(seat, &mut stream, peer, &mut buf).await == Ending::Linger {
+        seat.waiting(true);
+        tokio::select! {
+            () = lingering_close(&mut stream, &mut buf) => {}
+            () = seat.evicted.notified() => {}
+        }
+    }
+}
+
+/// Closes the way RFC 9112 §9.6 asks of a server that closes with input possibly
+/// still on the way (a head over the cap, a body never read, a request after
+/// `Connection: close`): shut down writing, so the answer and then FIN go out, read and
+/// drop whatever the peer still sends until it closes, or [`LINGER_TIME`] or
+/// [`LINGER_MAX_BYTES`] run out, then close. Closing with unread input at once makes the
+/// kernel send a reset, which discards the answer the peer has not read yet.
+async fn lingering_close(stream: &mut TcpStream, buf: &mut [u8]) {
+    if stream.shutdown().await.is_err() {
         return;
+    }
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut drained = 0usize;
+    while drained < LINGER_MAX_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
+}
+
+/// Serves requests until the connection ends; says how to close it.
+async fn serve_requests(
+    seat: &Seat<'_>,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    buf: &mut [u8],
+) -> Ending {
+    let server = seat.server;
+    let Ok(local) = stream.local_addr() else {
+        return Ending::Drop;
     };
     let mut conn = Connection::new();
-    let mut buf = vec![0u8; 4096];
     let mut deadline = Instant::now() + IDLE_TIMEOUT;
     let mut idle = true;
     loop {
         loop {
             match conn.poll() {
                 Polled::NeedMore => break,
-                Polled::Closed => return,
+                Polled::Closed => return Ending::Drop,
                 Polled::Fail(status) => {
-                    let _ = write_all(
-                        &mut stream,
-                        &error_response(status, true, &server.shared.server),
-                    )
-                    .await;
-                    return;
+                    seat.waiting(false);
+                    let answer = error_response(status, true, &server.shared.server);
+                    return answered(write_all(stream, &answer).await);
                 }
                 Polled::Request(req) => {
+                    seat.waiting(false);
                     if let Some(hook) = &server.shared.ctx.before_request {
                         hook();
                     }
                     let (bytes, close) = server.answer(&req, local.ip(), peer.ip());
-                    if !write_all(&mut stream, &bytes).await || close || !req.keep_alive {
-                        let _ = stream.shutdown().await;
-                        return;
+                    let written = write_all(stream, &bytes).await;
+                    if !written || close || !req.keep_alive {
+                        return answered(written);
                     }
+                    seat.waiting(true);
                     deadline = Instant::now() + IDLE_TIMEOUT;
                     idle = true;
                 }
@@ -412,19 +464,24 @@ async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
             idle = false;
             deadline = Instant::now() + REQUEST_TIMEOUT;
         }
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, stream.read(buf)) => r,
+            () = seat.evicted.notified() => {
+                tracing::debug!(%peer, idle, "http: a newcomer took this waiting connection's slot");
+                return Ending::Drop;
+            }
+        };
+        match read {
             Err(_) => {
                 tracing::debug!(%peer, idle, "http: deadline passed, closing");
-                if !idle {
-                    let _ = write_all(
-                        &mut stream,
-                        &error_response(408, true, &server.shared.server),
-                    )
-                    .await;
+                if idle {
+                    return Ending::Drop;
                 }
-                return;
+                seat.waiting(false);
+                let answer = error_response(408, true, &server.shared.server);
+                return answered(write_all(stream, &answer).await);
             }
-            Ok(Err(_)) => return,
+            Ok(Err(_)) => return Ending::Drop,
             Ok(Ok(0)) => conn.feed_eof(),
             Ok(Ok(n)) => {
                 conn.feed(buf.get(..n).unwrap_or_default());
@@ -434,6 +491,15 @@ async fn serve(server: &Server, mut stream: TcpStream, peer: SocketAddr) {
                 }
             }
         }
+    }
+}
+
+/// After the last answer: linger when it was written, else drop.
+fn answered(written: bool) -> Ending {
+    if written {
+        Ending::Linger
+    } else {
+        Ending::Drop
     }
 }
 
@@ -485,8 +551,9 @@ impl Server {
                         &req.body,
                         requester,
                         SoapSettings {
-                            secure_mode: ctx.secure_mode,
+                            secure_mode: backend.secure_mode(),
                             list_max_entries: ctx.list_max_entries,
+                            device_version: ctx.igd.version.into(),
                         },
                         &ctx.igd.uuids[2],
                         &mut *backend,
@@ -517,6 +584,10 @@ impl Server {
         }
     }
 }
+
+pub mod conns;
+
+use conns::{Admission, ConnId, ConnTable};
 
 #[cfg(test)]
 mod tests;

@@ -13,12 +13,14 @@
 //! ```
 //!
 //! [`start`] must be called from inside a tokio `LocalSet` (current-thread runtime):
-//! it binds the SSDP socket (UDP 1900, joined to 239.255.255.250 on each LAN address,
-//! plus one sending socket per LAN address) and one HTTP listener per LAN address
+//! it binds the SSDP sockets (UDP 1900, one per LAN interface, joined to
+//! 239.255.255.250 on each of its LAN addresses, answering searches; plus one NOTIFY
+//! socket per LAN address) and one HTTP listener per LAN address
 //! (port [`UpnpContext::http_port`]; 0 picks a free port, shared by every address),
 //! logs `upnp: http server bound, description at <url>` for each HTTP listener and spawns its tasks with
-//! `tokio::task::spawn_local`. If UDP 1900 is taken (an SSDP cache daemon owns it) the
-//! device registers its services with that daemon over its unix socket instead
+//! `tokio::task::spawn_local`. Every listening socket is tied to its LAN interface
+//! (`SO_BINDTODEVICE`, [`crate::netif`]): nothing arriving on the WAN reaches it. If
+//! UDP 1900 is taken (an SSDP cache daemon owns it) the device registers its services with that daemon over its unix socket instead
 //! ([`register`]; path from [`UpnpContext::minissdpd_socket`], `minissdpdsocket`); on any
 //! other SSDP failure the HTTP side still runs and a warning is logged.
 //!
@@ -80,6 +82,36 @@ pub fn lan_for(lan: &[LanAddr], peer: IpAddr) -> Option<LanAddr> {
     lan.iter().copied().find(|l| l.contains(v4) && l.addr != v4)
 }
 
+/// Where to join a multicast group for the LAN addresses: the index of each interface
+/// holding one, once per interface (a group is joined per interface; a second join
+/// through another address of the same interface, a secondary or VRRP address, fails
+/// with EADDRINUSE), or the address itself when no interface holds it.
+pub(crate) fn multicast_interfaces(lan: &[LanAddr]) -> Vec<socket2::InterfaceIndexOrAddress> {
+    let all: Vec<(Ipv4Addr, u32)> = nix::ifaddrs::getifaddrs()
+        .map(|it| {
+            it.filter_map(|ifa| {
+                let ip = ifa.address.as_ref()?.as_sockaddr_in()?.ip();
+                let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).ok()?;
+                Some((ip, index))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for l in lan {
+        match all.iter().find(|(ip, _)| *ip == l.addr) {
+            Some(&(_, index)) if !seen.contains(&index) => {
+                seen.push(index);
+                out.push(socket2::InterfaceIndexOrAddress::Index(index));
+            }
+            Some(_) => {}
+            None => out.push(socket2::InterfaceIndexOrAddress::Address(l.addr)),
+        }
+    }
+    out
+}
+
 /// Everything the UPnP device needs from the daemon.
 pub struct UpnpContext {
     /// The gateway core (mapping table, firewall, external address, counters).
@@ -96,8 +128,6 @@ pub struct UpnpContext {
     pub notify_interval: u32,
     /// BOOTID.UPNP.ORG (UDA 1.1 §1.2.2), e.g. the start time in seconds.
     pub boot_id: u32,
-    /// Secure mode (`secure_mode`, default on).
-    pub secure_mode: bool,
     /// Most entries GetListOfPortMappings returns (`list_max_entries`).
     pub list_max_entries: usize,
     /// Most concurrent HTTP connections (`http_max_connections`).
@@ -137,6 +167,9 @@ pub enum UpnpEvent {
     MappingsChanged,
     /// The external address (or the connection status) changed.
     ExternalAddressChanged,
+    /// The IPv6 firewall's status changed (a SIGHUP turned `ipv6_disable` on or off):
+    /// WANIPv6FirewallControl's FirewallEnabled and InboundPinholeAllowed.
+    FirewallChanged,
 }
 
 /// A running UPnP device. Dropping it does not stop the tasks: call
@@ -204,6 +237,12 @@ pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
         Ok(d) => {
             let d = Rc::new(d);
             tasks.push(tokio::task::spawn_local(ssdp::SsdpDriver::run(d.clone())));
+            for sock in d.receivers() {
+                tasks.push(tokio::task::spawn_local(ssdp::SsdpDriver::receive(
+                    d.clone(),
+                    sock,
+                )));
+            }
             Some(d)
         }
         Err(e) if ssdp::port_in_use(&e) => {
@@ -275,7 +314,8 @@ impl Shared {
             return true;
         }
         match (peer, &self.ctx.ipv6) {
-            (IpAddr::V6(a), Some(v6)) => v6.lan.iter().any(|l| l.contains(a) && l.addr != a),
+            // The pinhole service's prefixes: re-read on SIGHUP.
+            (IpAddr::V6(a), Some(v6)) => v6.pinholes.borrow().is_lan(a),
             _ => false,
         }
     }

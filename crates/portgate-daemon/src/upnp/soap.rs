@@ -29,6 +29,10 @@ pub struct SoapSettings {
     pub secure_mode: bool,
     /// Cap on GetListOfPortMappings entries.
     pub list_max_entries: usize,
+    /// The IGD version the description announces. On an IGD:2 device a lease of 0
+    /// means the IGD:2 maximum whatever the SOAPAction's version (as miniupnpd built
+    /// with IGD:2), and Layer3Forwarding names WANConnectionDevice:2.
+    pub device_version: IgdVersion,
 }
 
 /// What to answer.
@@ -425,8 +429,14 @@ impl Call<'_> {
         } else {
             strict_u32(lease_text).ok_or(Fault(402))?
         };
-        // AddAnyPortMapping only exists in WANIPConnection:2: its lease rules apply.
-        let version = if any { IgdVersion::V2 } else { self.version };
+        // AddAnyPortMapping only exists in WANIPConnection:2, and an IGD:2 device
+        // applies WANIPConnection:2's lease rules to every request: a lease of 0 is
+        // the IGD:2 maximum there (WANIPConnection:2 §2.3.16).
+        let version = if any || self.settings.device_version == IgdVersion::V2 {
+            IgdVersion::V2
+        } else {
+            self.version
+        };
         let now = self.backend.now();
         let expiry = expiry_at(now, upnp_lease(version, lease_req));
         let req = NewMapping {
@@ -602,15 +612,17 @@ impl Call<'_> {
     }
 
     fn wan_common(&mut self, action: &str) -> Result<Out, Fault> {
-        // ui4 counters wrap (WANCommonInterfaceConfig:1 §2.2: the values are ui4).
+        // ui4 counters wrap (WANCommonInterfaceConfig:1 §2.2: the values are ui4); a bit
+        // rate past ui4 (a 10 Gbit/s link) is reported as the largest ui4 instead.
         let wrap = |v: u64| (v & 0xFFFF_FFFF).to_string();
+        let ui4_max = |v: u64| v.min(u64::from(u32::MAX)).to_string();
         match action {
             "GetCommonLinkProperties" => {
                 let info = self.backend.connection_info();
                 Ok(out(&[
                     ("NewWANAccessType", "Ethernet".into()),
-                    ("NewLayer1UpstreamMaxBitRate", wrap(info.bitrate_up)),
-                    ("NewLayer1DownstreamMaxBitRate", wrap(info.bitrate_down)),
+                    ("NewLayer1UpstreamMaxBitRate", ui4_max(info.bitrate_up)),
+                    ("NewLayer1DownstreamMaxBitRate", ui4_max(info.bitrate_down)),
                     (
                         "NewPhysicalLinkStatus",
                         if info.link_up { "Up" } else { "Down" }.into(),
@@ -638,8 +650,10 @@ impl Call<'_> {
     }
 
     fn layer3(&mut self, action: &str, uuid_wcd: &str) -> Result<Out, Fault> {
-        let ours =
-            format!("uuid:{uuid_wcd}:WANConnectionDevice:1,urn:upnp-org:serviceId:WANIPConn1");
+        let ours = format!(
+            "uuid:{uuid_wcd}:WANConnectionDevice:{},urn:upnp-org:serviceId:WANIPConn1",
+            self.settings.device_version.number()
+        );
         match action {
             "GetDefaultConnectionService" => Ok(out(&[("NewDefaultConnectionService", ours)])),
             "SetDefaultConnectionService" => {

@@ -314,34 +314,64 @@ pub(crate) fn emit_notify(n: Notify) -> Vec<u8> {
     out
 }
 
-/// The socket driver: one receiving socket on the SSDP port joined to the group on
-/// each LAN address, one sending socket per LAN address.
+/// The socket driver: per LAN interface, one socket on the SSDP port, tied to that
+/// interface and joined to the group on each of its LAN addresses, which receives the
+/// searches and sends their answers (so they leave from the SSDP port, as UDA 1.1
+/// §1.3.3 has them and as a control point searching from a `connect()`ed socket, or
+/// behind a host firewall that admits only replies, needs); and one NOTIFY socket per
+/// LAN address.
 pub struct SsdpDriver {
     shared: Rc<Shared>,
     responder: RefCell<Responder>,
-    recv: UdpSocket,
+    recv: Vec<Rc<UdpSocket>>,
     send: Vec<(LanAddr, Rc<UdpSocket>)>,
     http_port: u16,
+}
+
+/// The LAN addresses grouped by the interface that holds them (`None`: on no
+/// interface, e.g. a loopback-range address in tests).
+fn by_interface(lan: &[LanAddr]) -> Vec<(Option<String>, Vec<LanAddr>)> {
+    let mut out: Vec<(Option<String>, Vec<LanAddr>)> = Vec::new();
+    for l in lan {
+        let name = crate::netif::interface_of(IpAddr::V4(l.addr));
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.push(*l),
+            None => out.push((name, vec![*l])),
+        }
+    }
+    out
 }
 
 impl SsdpDriver {
     /// Binds the sockets (fails when the SSDP port is taken: see [`port_in_use`]).
     ///
-    /// The receiving socket is bound without `SO_REUSEADDR`: UDP has no TIME_WAIT to
+    /// The receiving sockets are bound without `SO_REUSEADDR`: UDP has no TIME_WAIT to
     /// skip, and sharing the port with an SSDP cache daemon (which sets it) would hide
     /// that the daemon is there; the bind must fail so the device registers with it.
+    /// Sockets tied to different interfaces share the port without it.
     pub(crate) fn bind(shared: Rc<Shared>, http_port: u16) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let port = shared.ctx.ssdp_port;
-        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
-        sock.set_nonblocking(true)?;
-        sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
-            .with_context(|| format!("cannot bind udp port {port}"))?;
-        for lan in &shared.ctx.lan {
-            sock.join_multicast_v4(&SSDP_MULTICAST_V4, &lan.addr)
-                .map_err(|e| anyhow::anyhow!("cannot join ssdp group on {}: {e}", lan.addr))?;
+        let mut recv = Vec::new();
+        for (ifname, lans) in by_interface(&shared.ctx.lan) {
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+            sock.set_nonblocking(true)?;
+            if let Some(name) = &ifname {
+                crate::netif::bind_to_interface(&sock, name)?;
+            }
+            sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
+                .with_context(|| format!("cannot bind udp port {port}"))?;
+            // Once per interface, however many addresses it holds.
+            for iface in super::multicast_interfaces(&lans) {
+                sock.join_multicast_v4_n(&SSDP_MULTICAST_V4, &iface)
+                    .map_err(|e| anyhow::anyhow!("cannot join ssdp group on {iface:?}: {e}"))?;
+            }
+            tracing::info!(
+                "upnp: ssdp bound to 0.0.0.0:{port} on {}",
+                ifname.as_deref().unwrap_or("every interface")
+            );
+            recv.push(Rc::new(UdpSocket::from_std(sock.into())?));
         }
-        let recv = UdpSocket::from_std(sock.into())?;
         let mut send = Vec::new();
         for lan in &shared.ctx.lan {
             let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
@@ -349,6 +379,7 @@ impl SsdpDriver {
             s.set_multicast_if_v4(&lan.addr)?;
             s.set_multicast_ttl_v4(MULTICAST_TTL)?;
             s.set_multicast_loop_v4(false)?;
+            crate::netif::bind_to_interface_of(&s, IpAddr::V4(lan.addr))?;
             s.bind(&SocketAddr::from((lan.addr, 0)).into())?;
             send.push((*lan, Rc::new(UdpSocket::from_std(s.into())?)));
         }
@@ -358,7 +389,6 @@ impl SsdpDriver {
             shared.ctx.notify_interval,
             shared.ctx.boot_id,
         );
-        tracing::info!("upnp: ssdp bound to 0.0.0.0:{port}");
         Ok(Self {
             shared,
             responder: RefCell::new(responder),
@@ -368,15 +398,14 @@ impl SsdpDriver {
         })
     }
 
-    fn location(&self, lan: &LanAddr) -> String {
-        format!("http://{}:{}/rootDesc.xml", lan.addr, self.http_port)
+    /// The sockets on the SSDP port, one per LAN interface: run
+    /// [`SsdpDriver::receive`] on each.
+    pub(crate) fn receivers(&self) -> Vec<Rc<UdpSocket>> {
+        self.recv.clone()
     }
 
-    fn socket_for(&self, lan: &LanAddr) -> Option<Rc<UdpSocket>> {
-        self.send
-            .iter()
-            .find(|(l, _)| l == lan)
-            .map(|(_, s)| s.clone())
+    fn location(&self, lan: &LanAddr) -> String {
+        format!("http://{}:{}/rootDesc.xml", lan.addr, self.http_port)
     }
 
     async fn send_all(&self, byebye: bool) {
@@ -402,27 +431,30 @@ impl SsdpDriver {
         self.send_all(true).await;
     }
 
-    /// The receive/announce loop.
+    /// The announce loop.
     pub(crate) async fn run(this: Rc<Self>) {
         let interval = u64::from(this.shared.ctx.notify_interval.max(30));
         let mut next_notify = tokio::time::Instant::now();
-        let mut buf = vec![0u8; portgate_proto::ssdp::MAX_DATAGRAM_LEN + 1];
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next_notify) => {
-                    let t = this.clone();
-                    tokio::task::spawn_local(async move { t.send_all(false).await });
-                    next_notify = next_notify_round(interval);
-                }
-                r = this.recv.recv_from(&mut buf) => {
-                    let Ok((n, src)) = r else { continue };
-                    this.on_datagram(buf.get(..n).unwrap_or_default(), src);
-                }
-            }
+            tokio::time::sleep_until(next_notify).await;
+            let t = this.clone();
+            tokio::task::spawn_local(async move { t.send_all(false).await });
+            next_notify = next_notify_round(interval);
         }
     }
 
-    fn on_datagram(self: &Rc<Self>, data: &[u8], src: SocketAddr) {
+    /// The receive loop of one socket on the SSDP port.
+    pub(crate) async fn receive(this: Rc<Self>, sock: Rc<UdpSocket>) {
+        let mut buf = vec![0u8; portgate_proto::ssdp::MAX_DATAGRAM_LEN + 1];
+        loop {
+            let Ok((n, src)) = sock.recv_from(&mut buf).await else {
+                continue;
+            };
+            this.on_datagram(buf.get(..n).unwrap_or_default(), src, &sock);
+        }
+    }
+
+    fn on_datagram(self: &Rc<Self>, data: &[u8], src: SocketAddr, sock: &Rc<UdpSocket>) {
         let Some(lan) = lan_for(&self.shared.ctx.lan, src.ip()) else {
             tracing::debug!(%src, "ssdp: datagram from outside the LAN dropped");
             return;
@@ -430,7 +462,7 @@ impl SsdpDriver {
         let Ok(SsdpMessage::Search(search)) = SsdpMessage::parse(data) else {
             return;
         };
-        let now = crate::run::unix_now();
+        let now = crate::clock::now();
         let multicast = is_multicast_search(&search);
         let decision = self
             .responder
@@ -454,10 +486,8 @@ impl SsdpDriver {
                 .map(|(st, usn)| r.response(st, usn, &loc))
                 .collect()
         };
-        let Some(sock) = self.socket_for(&lan) else {
-            return;
-        };
         let delay = reply_delay(window_secs);
+        let sock = sock.clone();
         tokio::task::spawn_local(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

@@ -1,7 +1,8 @@
 //! SSDP over IPv6 (UDA 1.1 §1.1.2 and Annex A): the same [`Responder`] as IPv4, on
 //! UDP `[::]:1900` joined to `ff02::c` (link-local) and `ff05::c` (site-local) on the
 //! LAN interface. NOTIFYs go to both groups; LOCATION names the gateway's LAN IPv6
-//! address (`http://[addr]:port/rootDesc.xml`).
+//! address (`http://[addr]:port/rootDesc.xml`). The socket is tied to the LAN
+//! interface (`SO_BINDTODEVICE`) and answers searches itself, from port 1900.
 //!
 //! Senders answered: hosts of the IPv6 LAN prefixes, and link-local senders whose
 //! scope is the LAN interface (clients usually search from their link-local
@@ -52,6 +53,7 @@ impl Ssdp6Driver {
         s.set_multicast_if_v6(ifindex)?;
         s.set_multicast_hops_v6(MULTICAST_TTL)?;
         s.set_multicast_loop_v6(false)?;
+        crate::netif::bind_to_interface_of(&s, addr.into())?;
         s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())
             .with_context(|| format!("cannot bind udp [::]:{port}"))?;
         for g in [SSDP_MULTICAST_V6_LINK_LOCAL, SSDP_MULTICAST_V6_SITE_LOCAL] {
@@ -134,7 +136,7 @@ impl Ssdp6Driver {
         let Ok(SsdpMessage::Search(search)) = SsdpMessage::parse(data) else {
             return;
         };
-        let now = crate::run::unix_now();
+        let now = crate::clock::now();
         let multicast = is_multicast_search(&search);
         let decision =
             self.responder

@@ -78,9 +78,20 @@ impl GatewayPinholes {
     }
 }
 
+impl GatewayPinholes {
+    /// The time for a change, after telling the pinholes where the wall clock is
+    /// (changes write lease_file6).
+    fn change_time(&self) -> u64 {
+        self.pins
+            .borrow_mut()
+            .set_wall_offset(crate::clock::wall_offset());
+        crate::clock::now()
+    }
+}
+
 impl PinholeBackend for GatewayPinholes {
     fn now(&self) -> u64 {
-        crate::run::unix_now()
+        crate::clock::now()
     }
     fn enabled(&self) -> bool {
         self.pins.borrow().settings().enabled
@@ -89,7 +100,7 @@ impl PinholeBackend for GatewayPinholes {
         self.pins.borrow().is_lan(ip)
     }
     fn add(&mut self, req: NewPinhole) -> Result<u16, PinholeServiceError> {
-        let now = self.now();
+        let now = self.change_time();
         let r = self
             .pins
             .borrow_mut()
@@ -97,14 +108,14 @@ impl PinholeBackend for GatewayPinholes {
         Ok(r.record.uid)
     }
     fn update(&mut self, uid: u16, expiry: u64, by: Ipv6Addr) -> Result<(), PinholeServiceError> {
-        let now = self.now();
+        let now = self.change_time();
         self.pins
             .borrow_mut()
             .update(&mut self.gw.borrow_mut(), uid, Some(expiry), Some(by), now)
             .map(|_| ())
     }
     fn delete(&mut self, uid: u16, by: Ipv6Addr) -> Result<(), PinholeServiceError> {
-        let now = self.now();
+        let now = self.change_time();
         self.pins
             .borrow_mut()
             .delete(&mut self.gw.borrow_mut(), uid, Some(by), now)
@@ -114,7 +125,7 @@ impl PinholeBackend for GatewayPinholes {
         self.pins.borrow().get(uid, self.now()).cloned()
     }
     fn packets(&mut self, uid: u16) -> Result<u64, PinholeServiceError> {
-        let now = self.now();
+        let now = self.change_time();
         self.pins
             .borrow_mut()
             .packets(&mut self.gw.borrow_mut(), uid, now)

@@ -117,6 +117,40 @@ impl TestGateway {
         Ok(())
     }
 
+    /// Send SIGHUP and wait until the daemon logs the reload.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let daemon = self
+            .daemon
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no daemon"))?;
+        let from = daemon.line_count();
+        daemon.signal(portgate_lab::Signal::HUP);
+        daemon.wait_for_after(from, "configuration reloaded", Duration::from_secs(10))?;
+        Ok(())
+    }
+
+    /// Debian's `upnpc -6` in `host` against the gateway's IPv6 description on
+    /// `http_port`; its stdout and stderr (also printed).
+    pub fn upnpc6(&self, host: Host, http_port: u16, args: &[&str]) -> String {
+        let gw = self
+            .lab
+            .ipv6(Host::Gateway)
+            .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED);
+        let url = format!("http://[{gw}]:{http_port}/rootDesc.xml");
+        let mut full = vec!["upnpc", "-6", "-u", url.as_str()];
+        full.extend_from_slice(args);
+        let text = match self.lab.exec_unchecked(host, &full) {
+            Ok(out) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => format!("upnpc did not run: {e}"),
+        };
+        eprintln!("upnpc {args:?}:\n{text}");
+        text
+    }
+
     /// kill -9 the daemon (a crash).
     pub fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(p) = self.daemon.take() {
@@ -125,4 +159,21 @@ impl TestGateway {
         }
         Ok(())
     }
+}
+
+/// Maps TCP `port` to the same port on LAN host 0 with Debian's `natpmpc` (lease
+/// `lifetime` seconds) and checks that it says so.
+pub fn natpmpc_map(t: &TestGateway, port: u16, lifetime: u32) -> anyhow::Result<()> {
+    let gw = t.lan_address().to_string();
+    let (p, l) = (port.to_string(), lifetime.to_string());
+    let out = t.lab.exec_unchecked(
+        Host::Lan(0),
+        &["natpmpc", "-g", &gw, "-a", &p, &p, "tcp", &l],
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        text.contains(&format!("Mapped public port {port}")),
+        "{text}"
+    );
+    Ok(())
 }

@@ -8,7 +8,7 @@ const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 const HOST: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 const PEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
 
-fn setup() -> (Gateway, SharedMem, Pinholes) {
+pub(crate) fn setup() -> (Gateway, SharedMem, Pinholes) {
     let (mut gw, fw) = gateway(settings(None));
     let (p, _) = Pinholes::start(
         PinholeSettings {

@@ -53,6 +53,7 @@ fn fixture_with(secure: bool, external: Option<Ipv4Addr>) -> Fixture {
         settings: SoapSettings {
             secure_mode: secure,
             list_max_entries: 1000,
+            device_version: IgdVersion::V1,
         },
     }
 }
@@ -688,4 +689,53 @@ fn query_state_variable() {
         A,
     );
     assert_eq!(arg(&o, "return"), "1");
+}
+
+#[test]
+fn igd2_device_lease_zero_is_the_maximum_even_for_a_v1_soapaction() {
+    let mut f = fixture();
+    f.settings.device_version = IgdVersion::V2;
+    // A client that hardcodes WANIPConnection:1 against the IGD:2 device: lease 0
+    // is WANIPConnection:2's maximum, as miniupnpd built with IGD:2 answers.
+    ok_args(&f.add(IPC1, "9000", "", "80", A));
+    let g = f.call(
+        IPC1,
+        "GetGenericPortMappingEntry",
+        &[("NewPortMappingIndex", "0")],
+        A,
+    );
+    let left: u32 = arg(&g, "NewLeaseDuration").parse().unwrap_or(0);
+    assert!((604_790..=604_800).contains(&left), "{left}");
+}
+
+#[test]
+fn layer3_names_the_connection_device_of_the_announced_version() {
+    let mut f = fixture();
+    f.settings.device_version = IgdVersion::V2;
+    let l3 = "urn:schemas-upnp-org:service:Layer3Forwarding:1";
+    let d = f.call(l3, "GetDefaultConnectionService", &[], A);
+    let ours = arg(&d, "NewDefaultConnectionService");
+    assert_eq!(
+        ours,
+        "uuid:wcd-uuid:WANConnectionDevice:2,urn:upnp-org:serviceId:WANIPConn1"
+    );
+    let set = f.call(
+        l3,
+        "SetDefaultConnectionService",
+        &[("NewDefaultConnectionService", ours.as_str())],
+        A,
+    );
+    ok_args(&set);
+}
+
+#[test]
+fn link_bit_rates_past_ui4_report_the_largest_ui4() {
+    let mut f = fixture();
+    // A 10 Gbit/s rate (a veth or 10GbE WAN link) does not fit WANCommonInterfaceConfig's
+    // ui4; without a WAN interface to read, an unconfigured rate is 0 (unknown).
+    f.be = GatewayBackend::new(f.gw.clone(), None, 10_000_000_000, 0);
+    let cif = "urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1";
+    let c = f.call(cif, "GetCommonLinkProperties", &[], A);
+    assert_eq!(arg(&c, "NewLayer1UpstreamMaxBitRate"), "4294967295");
+    assert_eq!(arg(&c, "NewLayer1DownstreamMaxBitRate"), "0");
 }
