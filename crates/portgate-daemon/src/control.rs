@@ -563,6 +563,142 @@ mod tests {
         ));
     }
 
+    use crate::gateway::tests::{gateway, settings, EXT, HOST, NOW};
+    use crate::pinhole::{PinholeSettings, Pinholes};
+    use crate::table::{NewMapping, Origin};
+
+    /// A control over a gateway holding one UPnP mapping (TCP 8080 to HOST, 600 s left)
+    /// and no pinholes; `config` is the file a reload would read.
+    fn control(config: &str) -> Control {
+        let (mut gw, _) = gateway(settings(None));
+        gw.map(
+            NewMapping {
+                protocol: Protocol::Tcp,
+                external_port: 8080,
+                remote_host: None,
+                internal_client: HOST,
+                internal_port: 80,
+                description: "web".into(),
+                expiry: Some(NOW + 600),
+                origin: Origin::Upnp,
+            },
+            Requester::Client(HOST),
+            false,
+            NOW,
+        )
+        .unwrap();
+        let off = PinholeSettings {
+            enabled: false,
+            lease_file6: None,
+            lan: Vec::new(),
+        };
+        let (pins, _) = Pinholes::start(off, &mut gw, NOW).unwrap();
+        let flags = <Flags as clap::Parser>::try_parse_from(["portgated", "-f", config]).unwrap();
+        Control::new(gw.into_shared(), pins.into_shared(), flags)
+    }
+
+    fn ask(c: &Control, line: &str) -> Value {
+        c.answer(line, NOW)
+    }
+
+    #[test]
+    fn status_list_and_metrics() {
+        let c = control("/nonexistent/portgated.conf");
+        let s = ask(&c, r#"{"cmd":"status"}"#);
+        assert_eq!(s["ok"], true);
+        assert_eq!(s["external_address"], EXT.to_string());
+        assert_eq!(
+            (s["mappings"].as_u64(), s["pinholes"].as_u64()),
+            (Some(1), Some(0))
+        );
+        assert!(s["counters"]["natpmp"]["requests"].is_u64());
+        let l = ask(&c, r#"{"cmd":"list"}"#);
+        let m = &l["mappings"][0];
+        assert_eq!(m["protocol"], "tcp");
+        assert_eq!(m["external_port"], 8080);
+        assert_eq!(m["internal_client"], HOST.to_string());
+        assert_eq!(m["internal_port"], 80);
+        assert_eq!(m["origin"], "upnp");
+        assert_eq!(m["lease_left"], 600);
+        assert_eq!(m["remote_host"], Value::Null);
+        assert!(m["packets"].is_u64(), "the memory firewall's counter: {m}");
+        let text = c.metrics(NOW);
+        assert!(text.contains("\nportgate_mappings 1\n"), "{text}");
+        assert!(
+            text.contains("# TYPE portgate_requests_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portgate_errors_total{protocol=\"upnp\"} "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_a_reason() {
+        let c = control("/nonexistent/portgated.conf");
+        for (line, why) in [
+            ("not json", "not a JSON object"),
+            ("{}", "missing"),
+            (r#"{"cmd":"shutdown"}"#, "unknown command"),
+            (r#"{"cmd":"delete","protocol":"tcp"}"#, "external_port"),
+            (
+                r#"{"cmd":"delete","protocol":"tcp","external_port":0}"#,
+                "external_port",
+            ),
+            (
+                r#"{"cmd":"delete","protocol":"tcp","external_port":70000}"#,
+                "external_port",
+            ),
+            (
+                r#"{"cmd":"delete","protocol":"sctp","external_port":80}"#,
+                "protocol",
+            ),
+            (
+                r#"{"cmd":"delete","protocol":"udp","external_port":8080}"#,
+                "",
+            ),
+            (r#"{"cmd":"delete-client","client":"nobody"}"#, "address"),
+            (r#"{"cmd":"reload"}"#, "nothing reloaded"),
+        ] {
+            let v = ask(&c, line);
+            assert_eq!(v["ok"], false, "{line}: {v}");
+            let e = v["error"].as_str().unwrap_or_default();
+            assert!(e.contains(why), "{line}: {e}");
+        }
+        assert_eq!(
+            ask(&c, r#"{"cmd":"status"}"#)["mappings"],
+            1,
+            "nothing changed"
+        );
+    }
+
+    #[test]
+    fn delete_and_delete_client() {
+        let c = control("/nonexistent/portgated.conf");
+        let v = ask(
+            &c,
+            r#"{"cmd":"delete","protocol":"TCP","external_port":8080}"#,
+        );
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["deleted"]["internal_port"], 80);
+        assert_eq!(ask(&c, r#"{"cmd":"status"}"#)["mappings"], 0);
+        let again = ask(
+            &c,
+            r#"{"cmd":"delete","protocol":"tcp","external_port":8080}"#,
+        );
+        assert_eq!(again["ok"], false);
+
+        let c = control("/nonexistent/portgated.conf");
+        let line = format!(r#"{{"cmd":"delete-client","client":"{HOST}"}}"#);
+        assert_eq!(ask(&c, &line)["deleted"], 1);
+        assert_eq!(ask(&c, &line)["deleted"], 0);
+        assert_eq!(
+            ask(&c, r#"{"cmd":"delete-client","client":"2001:db8::2"}"#)["deleted"],
+            0
+        );
+    }
+
     #[test]
     fn socket_is_root_only_and_a_live_one_is_not_stolen() {
         let dir = tempfile::tempdir().unwrap();
