@@ -112,7 +112,8 @@ control() {
 # portgated
 stage portgated
 binary portgated portgated usr/sbin
-"$bin/portgated" --generate-man > "$stage/portgated.8"
+# Manual pages of the daemons from their flags (examples: clap_mangen stays out of them).
+cargo run --quiet -p portgate-daemon --example portgated-man > "$stage/portgated.8"
 manpage portgated 8 "$stage/portgated.8"
 manpage portgated 5 "$src/portgated.conf.5"
 install -D -m 0644 "$src/portgated.conf" "$stage/portgated/etc/portgate/portgated.conf"
@@ -154,7 +155,7 @@ control portgate "" \
 # portgate-ssdpd
 stage portgate-ssdpd
 binary portgate-ssdpd portgate-ssdpd usr/sbin
-"$bin/portgate-ssdpd" --generate-man > "$stage/portgate-ssdpd.8"
+cargo run --quiet -p portgate-ssdpd --example portgate-ssdpd-man > "$stage/portgate-ssdpd.8"
 manpage portgate-ssdpd 8 "$stage/portgate-ssdpd.8"
 install -D -m 0644 "$src/portgate-ssdpd.default" "$stage/portgate-ssdpd/etc/default/portgate-ssdpd"
 install -D -m 0644 "$src/portgate-ssdpd.service" \

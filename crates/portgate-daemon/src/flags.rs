@@ -109,9 +109,6 @@ pub struct Flags {
     /// Administration socket for `portgate admin` (control_socket; `none`: off).
     #[arg(long = "control-socket", value_name = "PATH")]
     pub control_socket: Option<String>,
-    /// Print this program's manual page (roff) and exit (packaging).
-    #[arg(long = "generate-man", hide = true)]
-    pub generate_man: bool,
     /// Print the effective configuration and exit.
     #[arg(long = "check-config")]
     pub check_config: bool,

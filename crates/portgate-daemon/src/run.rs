@@ -60,12 +60,6 @@ pub fn unix_now() -> u64 {
 /// Entry point of the `portgated` binary.
 pub fn main() -> ExitCode {
     let mut flags = Flags::parse();
-    if flags.generate_man {
-        return match portgate_service::print_man_page::<Flags>() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::FAILURE,
-        };
-    }
     let cfg = match flags.load_config() {
         Ok(c) => c,
         Err(e) => {

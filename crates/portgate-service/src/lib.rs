@@ -18,13 +18,3 @@ pub mod logging;
 pub mod notify;
 pub mod privs;
 pub mod syslog;
-
-/// Writes the manual page of `C`'s command line (section 8, roff) to stdout: what
-/// `--generate-man` does for the Debian packages.
-pub fn print_man_page<C: clap::CommandFactory>() -> std::io::Result<()> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(C::command())
-        .section("8")
-        .render(&mut out)?;
-    std::io::Write::write_all(&mut std::io::stdout(), &out)
-}

@@ -8,12 +8,15 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+
+mod args;
+use args::Args;
 use portgate_proto::ssdp::{
     MAX_DATAGRAM_LEN, SSDP_MULTICAST_V4, SSDP_MULTICAST_V6_LINK_LOCAL, SSDP_PORT,
 };
@@ -32,60 +35,6 @@ const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bytes read from a client at a time (MiniSSDPd's request buffer is 2 KiB).
 const CLIENT_READ_CHUNK: usize = 4096;
-
-/// MiniSSDPd-compatible command line.
-#[derive(Debug, Parser)]
-#[command(
-    name = "portgate-ssdpd",
-    version,
-    about = "SSDP cache daemon (MiniSSDPd compatible)"
-)]
-struct Args {
-    /// Interface name or one of its addresses to listen on (repeatable).
-    #[arg(
-        short = 'i',
-        value_name = "IFACE|ADDR",
-        required_unless_present = "generate_man"
-    )]
-    interfaces: Vec<String>,
-    /// Unix socket path.
-    #[arg(
-        short = 's',
-        value_name = "PATH",
-        default_value = "/var/run/minissdpd.sock"
-    )]
-    socket: PathBuf,
-    /// Write the process id to this file.
-    #[arg(short = 'p', value_name = "PIDFILE")]
-    pidfile: Option<PathBuf>,
-    /// Debug: stay in the foreground and log every event to stderr (without it the
-    /// daemon forks into the background, as MiniSSDPd does).
-    #[arg(short = 'd')]
-    debug: bool,
-    /// Print this program's manual page (roff) and exit (packaging).
-    #[arg(long = "generate-man", hide = true)]
-    generate_man: bool,
-    /// Stay in the foreground without debug logging (for a service manager).
-    #[arg(long = "foreground")]
-    foreground: bool,
-    /// Where logs go: auto (stderr in the foreground, syslog in the background),
-    /// stderr, or syslog (/dev/log, facility daemon, ident portgate-ssdpd).
-    #[arg(
-        long = "log",
-        value_name = "auto|stderr|syslog",
-        default_value = "auto"
-    )]
-    log: portgate_service::logging::LogTarget,
-    /// Also listen to SSDP over IPv6 (ff02::c).
-    #[arg(short = '6')]
-    ipv6: bool,
-    /// Multicast TTL / hop limit of the start-up M-SEARCH.
-    #[arg(short = 't', value_name = "TTL", default_value_t = 2)]
-    ttl: u32,
-    /// Only cache (and search for) device types starting with this.
-    #[arg(short = 'f', value_name = "DEVICE_TYPE")]
-    filter: Option<String>,
-}
 
 /// One served interface, resolved with getifaddrs(3).
 #[derive(Debug, Clone, Default)]
@@ -495,9 +444,6 @@ async fn watchdog(every: Duration) {
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
-    if args.generate_man {
-        return Ok(portgate_service::print_man_page::<Args>()?);
-    }
     let foreground = args.debug || args.foreground;
     if !foreground {
         // daemon(3) changes to `/`: keep naming the same files.
