@@ -10,10 +10,13 @@ set -euo pipefail
 # faketime: steps portgated's wall clock in the clock-step test.
 # nmap: the interop tests' scanner (upnp-info script, port scan from the WAN host).
 # python3-pip: installs async-upnp-client (below).
+# qemu-system-x86, busybox-static, cpio, kmod, xz-utils, zstd: the kernel matrix
+# (scripts/kernel-matrix.sh: Debian kernels booted under qemu from a busybox initramfs).
 # dpkg-dev, binutils: scripts/build-debs.sh (dpkg-shlibdeps, strip); lintian and systemd
 # (systemd-analyze verify): the package checks of scripts/test-debs.sh.
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine faketime nmap python3-pip dpkg-dev binutils lintian systemd)
+          iputils-ping hyperfine faketime nmap python3-pip qemu-system-x86 busybox-static cpio
+          kmod xz-utils zstd dpkg-dev binutils lintian systemd)
 
 log() { echo "install-deps: $*"; }
 did_something=0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command (CI runs it through .ci/run): install dependencies, then format check,
 # clippy, every test of the workspace (network-namespace lab e2e tests included: they need
-# root; with CI=true a missing root is a failure, not a skip), rustdoc, the Debian packages
+# root; with CI=true a missing root is a failure, not a skip), the kernel matrix (Debian's
+# 6.1 and 6.12 kernels under qemu, and the host kernel), rustdoc, the Debian packages
 # (build, lintian, install, lab run, purge), fuzz smoke runs.
 # Stops at the first failing step.
 set -euo pipefail
@@ -49,6 +50,19 @@ if [ "${PORTGATE_TEST_RUNNER:-}" != cargo ] && cargo nextest --version >/dev/nul
 else
     runner=cargo
     cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
+fi
+end
+
+begin "kernel matrix (6.1, 6.12, host) under qemu"
+# Debian's 6.1 and 6.12 kernels booted under qemu (TCG) and the host kernel, each running
+# the namespace-lab checks with the debug binaries built above (docs/kernels.md).
+if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/kernel-matrix.sh
+elif [ "${CI:-}" = true ]; then
+    echo "kernel matrix: needs root (CI=true: a failure, not a skip)" >&2
+    exit 1
+else
+    echo "note: not root: kernel matrix SKIPPED"
 fi
 end
 

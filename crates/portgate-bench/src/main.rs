@@ -3,7 +3,7 @@
 //! add/refresh/delete rates over NAT-PMP, PCP and SOAP as the table grows, the
 //! read actions (GetGenericPortMappingEntry, GetListOfPortMappings), latency
 //! percentiles, resident memory, binary sizes and client wall times. Prints a table
-//! and writes `results.json`, `results.md` and `throughput.svg` (performance.md).
+//! and writes `results.json`, `results.md` and `throughput.svg` (docs/benchmarks.md).
 //!
 //! Needs root. Run through `scripts/bench.sh`.
 

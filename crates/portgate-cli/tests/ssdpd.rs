@@ -1,5 +1,5 @@
 //! End-to-end: the `portgate` CLI asks the SSDP cache daemon first when there is one, and
-//! finds the gateway through it without any multicast answer (client.md layer 1, ssdpd.md).
+//! finds the gateway through it without any multicast answer (docs/design.md: the cache daemon is asked first).
 //!
 //! `portgate-ssdpd` runs on a lab LAN host inside a mount namespace of its own (`unshare -m`)
 //! with a fresh tmpfs on /run, so it listens at the default /var/run/minissdpd.sock without
@@ -24,7 +24,7 @@ use portgate_client::blocking::query_minissdpd;
 use portgate_lab::{Host, Lab, Proc, HOST_IF};
 
 const START: Duration = Duration::from_secs(20);
-/// The default socket path of MiniSSDPd and of `portgate-ssdpd` (ssdpd.md).
+/// The default socket path of MiniSSDPd and of `portgate-ssdpd`.
 const DEFAULT_SOCKET: &str = "/var/run/minissdpd.sock";
 
 /// Builds `portgated` and `portgate-ssdpd` under cargo (once per test process) and

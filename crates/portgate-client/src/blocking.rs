@@ -24,7 +24,7 @@ use crate::Protocol;
 /// gateway answers in milliseconds; slow or stalling servers are cut off here.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where MiniSSDPd-compatible cache daemons listen (ssdpd.md).
+/// Where MiniSSDPd-compatible cache daemons listen (MiniSSDPd's default path).
 pub const MINISSDPD_SOCKET: &str = "/var/run/minissdpd.sock";
 
 /// Deadline for asking the SSDP cache daemon: it answers from memory at once.
@@ -436,7 +436,7 @@ pub fn drive<T: Transaction>(sock: &UdpSocket, t: &mut T) -> Result<T::Output, C
     }
 }
 
-/// Asks the cache daemon at `path` for each IGD search target (ssdpd.md protocol).
+/// Asks the cache daemon at `path` for each IGD search target (MiniSSDPd socket protocol).
 pub fn query_minissdpd(path: &Path) -> Result<Vec<minissdpd::Entry>, ClientError> {
     use std::os::unix::net::UnixStream;
     let mut out = Vec::new();

@@ -1,5 +1,5 @@
 //! The mapper: get a mapping by whichever protocol the gateway speaks, keep it alive,
-//! recover from what routers do, release it when done (client.md "The mapper").
+//! recover from what routers do, release it when done (docs/design.md, "portgate-client").
 //!
 //! First version, blocking: [`Mapper::map`] probes PCP, NAT-PMP and UPnP in parallel
 //! (with [`Via::Auto`]) and maps with the first that answers; [`Mapper::renew`]

@@ -40,7 +40,7 @@
 //! - `max_mappings_per_client=N` (default [`DEFAULT_MAX_MAPPINGS_PER_CLIENT`]):
 //!   quota per internal client across UPnP, NAT-PMP and PCP.
 //! - `firewall_standalone=yes|no` (default yes): whether our nftables table
-//!   also owns the inbound forward decision (see daemon.md).
+//!   also owns the inbound forward decision (see docs/design.md).
 //! - `keep_table_on_exit=yes|no` (default no): leave our nftables table in
 //!   place on shutdown.
 //! - `http_max_connections=N` (default [`DEFAULT_HTTP_MAX_CONNECTIONS`]):
@@ -62,7 +62,7 @@ mod value;
 
 pub use value::{ListenSpec, Uuid};
 
-/// Default HTTP port of the description/SOAP server (daemon.md).
+/// Default HTTP port of the description/SOAP server (miniupnpd's 5000 when `port` is unset).
 pub const DEFAULT_HTTP_PORT: u16 = 5000;
 /// Default STUN port (RFC 5389 section 9).
 pub const DEFAULT_STUN_PORT: u16 = 3478;
@@ -78,10 +78,10 @@ pub const DEFAULT_CLEAN_RULESET_THRESHOLD: u32 = 20;
 /// Default per-client mapping quota: generous for a game console or a
 /// torrent client, small enough that one host cannot fill the table.
 pub const DEFAULT_MAX_MAPPINGS_PER_CLIENT: u32 = 256;
-/// Default cap on concurrent HTTP connections (hostile.md: bounded; performance.md:
+/// Default cap on concurrent HTTP connections (SECURITY.md: bounded; docs/benchmarks.md:
 /// 100 concurrent SOAP clients served without errors). A connection costs a few KiB.
 pub const DEFAULT_HTTP_MAX_CONNECTIONS: u32 = 256;
-/// Default cap on entries in one GetListOfPortMappings answer (daemon.md).
+/// Default cap on entries in one GetListOfPortMappings answer.
 pub const DEFAULT_LIST_MAX_ENTRIES: u32 = 1000;
 /// Default path of the administration socket (`control_socket`).
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/portgated.sock";

@@ -73,7 +73,21 @@ impl FirewallWatch {
 
     /// Runs the check if it is due: verifies our objects and restores them (and every
     /// mapping and pinhole) when something is missing.
+    ///
+    /// Also restores everything when a request recovered a missing table on its own
+    /// ([`Gateway::take_recreated`]): that recovery pushes the mappings, not the pinholes.
     pub(crate) fn check_if_due(&mut self, gw: &mut Gateway, pins: &Pinholes, now_unix: u64) {
+        if gw.take_recreated() {
+            tracing::warn!(
+                pinholes = pins.table().len(),
+                "the nftables table was recreated for a request: pushing the pinholes again"
+            );
+            if let Err(e) = pins.restore_firewall(gw, now_unix) {
+                tracing::error!(%e, "cannot push the pinholes again yet; trying again in 5 s");
+                self.check_at = Some(Instant::now() + RETRY);
+            }
+            return;
+        }
         if !self.check_at.is_some_and(|t| Instant::now() >= t) {
             return;
         }

@@ -204,6 +204,8 @@ pub struct Gateway {
     /// Seconds the wall clock is ahead of the `now` we are given (see
     /// [`Gateway::set_wall_offset`]): added to expiries written to the lease file.
     wall_offset: i64,
+    /// The table was recreated by a request's recovery ([`Gateway::take_recreated`]).
+    recreated: bool,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -344,6 +346,7 @@ impl Gateway {
             journal_lines: 0,
             idle_counts: None,
             wall_offset: 0,
+            recreated: false,
         };
         gw.persist_now();
         Ok((gw, report))
@@ -356,6 +359,12 @@ impl Gateway {
     /// `now` is wall time, so the file is read as it is.
     pub fn set_wall_offset(&mut self, offset: i64) {
         self.wall_offset = offset;
+    }
+
+    /// Whether a request found the table missing and recreated it (with the mappings)
+    /// since the last call: the pinhole service must then push its pinholes again.
+    pub fn take_recreated(&mut self) -> bool {
+        std::mem::take(&mut self.recreated)
     }
 
     /// The lease file entry for `m`, its expiry in wall time.
@@ -780,7 +789,10 @@ impl Gateway {
                     .iter()
                     .map(|m| firewall_mapping(m, now))
                     .collect();
-                self.firewall.reconcile(&wanted).map(|_| ())
+                self.firewall.reconcile(&wanted)?;
+                // The pinholes live in the same table; their owner pushes them again.
+                self.recreated = true;
+                Ok(())
             }
             other => other,
         }

@@ -7,7 +7,7 @@
 //! else goes to PCP ([`pcp`]), which answers versions 1 and > 2 with
 //! UNSUPP_VERSION (RFC 6887 §9).
 //!
-//! Exposure (hostile.md): requests from a source outside the LAN subnets,
+//! Exposure (SECURITY.md): requests from a source outside the LAN subnets,
 //! from IPv6, or addressed to the external address are dropped without a
 //! reply (RFC 6886 §3.1: a gateway MUST NOT accept mapping requests on its
 //! external interface).
@@ -137,7 +137,7 @@ impl Announcer {
 }
 
 /// The internal client a request maps to: an IPv4 address, never one of
-/// the gateway's own (hostile.md).
+/// the gateway's own (SECURITY.md).
 pub(crate) fn own_or_invalid(gw: &Gateway, ip: Ipv4Addr) -> bool {
     crate::table::validate_internal_client(ip, &gw.own_addresses()).is_err()
 }

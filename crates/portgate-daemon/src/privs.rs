@@ -1,5 +1,5 @@
-//! Giving up privileges after start-up (keep CAP_NET_ADMIN and CAP_NET_BIND_SERVICE
-//! only; the mechanism is [`portgate_service::privs`]).
+//! Giving up privileges after start-up (SECURITY.md, item 8: only CAP_NET_ADMIN and
+//! CAP_NET_BIND_SERVICE are kept; the mechanism is [`portgate_service::privs`]).
 //!
 //! portgated keeps its user (root, so that the lease file, the pid file and the
 //! configuration it rereads on SIGHUP stay reachable through their owner's rights) and

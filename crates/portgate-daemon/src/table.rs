@@ -10,7 +10,7 @@
 //! A mapping is identified by (protocol, external port): at most one
 //! mapping per external port and protocol, whichever protocol created it, so
 //! a UPnP mapping and a PCP mapping of the same port conflict exactly like
-//! two UPnP mappings do (daemon.md). The remote host (UPnP `NewRemoteHost`,
+//! two UPnP mappings do. The remote host (UPnP `NewRemoteHost`,
 //! PCP FILTER) is an attribute of the mapping; re-adding with a different
 //! remote host is a conflict, as in miniupnpd (IGD:2 leaves this case to the
 //! vendor). Lookups and deletions that name a remote host must match it;

@@ -1,4 +1,4 @@
-//! Fault tests (hostile.md "Faults") against the real portgated in the lab:
+//! Fault tests (SECURITY.md, item 9) against the real portgated in the lab:
 //! kill -9 under a load of mixed NAT-PMP adds and deletes, WAN address change
 //! and WAN link down/up under load, our nftables table deleted by an admin,
 //! a corrupted lease file, SIGHUP reloads under load.

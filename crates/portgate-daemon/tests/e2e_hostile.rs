@@ -1,4 +1,4 @@
-//! Hostile input against the real `portgated` binary (spec: hostile.md): every case is
+//! Hostile input against the real `portgated` binary (the threat model is SECURITY.md): every case is
 //! sent raw from a LAN host of the namespace lab (sockets opened inside its namespace),
 //! checked for its specified answer (or silence where the standard says drop), and then a
 //! well-behaved request must still be served. Faults: the admin deletes our nftables

@@ -242,3 +242,44 @@ fn sighup_rereads_the_ipv6_lan_prefixes() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Our table deleted, then recreated by the very next NAT-PMP request (which pushes
+/// the IPv4 mappings only): the pinholes, which live in the same table, are pushed
+/// again too, and the WAN host's datagrams reach the LAN host through the pinhole.
+#[test]
+fn pinholes_come_back_when_a_request_recreates_the_table() -> anyhow::Result<()> {
+    let Some(t) = start("enable_natpmp=yes\n")? else {
+        return Ok(());
+    };
+    let me = host6(&t).to_string();
+    let wan = t.lab.ipv6(Host::Wan).expect("wan ipv6").to_string();
+    let out = upnpc(&t, &["-A", &wan, "40001", &me, "8080", "UDP", "3600"]);
+    assert!(out.to_ascii_lowercase().contains("pinhole id"), "{out}");
+    assert!(udp6_from(&t, 40001, 8080, b"before"), "pinhole works");
+    common::natpmpc_map(&t, 7500, 3600)?;
+
+    let daemon = t.daemon.as_ref().expect("daemon");
+    let mark = daemon.line_count();
+    t.lab.exec(
+        Host::Gateway,
+        &["nft", "delete", "table", "inet", "portgate"],
+    )?;
+    common::natpmpc_map(&t, 7501, 3600)?;
+    // Whichever came first (the request's recovery or the deletion notice), the
+    // pinhole must be back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = daemon.lines();
+        let after = lines.get(mark..).unwrap_or(&[]);
+        if after
+            .iter()
+            .any(|l| l.contains("pushing the pinholes again") || l.contains("mappings restored"))
+        {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no recovery logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(udp6_from(&t, 40001, 8080, b"after"), "pinhole back");
+    Ok(())
+}

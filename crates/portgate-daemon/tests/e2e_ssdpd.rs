@@ -1,5 +1,5 @@
-//! End-to-end: portgated next to an SSDP cache daemon (daemon.md: "If UDP 1900 is
-//! taken, register services with it over its unix socket instead").
+//! End-to-end: portgated next to an SSDP cache daemon (docs/design.md: when UDP 1900
+//! is taken, the services are registered with it over its unix socket instead).
 //!
 //! `portgate-ssdpd` runs in the lab's gateway namespace on the LAN bridge and owns UDP
 //! 1900; the device's own SSDP bind fails, so it submits its services over the cache

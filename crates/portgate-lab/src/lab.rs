@@ -21,7 +21,7 @@ pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most LAN hosts a lab holds: LAN addresses are `.2` to `.201` of one /24.
 pub const MAX_LAN_HOSTS: usize = 200;
 
-/// The LAN's IPv4 network (a /24 inside 10.0.0.0/8, as system.md asks): gateway `.1`, hosts
+/// The LAN's IPv4 network (a /24 inside 10.0.0.0/8, docs/design.md "The namespace lab"): gateway `.1`, hosts
 /// from `.2`.
 pub const LAN_NET_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 0);
 
@@ -29,7 +29,7 @@ pub const LAN_NET_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 0);
 pub const WAN_TEST_NET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 0);
 
 /// A WAN network outside miniupnpd's reserved-address list, for runs against Debian's
-/// miniupnpd-nftables, which refuses a reserved external address (see system.md). It exists
+/// miniupnpd-nftables, which refuses a reserved external address (see docs/design.md). It exists
 /// only inside the lab's namespaces.
 pub const WAN_UNRESERVED_NET: Ipv4Addr = Ipv4Addr::new(192, 0, 1, 0);
 
@@ -731,7 +731,7 @@ impl Lab {
     }
 
     /// Create, in the gateway, the nftables skeleton Debian's miniupnpd-nftables expects
-    /// (system.md): table `inet filter` with a forward chain (policy drop; established and
+    /// (docs/design.md): table `inet filter` with a forward chain (policy drop; established and
     /// LAN-in accepted; jump `miniupnpd`), nat prerouting/postrouting base chains jumping to
     /// `prerouting_miniupnpd`/`postrouting_miniupnpd`, and those three regular chains.
     pub fn install_miniupnpd_skeleton(&self) -> Result<()> {

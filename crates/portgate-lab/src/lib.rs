@@ -1,4 +1,4 @@
-//! Network-namespace lab for portgate's end-to-end tests (system.md, "The lab").
+//! Network-namespace lab for portgate's end-to-end tests (docs/design.md, "The namespace lab").
 //!
 //! A [`Lab`] is a real Linux network made of namespaces:
 //!

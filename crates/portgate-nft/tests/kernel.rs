@@ -435,27 +435,9 @@ fn nft_script(ns: &Netns, script: &str) {
 /// The skeleton Debian's miniupnpd-nftables expects (as the reference daemon is run in
 /// the lab): forward policy drop jumping to `miniupnpd`, nat base chains jumping to
 /// `prerouting_miniupnpd` / `postrouting_miniupnpd`; plus one rule of the admin's own in
-/// the `miniupnpd` chain, which must survive us.
-const MINIUPNPD_SKELETON: &str = r#"table inet filter {
-    chain miniupnpd { counter comment "admin"; }
-    chain prerouting_miniupnpd { }
-    chain postrouting_miniupnpd { }
-    chain forward {
-        type filter hook forward priority 0; policy drop;
-        ct state established,related accept
-        iifname "lan0" accept
-        jump miniupnpd
-    }
-    chain prerouting {
-        type nat hook prerouting priority -100; policy accept;
-        jump prerouting_miniupnpd
-    }
-    chain postrouting {
-        type nat hook postrouting priority 100; policy accept;
-        jump postrouting_miniupnpd
-    }
-}
-"#;
+/// the `miniupnpd` chain, which must survive us. The kernel matrix's checks load the same
+/// file.
+const MINIUPNPD_SKELETON: &str = include_str!("fixtures/miniupnpd-skeleton.nft");
 
 fn chain_text(ns: &Netns, chain: &str) -> String {
     ns.exec(&["nft", "list", "chain", "inet", "filter", chain])

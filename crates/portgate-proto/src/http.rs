@@ -37,7 +37,7 @@ pub use url::{HttpUrl, UrlHost};
 /// Largest message head (start line + header fields + blank line) accepted, in bytes.
 ///
 /// UPnP heads are a few hundred bytes; 8 KiB is the common server default (and what
-/// hostile.md asks for), large enough for every real control point and small enough
+/// SECURITY.md promises), large enough for every real control point and small enough
 /// that a hostile client cannot make the daemon buffer much per connection.
 pub const MAX_HEAD_LEN: usize = 8 * 1024;
 

@@ -7,7 +7,7 @@
 //! size: [`MAX_DATAGRAM_LEN`], [`MAX_SSDP_HEADERS`], [`MAX_LINE_LEN`], [`MAX_ST_LEN`]
 //! and [`MAX_USN_LEN`]. A datagram holding a NUL byte is refused.
 //!
-//! Emitting produces the header sets daemon.md lists, with CRLF line ends.
+//! Emitting produces the header sets of UDA 1.1 sections 1.2 and 1.3, with CRLF line ends.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -285,7 +285,7 @@ impl Mx {
     }
 
     /// The window over which to spread the reply, capped at [`MX_CAP`] seconds
-    /// (daemon.md: MX > 5 counts as 5); `None` when MX is absent or invalid.
+    /// (UDA 1.1 section 1.3.2: MX > 5 counts as 5); `None` when MX is absent or invalid.
     pub fn reply_window_secs(&self) -> Option<u32> {
         match self {
             Self::Seconds(n) => Some((*n).min(MX_CAP)),
@@ -405,7 +405,7 @@ pub struct Notify {
 }
 
 impl Notify {
-    /// An `ssdp:alive` for IPv4 with the fields daemon.md lists; set the boot/config
+    /// An `ssdp:alive` for IPv4 with the fields of UDA 1.1 section 1.2.2; set the boot/config
     /// ids and 01-NLS on the result.
     pub fn alive(nt: SearchTarget, usn: Usn, location: &str, max_age: u32, server: &str) -> Self {
         Self {

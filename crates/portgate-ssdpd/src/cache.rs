@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use portgate_proto::minissdpd::{st_matches, Entry, NotificationKind};
 
-/// Lifetime of an entry whose announcement has no CACHE-CONTROL max-age (ssdpd.md:
+/// Lifetime of an entry whose announcement has no CACHE-CONTROL max-age (docs/design.md:
 /// 180 s, MiniSSDPd's default).
 pub const DEFAULT_MAX_AGE: u32 = 180;
 

@@ -1,4 +1,4 @@
-//! Which senders count as "on the LAN" (hostile.md: SSDP from anywhere else is dropped).
+//! Which senders count as "on the LAN" (SECURITY.md: SSDP from anywhere else is dropped).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

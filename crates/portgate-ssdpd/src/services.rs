@@ -20,7 +20,7 @@ pub const REPLY_MAX_AGE: u32 = 120;
 
 /// M-SEARCH requests answered per sender per [`RATE_WINDOW`]: more than a control point
 /// needs (it searches a few types, a few times), few enough that an ssdp:all flood from
-/// one host cannot make the daemon a traffic amplifier (hostile.md).
+/// one host cannot make the daemon a traffic amplifier (SECURITY.md).
 pub const SEARCHES_PER_WINDOW: u32 = 10;
 
 /// Length of the per-sender rate-limit window.

@@ -28,7 +28,7 @@ use portgate_proto::minissdpd::{Request, Response, ResponseKind};
 
 const START: Duration = Duration::from_secs(20);
 const IGD1: &str = "urn:schemas-upnp-org:device:InternetGatewayDevice:1";
-/// The default socket path of MiniSSDPd and of `portgate-ssdpd` (ssdpd.md).
+/// The default socket path of MiniSSDPd and of `portgate-ssdpd`.
 const DEFAULT_SOCKET: &str = "/var/run/minissdpd.sock";
 
 /// Builds `portgated` under cargo (once per test process) and returns its path.

@@ -215,7 +215,7 @@ impl Discovery {
         );
     }
 
-    /// Entries an SSDP cache daemon returned (ssdpd.md): IGD types are kept.
+    /// Entries an SSDP cache daemon returned (MiniSSDPd socket protocol): IGD types are kept.
     pub fn handle_cache_entries(&mut self, now: Instant, entries: &[minissdpd::Entry]) {
         for e in entries.iter().filter(|e| wanted(&e.st)) {
             self.add(

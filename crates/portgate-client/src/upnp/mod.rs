@@ -1,6 +1,6 @@
 //! UPnP IGD control point: discovery ([`discovery`]), actions ([`actions`]), and the
 //! gateway chosen from a device description ([`Igd`]), with the selection rule of
-//! client.md (connected, public address, WANIPConnection:2 > :1 > WANPPPConnection:1).
+//! docs/design.md (connected, public address, WANIPConnection:2 > :1 > WANPPPConnection:1).
 //! The IPv6 firewall service (WANIPv6FirewallControl:1), when the device has one, is
 //! found in the same description and its actions routed to its own control URL.
 

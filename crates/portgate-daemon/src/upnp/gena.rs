@@ -1,7 +1,7 @@
 //! GENA eventing (UDA 1.1 §4): subscriptions, the initial event, change events, and
 //! non-blocking NOTIFY delivery.
 //!
-//! Rules (hostile.md, daemon.md): the CALLBACK host must be the subscriber's own
+//! Rules (UDA 1.1 section 4, SECURITY.md): the CALLBACK host must be the subscriber's own
 //! address (CallStranger, CVE-2020-12695), else 412; at most [`MAX_SUBSCRIPTIONS`]
 //! subscriptions ([`MAX_SUBSCRIPTIONS_PER_CLIENT`] per client), else 503; a TIMEOUT of
 //! at least [`MIN_TIMEOUT`] is honoured (up to [`MAX_TIMEOUT`]), anything shorter,

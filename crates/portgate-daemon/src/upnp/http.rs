@@ -1,5 +1,5 @@
 //! The HTTP/1.1 server of the device (description, SOAP control, GENA), with the
-//! limits of hostile.md.
+//! limits listed in SECURITY.md.
 //!
 //! [`Connection`] is the sans-IO part: fed bytes, it yields complete requests (head +
 //! body) or the error response that ends the connection; [`route`] decides what a

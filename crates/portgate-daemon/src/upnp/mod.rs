@@ -144,7 +144,7 @@ pub struct UpnpContext {
     /// Called by the HTTP server after each accepted connection and before it answers
     /// each request: the run loop serves
     /// waiting NAT-PMP/PCP datagrams there, so they are not queued behind every busy
-    /// connection of the one-thread loop (performance.md: NAT-PMP p99 under SOAP load).
+    /// connection of the one-thread loop (docs/benchmarks.md: NAT-PMP p99 under SOAP load).
     pub before_request: Option<Rc<dyn Fn()>>,
 }
 

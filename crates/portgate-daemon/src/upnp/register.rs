@@ -1,5 +1,5 @@
 //! Registration with an SSDP cache daemon (MiniSSDPd, `portgate-ssdpd`) when UDP 1900
-//! is taken (daemon.md: "register services with it over its unix socket instead").
+//! is taken: the services are registered with it over its unix socket instead.
 //!
 //! Every (NT, USN) pair the device would announce is submitted with request type 4
 //! (ST, USN, SERVER, LOCATION; see [`portgate_proto::minissdpd`]), so the cache daemon
