@@ -14,9 +14,12 @@ set -euo pipefail
 # (scripts/kernel-matrix.sh: Debian kernels booted under qemu from a busybox initramfs).
 # gcc, libnatpmp-dev, libminiupnpc-dev, python3-miniupnpc, valgrind: the drop-in C
 # libraries' tests (layouts against the original headers, side-by-side runs, valgrind).
+# dpkg-dev, binutils: scripts/build-debs.sh (dpkg-shlibdeps, strip); lintian and systemd
+# (systemd-analyze verify): the package checks of scripts/test-debs.sh.
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
           iputils-ping hyperfine faketime nmap python3-pip qemu-system-x86 busybox-static cpio
-          kmod xz-utils zstd gcc libnatpmp-dev libminiupnpc-dev python3-miniupnpc valgrind)
+          kmod xz-utils zstd gcc libnatpmp-dev libminiupnpc-dev python3-miniupnpc valgrind
+          dpkg-dev binutils lintian systemd)
 
 log() { echo "install-deps: $*"; }
 did_something=0

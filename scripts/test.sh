@@ -2,7 +2,8 @@
 # THE test command (CI runs it through .ci/run): install dependencies, then format check,
 # clippy, every test of the workspace (network-namespace lab e2e tests included: they need
 # root; with CI=true a missing root is a failure, not a skip), the kernel matrix (Debian's
-# 6.1 and 6.12 kernels under qemu, and the host kernel), rustdoc, fuzz smoke runs.
+# 6.1 and 6.12 kernels under qemu, and the host kernel), rustdoc, the Debian packages
+# (build, lintian, install, lab run, purge), fuzz smoke runs.
 # Stops at the first failing step.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -81,6 +82,11 @@ target_dir=${CARGO_TARGET_DIR:-target}
     --out "$bench_out" | tail -n 5
 test -s "$bench_out/results.json" && test -s "$bench_out/throughput.svg"
 rm -rf "$bench_out"
+end
+
+begin "debian packages"
+# Reuses the debug binaries built above; see the script for what it checks.
+bash scripts/test-debs.sh
 end
 
 if [ -f scripts/fuzz-smoke.sh ]; then

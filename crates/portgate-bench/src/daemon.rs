@@ -106,7 +106,12 @@ pub fn start(lab: &Lab, kind: Kind, bin: &Path, dir: &Path) -> anyhow::Result<Ru
             )?;
             let proc = lab.spawn_daemon(
                 Host::Gateway,
-                &[bin.as_os_str(), "-f".as_ref(), conf.as_os_str()],
+                &[
+                    bin.as_os_str(),
+                    "--foreground".as_ref(),
+                    "-f".as_ref(),
+                    conf.as_os_str(),
+                ],
                 "listening on",
                 START_TIMEOUT,
             )?;

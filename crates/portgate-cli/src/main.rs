@@ -1,6 +1,7 @@
 //! `portgate`: the command-line client for UPnP IGD, NAT-PMP and PCP gateways
 //! (replaces `upnpc` and `natpmpc`).
 
+mod admin;
 mod json;
 mod peer;
 mod pinhole;
@@ -77,6 +78,16 @@ enum Cmd {
     /// The mapping this host's flow to one remote peer uses (PCP PEER, RFC 6887 §12):
     /// created or renewed for the lease, answered with the external address and port.
     Peer(PeerArgs),
+    /// Administer a local portgated over its control socket (status, list, delete,
+    /// delete-client, reload; root only).
+    Admin(admin::AdminArgs),
+    /// Print the manual page or a shell completion script (packaging).
+    #[command(hide = true)]
+    Generate {
+        /// man, bash, zsh or fish.
+        #[arg(value_parser = ["man", "bash", "zsh", "fish"])]
+        what: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -190,6 +201,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             | ClientError::HttpStatus(_),
         ) => 4,
         Some(ClientError::Timeout(_)) => 5,
+        _ if e.downcast_ref::<admin::Refused>().is_some() => 4,
         _ => 1,
     }
 }
@@ -355,7 +367,29 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Cmd::Keep(a) => keep(cli, a),
         Cmd::Pinhole(p) => pinhole::run(cli, p),
         Cmd::Peer(a) => peer::run(cli, a),
+        Cmd::Admin(a) => admin::run(cli.json, a),
+        Cmd::Generate { what } => generate(what),
     }
+}
+
+/// `portgate generate man|bash|zsh|fish`: the manual page (section 1) or a completion
+/// script, from the command line definition itself.
+fn generate(what: &str) -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout();
+    match what {
+        "man" => clap_mangen::Man::new(cmd).render(&mut out)?,
+        shell => {
+            let shell = match shell {
+                "bash" => clap_complete::Shell::Bash,
+                "zsh" => clap_complete::Shell::Zsh,
+                _ => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut cmd, "portgate", &mut out);
+        }
+    }
+    Ok(())
 }
 
 fn unmap(cli: &Cli, a: &MapArgs) -> anyhow::Result<()> {

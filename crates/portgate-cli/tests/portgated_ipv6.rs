@@ -73,7 +73,12 @@ impl Setup {
                 lease = dir.join("leases").display(),
             ),
         )?;
-        let args = [bin.as_os_str(), "-f".as_ref(), conf.as_os_str()];
+        let args = [
+            bin.as_os_str(),
+            "--foreground".as_ref(),
+            "-f".as_ref(),
+            conf.as_os_str(),
+        ];
         let daemon = lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?;
         Ok(Some(Setup { lab, daemon, dir }))
     }

@@ -47,6 +47,10 @@
 //!   concurrent HTTP connections accepted.
 //! - `list_max_entries=N` (default [`DEFAULT_LIST_MAX_ENTRIES`]): most
 //!   entries one GetListOfPortMappings answer carries.
+//! - `control_socket=PATH` (default [`DEFAULT_CONTROL_SOCKET`]; `none` turns it
+//!   off): the administration socket `portgate admin` speaks to (mode 0600).
+//! - `metrics_listen=ADDR:PORT` (default off): a Prometheus text-format metrics
+//!   listener; only a loopback address or one of the LAN addresses is accepted.
 
 use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -79,6 +83,8 @@ pub const DEFAULT_MAX_MAPPINGS_PER_CLIENT: u32 = 256;
 pub const DEFAULT_HTTP_MAX_CONNECTIONS: u32 = 256;
 /// Default cap on entries in one GetListOfPortMappings answer.
 pub const DEFAULT_LIST_MAX_ENTRIES: u32 = 1000;
+/// Default path of the administration socket (`control_socket`).
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/portgated.sock";
 /// Default nftables table name of ours (when `upnp_table_name` is not set).
 pub const DEFAULT_TABLE_NAME: &str = "portgate";
 /// Default minissdpd socket path (miniupnpd's default).
@@ -225,6 +231,10 @@ pub struct Config {
     pub http_max_connections: u32,
     /// `list_max_entries` (ours).
     pub list_max_entries: u32,
+    /// `control_socket` (ours): administration socket, `None` = off.
+    pub control_socket: Option<PathBuf>,
+    /// `metrics_listen` (ours): Prometheus metrics listener, `None` = off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The `allow`/`deny` rules, in file order (then `-A` flags).
     pub rules: RuleSet,
     /// Non-fatal remarks found while reading (ignored keys, unsupported
@@ -286,6 +296,8 @@ impl Default for Config {
             keep_table_on_exit: false,
             http_max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
             list_max_entries: DEFAULT_LIST_MAX_ENTRIES,
+            control_socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            metrics_listen: None,
             rules: RuleSet::new(),
             warnings: Vec::new(),
         }
@@ -587,6 +599,18 @@ impl Config {
                 self.http_max_connections = number(value, 1, 65_535).map_err(bad)?
             }
             "list_max_entries" => self.list_max_entries = number(value, 1, 65_535).map_err(bad)?,
+            "control_socket" => {
+                self.control_socket = match value {
+                    "none" => None,
+                    _ => Some(path(value).map_err(bad)?),
+                }
+            }
+            "metrics_listen" => {
+                self.metrics_listen = match value {
+                    "" | "none" => None,
+                    _ => Some(metrics_address(value).map_err(bad)?),
+                }
+            }
             "packet_log" | "anchor" | "queue" | "tag" | "quickrules" => {
                 warn(self, format!("{key}: BSD pf option, ignored on Linux"));
             }
@@ -683,6 +707,15 @@ impl Config {
         kv("keep_table_on_exit", yn(self.keep_table_on_exit));
         kv("http_max_connections", d(&self.http_max_connections));
         kv("list_max_entries", d(&self.list_max_entries));
+        kv(
+            "control_socket",
+            Some(
+                self.control_socket
+                    .as_ref()
+                    .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
+            ),
+        );
+        kv("metrics_listen", self.metrics_listen.map(|a| a.to_string()));
         if self.rules.is_empty() {
             out.push_str("# no permission rules: every request is allowed\n");
         }
@@ -691,6 +724,20 @@ impl Config {
         }
         out
     }
+}
+
+/// A metrics listener address: `ADDR:PORT` with a non-zero port and an address that
+/// is not unspecified (the listener is for the host itself or the LAN, never every
+/// interface; whether a non-loopback address is a LAN one is checked at start-up).
+fn metrics_address(value: &str) -> Result<std::net::SocketAddr, &'static str> {
+    let a: std::net::SocketAddr = value.parse().map_err(|_| "expected ADDR:PORT")?;
+    if a.port() == 0 {
+        return Err("port 0");
+    }
+    if a.ip().is_unspecified() || a.ip().is_multicast() {
+        return Err("must be a loopback or LAN address, not a wildcard");
+    }
+    Ok(a)
 }
 
 /// miniupnpd treats a line as a rule when it starts with `allow` or `deny`

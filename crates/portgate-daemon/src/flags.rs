@@ -41,7 +41,8 @@ pub struct Flags {
     /// HTTP port (0: any).
     #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
-    /// Stay in the foreground and log to stderr.
+    /// Debug: stay in the foreground and log to stderr at debug level (without it or
+    /// --foreground, portgated forks into the background and logs to syslog).
     #[arg(short = 'd')]
     pub foreground: bool,
     /// More log output (repeatable).
@@ -92,6 +93,22 @@ pub struct Flags {
     /// BOOTID.UPNP.ORG value to start from.
     #[arg(short = 'b', value_name = "BOOTID")]
     pub bootid: Option<u32>,
+    /// Stay in the foreground without debug logging (for a service manager:
+    /// systemd's Type=notify, procd); without it or -d portgated forks into the
+    /// background.
+    #[arg(long = "foreground")]
+    pub no_fork: bool,
+    /// Where logs go: auto (stderr in the foreground, syslog in the background),
+    /// stderr, or syslog (/dev/log, facility daemon, ident portgated).
+    #[arg(
+        long = "log",
+        value_name = "auto|stderr|syslog",
+        default_value = "auto"
+    )]
+    pub log: portgate_service::logging::LogTarget,
+    /// Administration socket for `portgate admin` (control_socket; `none`: off).
+    #[arg(long = "control-socket", value_name = "PATH")]
+    pub control_socket: Option<String>,
     /// Print the effective configuration and exit.
     #[arg(long = "check-config")]
     pub check_config: bool,
@@ -175,6 +192,9 @@ impl Flags {
         }
         if let Some(v) = &self.clean_ruleset_interval {
             set(cfg, "clean_ruleset_interval", v)?;
+        }
+        if let Some(v) = &self.control_socket {
+            set(cfg, "control_socket", v)?;
         }
         cfg.check_consistency().map_err(ConfigError::Flag)
     }

@@ -14,6 +14,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod extaddr;
 pub mod flags;
 mod fwwatch;
@@ -26,5 +27,7 @@ pub mod pmp;
 pub mod privs;
 pub mod rules;
 pub mod run;
+pub mod service;
+pub mod stats;
 pub mod table;
 pub mod upnp;

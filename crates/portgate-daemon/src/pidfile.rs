@@ -139,12 +139,22 @@ impl PidLock {
             if !lock.still_ours() {
                 continue;
             }
-            let mut file = &lock.file;
-            file.set_len(0).map_err(io)?;
-            file.rewind().map_err(io)?;
-            writeln!(file, "{}", std::process::id()).map_err(io)?;
+            lock.write_own_pid()?;
             return Ok(lock);
         }
+    }
+
+    /// Writes the calling process's pid into the locked file: after a fork the child,
+    /// which holds the lock too (it shares the open file), names itself.
+    pub fn write_own_pid(&self) -> Result<(), PidFileError> {
+        let io = |source| PidFileError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let mut file = &self.file;
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)
     }
 
     /// The pid file's path.

@@ -63,11 +63,15 @@ pub fn handle(
         tracing::debug!(%src, %local, "nat-pmp/pcp addressed to the external address: dropped");
         return None;
     }
-    match buf.first() {
+    let reply = match buf.first() {
         None => None,
         Some(&wire_pcp::NATPMP_VERSION) => natpmp::handle(buf, client, now, gw),
         Some(_) => pcp::handle(buf, client, now, gw),
+    };
+    if let Some(r) = &reply {
+        crate::stats::note_pmp_reply(r);
     }
+    reply
 }
 
 /// The unsolicited messages for the current state: a NAT-PMP external

@@ -27,8 +27,8 @@
 //! configuration keeping every mapping the new rules still allow (and re-reading
 //! the IPv6 LAN prefixes), SIGUSR1 re-detection of the external address.
 //!
-//! portgated does not fork into the background: without `-d` it runs in the
-//! foreground too and only logs less (warnings and the start-up line).
+//! Process model, logging and readiness notification: [`crate::service`] (forks
+//! into the background unless `-d` or `--foreground`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -59,7 +59,7 @@ pub fn unix_now() -> u64 {
 
 /// Entry point of the `portgated` binary.
 pub fn main() -> ExitCode {
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
     let cfg = match flags.load_config() {
         Ok(c) => c,
         Err(e) => {
@@ -71,24 +71,12 @@ pub fn main() -> ExitCode {
         print!("{}", cfg.effective_text());
         return ExitCode::SUCCESS;
     }
-    let level = match (flags.foreground, flags.verbose) {
-        (true, 0) => "debug",
-        (true, _) => "trace",
-        (false, _) => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        // Colour codes only for a terminal, not in a service manager's journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    for w in &cfg.warnings {
-        tracing::warn!("{}: {}", w.location, w.message);
-    }
-    // Before anything is touched: one instance per network namespace (see pidfile).
+    // Paths made absolute now: the fork below changes to `/`.
+    crate::service::absolute_paths(&mut flags);
+    // Before anything is touched, and before the fork so that a refusal reaches the
+    // terminal, as miniupnpd checks its pid file before daemon(3): one instance per
+    // network namespace (see pidfile). The lock survives the fork (flock locks belong
+    // to the open file, which the child shares); the child writes its own pid.
     let pid_lock = match flags.pidfile.clone().or_else(crate::pidfile::default_path) {
         None => None,
         Some(path) => match crate::pidfile::PidLock::acquire(&path, crate::pidfile::LOCK_WAIT) {
@@ -105,20 +93,21 @@ pub fn main() -> ExitCode {
             }
         },
     };
-    // Before the runtime and the rtnetlink thread: new threads inherit the reduced sets.
-    match crate::privs::drop_privileges() {
-        Ok(d) => tracing::info!(
-            "privileges: kept {}; dropped the other {} capabilities{}",
-            crate::privs::names(d.after),
-            (d.before - d.after).bits().count_ones(),
-            if d.bounding {
-                " (and from the bounding set)"
-            } else {
-                ""
-            }
-        ),
-        Err(e) => tracing::warn!("privileges: could not drop capabilities: {e}"),
+    if let Err(e) = crate::service::start(&mut flags) {
+        eprintln!("portgated: cannot fork into the background: {e}");
+        return ExitCode::FAILURE;
     }
+    if let Some(lock) = &pid_lock {
+        if let Err(e) = lock.write_own_pid() {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    for w in &cfg.warnings {
+        tracing::warn!("{}: {}", w.location, w.message);
+    }
+    // Before the runtime and the rtnetlink thread: new threads inherit the reduced sets.
+    portgate_service::privs::log_result(&crate::privs::drop_privileges());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -338,6 +327,7 @@ async fn serve_pcp6(sock: Rc<UdpSocket>, gw: SharedGateway, pins: SharedPinholes
             pmp::pcp6::handle6(data, client, now, &mut g, &mut p)
         };
         if let Some(r) = reply {
+            crate::stats::note_pmp_reply(&r);
             if let Err(e) = sock.send_to(&r, from).await {
                 tracing::debug!(%e, %from, "pcp6 send error");
             }
@@ -677,6 +667,10 @@ async fn run(
         }
     }
     let upnp = start_upnp(&cfg, &gw, &lan, v6, &pmp_socks).await?;
+    let lan_addrs: Vec<Ipv4Addr> = lan.iter().map(|l| l.addr).collect();
+    let lan6_addrs: Vec<std::net::Ipv6Addr> = lan6.iter().map(|l| l.addr).collect();
+    let control = crate::control::Control::new(gw.clone(), pins.clone(), flags.clone());
+    let control_socket = crate::control::start(&cfg, &control, &lan_addrs, &lan6_addrs);
     let mut listening: Vec<String> = pmp_socks
         .iter()
         .map(|(a, _)| format!("{a}:{} (nat-pmp/pcp)", portgate_proto::natpmp::SERVER_PORT))
@@ -685,16 +679,21 @@ async fn run(
     if let Some(u) = &upnp {
         listening.extend(u.http_addrs().iter().map(|a| format!("{a} (http)")));
     }
-    tracing::info!(
+    let listening = format!(
         "listening on {} (external address {})",
         listening.join(", "),
         external.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
     );
-
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
+    tracing::info!("{listening}");
+    // Ready once SIGTERM and SIGHUP are handled: a service manager may send them at once.
+    let notifier = crate::service::notifier();
+    if let Some(n) = &notifier {
+        n.ready(&listening);
+    }
     let mut announcer = pmp::Announcer::new();
     if !pmp_socks.is_empty() {
         announcer.restart(std::time::Instant::now());
@@ -739,6 +738,9 @@ async fn run(
                 None => wan_watch = None,
             },
             _ = hup.recv() => {
+                if let Some(n) = &notifier {
+                    n.reloading();
+                }
                 match flags.load_config() {
                     Ok(new) => {
                         let removed = gw.borrow_mut().reload(
@@ -766,6 +768,9 @@ async fn run(
                         redetect = true;
                     }
                     Err(e) => tracing::error!("reload refused, keeping the old configuration: {e}"),
+                }
+                if let Some(n) = &notifier {
+                    n.ready("configuration reloaded");
                 }
             }
         }
@@ -813,6 +818,9 @@ async fn run(
     }
 
     tracing::info!("shutting down");
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     if let Some(u) = upnp {
         u.shutdown().await;
     }
@@ -833,6 +841,7 @@ async fn run(
     if let Err(e) = gw.borrow_mut().shutdown(keep) {
         tracing::warn!(%e, "firewall shutdown");
     }
+    drop(control_socket);
     if let Some(lock) = pid_lock {
         lock.release();
     }

@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let sock = dir.join("ssdpd.sock");
     let mut child = Command::new(bin)
-        .args(["-i", "lo", "-s"])
+        .args(["--foreground", "-i", "lo", "-s"])
         .arg(&sock)
         .stderr(Stdio::null())
         .spawn()?;

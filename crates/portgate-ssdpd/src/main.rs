@@ -8,12 +8,15 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+
+mod args;
+use args::Args;
 use portgate_proto::ssdp::{
     MAX_DATAGRAM_LEN, SSDP_MULTICAST_V4, SSDP_MULTICAST_V6_LINK_LOCAL, SSDP_PORT,
 };
@@ -32,41 +35,6 @@ const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bytes read from a client at a time (MiniSSDPd's request buffer is 2 KiB).
 const CLIENT_READ_CHUNK: usize = 4096;
-
-/// MiniSSDPd-compatible command line.
-#[derive(Debug, Parser)]
-#[command(
-    name = "portgate-ssdpd",
-    version,
-    about = "SSDP cache daemon (MiniSSDPd compatible)"
-)]
-struct Args {
-    /// Interface name or one of its addresses to listen on (repeatable).
-    #[arg(short = 'i', value_name = "IFACE|ADDR", required = true)]
-    interfaces: Vec<String>,
-    /// Unix socket path.
-    #[arg(
-        short = 's',
-        value_name = "PATH",
-        default_value = "/var/run/minissdpd.sock"
-    )]
-    socket: PathBuf,
-    /// Write the process id to this file.
-    #[arg(short = 'p', value_name = "PIDFILE")]
-    pidfile: Option<PathBuf>,
-    /// Debug: log every event to stderr (the daemon always stays in the foreground).
-    #[arg(short = 'd')]
-    debug: bool,
-    /// Also listen to SSDP over IPv6 (ff02::c).
-    #[arg(short = '6')]
-    ipv6: bool,
-    /// Multicast TTL / hop limit of the start-up M-SEARCH.
-    #[arg(short = 't', value_name = "TTL", default_value_t = 2)]
-    ttl: u32,
-    /// Only cache (and search for) device types starting with this.
-    #[arg(short = 'f', value_name = "DEVICE_TYPE")]
-    filter: Option<String>,
-}
 
 /// One served interface, resolved with getifaddrs(3).
 #[derive(Debug, Clone, Default)]
@@ -411,15 +379,23 @@ async fn run(args: Args) -> Result<()> {
     tokio::task::spawn_local(timer_loop(shared.clone()));
 
     let names: Vec<&str> = served.iter().map(|s| s.name.as_str()).collect();
-    tracing::info!(
+    let listening = format!(
         "listening on {} (SSDP on {}{})",
         args.socket.display(),
         names.join(", "),
         if args.ipv6 { ", with IPv6" } else { "" }
     );
-
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tracing::info!("{listening}");
+    // Ready once SIGTERM is handled: a service manager may send it at once.
+    let notifier = portgate_service::notify::Notifier::from_env();
+    if let Some(n) = &notifier {
+        n.ready(&listening);
+        if let Some(every) = n.watchdog() {
+            tokio::task::spawn_local(watchdog(every));
+        }
+    }
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -444,6 +420,9 @@ async fn run(args: Args) -> Result<()> {
         }
     }
     tracing::info!("shutting down");
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     let _ = std::fs::remove_file(&args.socket);
     if let Some(pidfile) = &args.pidfile {
         let _ = std::fs::remove_file(pidfile);
@@ -451,16 +430,37 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Pings the service manager's watchdog every `every` (half its timeout).
+async fn watchdog(every: Duration) {
+    let Some(n) = portgate_service::notify::Notifier::from_env() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        n.watchdog_ping();
+    }
+}
+
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let foreground = args.debug || args.foreground;
+    if !foreground {
+        // daemon(3) changes to `/`: keep naming the same files.
+        args.socket = portgate_service::daemonize::absolute(&args.socket);
+        if let Some(p) = &args.pidfile {
+            args.pidfile = Some(portgate_service::daemonize::absolute(p));
+        }
+        portgate_service::daemonize::daemonize().context("fork into the background")?;
+    }
     let level = if args.debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    portgate_service::logging::init("portgate-ssdpd", args.log, foreground, level);
+    // Nothing portgate-ssdpd does needs a capability: UDP 1900 is not privileged,
+    // joining multicast groups is not, and the socket and pid file are created by
+    // their owner (root) in a directory root owns. Drop them all before any thread.
+    portgate_service::privs::log_result(&portgate_service::privs::drop_privileges(
+        portgate_service::privs::Capabilities::empty(),
+    ));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -53,7 +53,12 @@ fn start_portgated(lab: &Lab, dir: &Path) -> Proc {
     )
     .unwrap();
     let bin = portgated_bin();
-    let args = [bin.as_os_str(), "-f".as_ref(), conf.as_os_str()];
+    let args = [
+        bin.as_os_str(),
+        "--foreground".as_ref(),
+        "-f".as_ref(),
+        conf.as_os_str(),
+    ];
     lab.spawn_daemon(Host::Gateway, &args, "listening on", START)
         .expect("portgated starts")
 }

@@ -532,6 +532,7 @@ impl Server {
                     ),
                     None => return (error_response(500, true, server), true),
                 };
+                crate::stats::note_upnp(outcome.error);
                 (
                     xml_response(outcome.status, &outcome.body, close, server, false),
                     close,
@@ -558,6 +559,7 @@ impl Server {
                         &mut *backend,
                     )
                 };
+                crate::stats::note_upnp(outcome.error);
                 if outcome.changed {
                     self.gena.changed(UpnpEvent::MappingsChanged);
                 }

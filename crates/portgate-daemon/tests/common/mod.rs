@@ -33,7 +33,7 @@ pub struct TestGateway {
 impl TestGateway {
     /// Build a lab with `lan_hosts` LAN hosts (WAN 203.0.113.0/24) and start
     /// portgated with the base config (WAN interface, LAN bridge, reserved
-    /// external address accepted, lease file in a temp dir) plus `extra`
+    /// external address accepted, lease file and control socket in a temp dir) plus `extra`
     /// config lines. `Ok(None)` when the lab cannot run here (outside CI).
     pub fn start(lan_hosts: usize, extra: &str) -> anyhow::Result<Option<TestGateway>> {
         Self::start_lab(lan_hosts, false, extra)
@@ -68,11 +68,12 @@ impl TestGateway {
         let gw = lab.gateway();
         let text = format!(
             "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\next_allow_private_ipv4=yes\n\
-             lease_file={lease}\n{extra}",
+             lease_file={lease}\ncontrol_socket={control}\n{extra}",
             wan = gw.wan.name,
             lan = gw.lan.ipv4,
             prefix = gw.lan.ipv4_prefix,
             lease = dir.path().join("leases").display(),
+            control = dir.path().join("control.sock").display(),
         );
         std::fs::write(dir.path().join("miniupnpd.conf"), text)?;
         let mut t = TestGateway {

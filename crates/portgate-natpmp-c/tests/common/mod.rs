@@ -96,7 +96,13 @@ pub fn start_portgated(lab: &Lab, dir: &Path) -> anyhow::Result<Proc> {
             lease = dir.join("leases").display(),
         ),
     )?;
-    let args = [bin.as_os_str(), "-f".as_ref(), conf.as_os_str()];
+    // In the foreground (it would fork and log to syslog otherwise), at info level.
+    let args = [
+        bin.as_os_str(),
+        "--foreground".as_ref(),
+        "-f".as_ref(),
+        conf.as_os_str(),
+    ];
     Ok(lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?)
 }
 
