@@ -82,11 +82,7 @@ impl FirewallWatch {
                 pinholes = pins.table().len(),
                 "the nftables table was recreated for a request: pushing the pinholes again"
             );
-            if let Err(e) = pins.restore_firewall(gw, now_unix) {
-                tracing::error!(%e, "cannot push the pinholes again yet; trying again in 5 s");
-                self.check_at = Some(Instant::now() + RETRY);
-            }
-            return;
+            self.restore(gw, pins, now_unix);
         }
         if !self.check_at.is_some_and(|t| Instant::now() >= t) {
             return;
@@ -100,13 +96,19 @@ impl FirewallWatch {
                     pinholes = pins.table().len(),
                     "our nftables rules or table were removed (firewall reload or flush): restoring them"
                 );
-                match pins.restore_firewall(gw, now_unix) {
-                    Ok(()) => tracing::info!("nftables table, rules and mappings restored"),
-                    Err(e) => {
-                        tracing::error!(%e, "cannot restore the nftables objects yet; trying again in 5 s");
-                        self.check_at = Some(Instant::now() + RETRY);
-                    }
-                }
+                self.restore(gw, pins, now_unix);
+            }
+        }
+    }
+
+    /// Sets everything up again: table, rules, mappings and pinholes; on failure a
+    /// check is due again in [`RETRY`].
+    fn restore(&mut self, gw: &mut Gateway, pins: &Pinholes, now_unix: u64) {
+        match pins.restore_firewall(gw, now_unix) {
+            Ok(()) => tracing::info!("nftables table, rules and mappings restored"),
+            Err(e) => {
+                tracing::error!(%e, "cannot restore the nftables objects yet; trying again in 5 s");
+                self.check_at = Some(Instant::now() + RETRY);
             }
         }
     }
