@@ -5,7 +5,7 @@
 # kernels booted under qemu, and on the host kernel; prints one table; exits non-zero when
 # any check fails on any kernel. Run as root.
 #
-#   sudo bash scripts/kernel-matrix.sh [KERNEL...]     KERNEL: 6.1, 6.12, host (default: all)
+#   sudo bash scripts/kernel-matrix.sh [KERNEL...]     KERNEL: 5.10, 6.1, 6.12, host (default: 6.1 6.12 host)
 #
 # Kernels: the newest linux-image-6.1.0-*-cloud-amd64 (Debian 12's own kernel) and the
 # newest linux-image-6.12.*+deb12-cloud-amd64 that apt knows, fetched with `apt-get
@@ -100,8 +100,24 @@ step_done
 # newest_package REGEX: the newest linux-image package name matching REGEX (without the
 # -unsigned suffix) that apt knows.
 newest_package() {
-    apt-cache search --names-only "$1" | cut -d' ' -f1 | sed 's/-unsigned$//' | sort -uV |
-        tail -n 1
+    apt-cache "${APT_OPTS[@]}" search --names-only "$1" | cut -d' ' -f1 | sed 's/-unsigned$//' |
+        sort -uV | tail -n 1
+}
+
+# APT_OPTS: empty for the machine's own sources (Debian 12); for 5.10, a private apt
+# configuration for Debian 11's archive under $OUT/apt-bullseye (lists and cache of its
+# own: the machine's sources and apt state are not touched).
+APT_OPTS=()
+bullseye_apt() {
+    local d=$OUT/apt-bullseye keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+    printf 'deb [signed-by=%s] http://deb.debian.org/debian bullseye main\n' "$keyring" \
+        >"$d/sources.list"
+    APT_OPTS=(-o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
+    if [ -z "$(ls "$d/lists" | grep -v partial || true)" ]; then
+        apt-get "${APT_OPTS[@]}" update -qq
+    fi
 }
 
 # fetch_kernel NAME: downloads NAME-unsigned (plain vmlinuz), or NAME, into the cache;
@@ -109,11 +125,12 @@ newest_package() {
 fetch_kernel() {
     local name=$1 pkg deb
     for pkg in "$name-unsigned" "$name"; do
-        apt-cache show "$pkg" >/dev/null 2>&1 || continue
+        apt-cache "${APT_OPTS[@]}" show "$pkg" >/dev/null 2>&1 || continue
         deb=$(ls "$CACHE/${pkg}_"*.deb 2>/dev/null | tail -n 1 || true)
         if [ -z "$deb" ]; then
-            (cd "$CACHE" && apt-get download -q "$pkg" >/dev/null 2>&1) ||
-                { apt-get update -qq && (cd "$CACHE" && apt-get download -q "$pkg" >/dev/null); }
+            (cd "$CACHE" && apt-get "${APT_OPTS[@]}" download -q "$pkg" >/dev/null 2>&1) ||
+                { apt-get "${APT_OPTS[@]}" update -qq &&
+                  (cd "$CACHE" && apt-get "${APT_OPTS[@]}" download -q "$pkg" >/dev/null); }
             deb=$(ls "$CACHE/${pkg}_"*.deb | tail -n 1)
         fi
         echo "$deb"
@@ -180,10 +197,12 @@ module_closure() {
 declare -A RESULT_LOG KVER_OF SECS_OF PKG_OF
 run_guest() {
     local k=$1 regex name deb pkgver root x kver moddir boot m
+    APT_OPTS=()
     case $k in
+        5.10) regex='^linux-image-5\.10\.0-[0-9]+-cloud-amd64(-unsigned)?$'; bullseye_apt ;;
         6.1) regex='^linux-image-6\.1\.0-[0-9]+-cloud-amd64(-unsigned)?$' ;;
         6.12) regex='^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64(-unsigned)?$' ;;
-        *) echo "kernel-matrix: unknown kernel $k (6.1, 6.12 or host)" >&2; return 1 ;;
+        *) echo "kernel-matrix: unknown kernel $k (5.10, 6.1, 6.12 or host)" >&2; return 1 ;;
     esac
     step "kernel $k: package"
     name=$(newest_package "$regex")

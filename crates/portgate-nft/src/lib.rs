@@ -125,7 +125,7 @@ pub enum FirewallError {
     #[error(
         "the kernel cannot do what portgate needs ({op}: {source}): nf_tables with \
          element timeouts, concatenated NAT maps and inet NAT chains is required \
-         (modules nf_tables, nft_chain_nat, nft_nat, nft_ct; Linux 5.15 or later)"
+         (modules nf_tables, nft_chain_nat, nft_nat, nft_ct; Linux 5.10 or later)"
     )]
     Unsupported {
         /// What was refused.
