@@ -159,6 +159,8 @@ start_daemon() {
         echo "http_port=5000"
         echo "lease_file=$WORK/$1.leases"
         echo "lease_file6=$WORK/$1.leases6"
+        # Not the default /run/portgated.sock: the host may run another portgated.
+        echo "control_socket=$WORK/$1.sock"
         printf '%s' "$2"
     } >"$conf"
     "$IP" netns exec "$GW" "$BIN/portgated" -d -f "$conf" >"$log" 2>&1 </dev/null &
