@@ -111,6 +111,37 @@ pub struct IGDdatas {
     pub tmp: IGDdatas_service,
 }
 
+impl Default for IGDdatas_service {
+    /// All zero, as callers `memset` it.
+    fn default() -> Self {
+        let empty = [0; MINIUPNPC_URL_MAXSIZE];
+        IGDdatas_service {
+            controlurl: empty,
+            eventsuburl: empty,
+            scpdurl: empty,
+            servicetype: empty,
+        }
+    }
+}
+
+impl Default for IGDdatas {
+    /// All zero, as callers `memset` it before `parserootdesc`.
+    fn default() -> Self {
+        let empty = [0; MINIUPNPC_URL_MAXSIZE];
+        IGDdatas {
+            cureltname: empty,
+            urlbase: empty,
+            presentationurl: empty,
+            level: 0,
+            CIF: IGDdatas_service::default(),
+            first: IGDdatas_service::default(),
+            second: IGDdatas_service::default(),
+            IPv6FC: IGDdatas_service::default(),
+            tmp: IGDdatas_service::default(),
+        }
+    }
+}
+
 /// One SOAP argument of `simpleUPnPcommand` (an array ends with `elt == NULL`).
 #[repr(C)]
 pub struct UPNParg {
