@@ -89,6 +89,11 @@ begin "debian packages"
 bash scripts/test-debs.sh
 end
 
+begin "OpenWrt package scripts (init UCI-to-config, rpcd plugin)"
+# The configs the init script writes must also pass portgated's --check-config.
+PORTGATED="${CARGO_TARGET_DIR:-target}/debug/portgated" sh packaging/openwrt/tests/run.sh
+end
+
 if [ -f scripts/fuzz-smoke.sh ]; then
     begin "fuzz smoke"
     bash scripts/fuzz-smoke.sh
