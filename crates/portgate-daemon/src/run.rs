@@ -36,10 +36,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use portgate_nft::{Firewall, NftConfig, NftFirewall};
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::filter::LevelFilter;
 
 use crate::config::{Config, ListenSpec};
 use crate::flags::Flags;
@@ -72,18 +72,21 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let level = match (flags.foreground, flags.verbose) {
-        (true, 0) => "debug",
-        (true, _) => "trace",
-        (false, _) => "info",
+        (true, 0) => LevelFilter::DEBUG,
+        (true, _) => LevelFilter::TRACE,
+        (false, _) => LevelFilter::INFO,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // PORTGATE_LOG names one level (no per-module directives: no regex in the binary).
+    let level = std::env::var("PORTGATE_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(level);
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_target(false)
         // Colour codes only for a terminal, not in a service manager's journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(cfg!(feature = "ansi") && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     for w in &cfg.warnings {
         tracing::warn!("{}: {}", w.location, w.message);

@@ -22,6 +22,7 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UdpSocket, UnixListener, UnixStream};
 use tokio::sync::Notify;
+use tracing_subscriber::filter::LevelFilter;
 
 /// A client that is not subscribed must complete a request within this time of its
 /// last one (or of connecting); slow or idle clients cannot hold one of the few slots.
@@ -451,15 +452,36 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+/// Entry point of the `portgate-ssdpd` program: parses the process's command line; an
+/// error is printed as `Error: ...` with exit status 1.
+pub fn main() -> std::process::ExitCode {
+    match try_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<()> {
     let args = Args::parse();
-    let level = if args.debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let level = if args.debug {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    };
+    // PORTGATE_LOG names one level (no per-module directives: no regex in the binary).
+    let level = std::env::var("PORTGATE_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(level);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(level)
+        .with_ansi(
+            cfg!(feature = "full-cli") && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
         .init();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
