@@ -69,6 +69,11 @@ test -s "$bench_out/results.json" && test -s "$bench_out/throughput.svg"
 rm -rf "$bench_out"
 end
 
+begin "OpenWrt package scripts (init UCI-to-config, rpcd plugin)"
+# The configs the init script writes must also pass portgated's --check-config.
+PORTGATED="${CARGO_TARGET_DIR:-target}/debug/portgated" sh packaging/openwrt/tests/run.sh
+end
+
 if [ -f scripts/fuzz-smoke.sh ]; then
     begin "fuzz smoke"
     bash scripts/fuzz-smoke.sh
