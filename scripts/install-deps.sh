@@ -10,8 +10,11 @@ set -euo pipefail
 # faketime: steps portgated's wall clock in the clock-step test.
 # nmap: the interop tests' scanner (upnp-info script, port scan from the WAN host).
 # python3-pip: installs async-upnp-client (below).
+# rustc-web, cargo-web, rust-web-src, qemu-user-static: scripts/cross.sh (a toolchain
+# that rebuilds std for musl targets, and qemu to run the results).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
-          iputils-ping hyperfine faketime nmap python3-pip)
+          iputils-ping hyperfine faketime nmap python3-pip
+          rustc-web cargo-web rust-web-src qemu-user-static)
 
 log() { echo "install-deps: $*"; }
 did_something=0
@@ -90,20 +93,28 @@ fi
 
 # async-upnp-client (PyPI): Home Assistant's UPnP library, whose `upnp-client` the
 # interop tests drive as an independent IGD:2 control point.
-if ! command -v upnp-client >/dev/null 2>&1; then
-    log "pip install async-upnp-client"
+pip_install() { # PACKAGE
+    log "pip install $1"
+    local pip_log
     pip_log=$(mktemp)
     # Debian's own python3 refuses a system-wide pip install without the flag (PEP 668).
-    if ! python3 -m pip install --quiet --disable-pip-version-check async-upnp-client \
-            >"$pip_log" 2>&1 &&
+    if ! python3 -m pip install --quiet --disable-pip-version-check "$1" >"$pip_log" 2>&1 &&
        ! as_root python3 -m pip install --quiet --disable-pip-version-check \
-            --break-system-packages async-upnp-client >"$pip_log" 2>&1; then
+            --break-system-packages "$1" >"$pip_log" 2>&1; then
         cat "$pip_log" >&2
-        log "failed: pip install async-upnp-client" >&2
+        log "failed: pip install $1" >&2
         exit 1
     fi
     rm -f "$pip_log"
     did_something=1
+}
+if ! command -v upnp-client >/dev/null 2>&1; then
+    pip_install async-upnp-client
+fi
+
+# ziglang (PyPI): zig, the musl C toolchain and linker of scripts/cross.sh.
+if ! python3 -c 'import ziglang' >/dev/null 2>&1; then
+    pip_install ziglang
 fi
 
 # Cargo tools.
