@@ -6,14 +6,16 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Pointer-sized: 32-bit MIPS has no 64-bit atomics (a wrap after 2^32 values is harmless:
+/// every `RandomState` has new keys anyway).
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn next_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_usize(COUNTER.fetch_add(1, Ordering::Relaxed));
     if let Ok(d) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
         h.write_u128(d.as_nanos());
     }
