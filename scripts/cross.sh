@@ -9,7 +9,7 @@
 #   CROSS_TESTS=0 bash scripts/cross.sh     # qemu: run the binaries, not the unit tests
 #
 # TARGET: aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
-# mipsel-unknown-linux-musl (tier 3). Outputs: target/cross/TARGET/TARGET/router/.
+# mipsel-unknown-linux-musl (tier 3), x86_64-unknown-linux-musl (run without qemu). Outputs: target/cross/TARGET/TARGET/router/.
 # Prints one "TARGET NAME BYTES" line per binary and the time of each step.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +45,8 @@ for target in "${targets[@]}"; do
         armv7-unknown-linux-musleabihf)
             zt=arm-linux-musleabihf qemu=qemu-arm-static extra=(-mcpu=generic+v7a) ;;
         mipsel-unknown-linux-musl) zt=mipsel-linux-musleabi qemu=qemu-mipsel-static extra=() ;;
+        # The host's architecture: the same build, run without qemu.
+        x86_64-unknown-linux-musl) zt=x86_64-linux-musl qemu="" extra=() ;;
         *) echo "cross.sh: unknown target $target" >&2; exit 2 ;;
     esac
     # The linker and C compiler: zig cc for the musl target.
@@ -78,16 +80,20 @@ for target in "${targets[@]}"; do
     fi
 
     [ "${CROSS_CHECKS:-1}" = 1 ] || continue
-    command -v "$qemu" >/dev/null ||
-        { echo "cross.sh: $qemu missing: apt-get install qemu-user-static" >&2; exit 1; }
+    run=()
+    if [ -n "$qemu" ]; then
+        command -v "$qemu" >/dev/null ||
+            { echo "cross.sh: $qemu missing: apt-get install qemu-user-static" >&2; exit 1; }
+        run=("$qemu")
+    fi
     conf=$(mktemp)
     printf 'ext_ifname=eth0\nlistening_ip=192.168.1.1/24\nport=5000\nenable_natpmp=yes\nuuid=3c2f6bd9-1d1f-4b67-a2a4-5e0f1c2d3e4f\nallow 1024-65535 192.168.1.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n' >"$conf"
-    check_out=$("$qemu" "$bin/portgated" -f "$conf" --check-config)
+    check_out=$("${run[@]}" "$bin/portgated" -f "$conf" --check-config)
     rm -f "$conf"
     grep -q '^ext_ifname=eth0$' <<<"$check_out" ||
         { echo "cross.sh: $target: portgated --check-config printed:" >&2; echo "$check_out" >&2; exit 1; }
     echo "cross.sh: $target: portgated --check-config ok"
-    version=$("$qemu" "$bin/portgate" --version)
+    version=$("${run[@]}" "$bin/portgate" --version)
     [ "$version" = "portgate $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" ] ||
         { echo "cross.sh: $target: portgate --version printed: $version" >&2; exit 1; }
     echo "cross.sh: $target: $version ok"
@@ -95,7 +101,7 @@ for target in "${targets[@]}"; do
     mkdir -p "$bin/links"
     for b in portgated portgate-ssdpd portgate; do
         ln -sf ../portgate-multicall "$bin/links/$b"
-        version=$("$qemu" "$bin/links/$b" --version)
+        version=$("${run[@]}" "$bin/links/$b" --version)
         [ "$version" = "$b ${version##* }" ] ||
             { echo "cross.sh: $target: multi-call $b --version printed: $version" >&2; exit 1; }
     done
@@ -104,7 +110,7 @@ for target in "${targets[@]}"; do
     [ "${CROSS_TESTS:-1}" = 1 ] || continue
     # Unit tests of the two sans-IO/client crates, run by qemu (the test profile needs
     # unwinding for #[should_panic] and the harness: panic=unwind, default flags).
-    export "CARGO_TARGET_${triple_env}_RUNNER=$qemu"
+    [ -z "$qemu" ] || export "CARGO_TARGET_${triple_env}_RUNNER=$qemu"
     export CARGO_ENCODED_RUSTFLAGS=$(printf '%s\x1f' -C relocation-model=static \
         -C target-feature=+crt-static -C link-self-contained=no | sed 's/\x1f$//')
     # qemu runs the property tests about 20 times slower: 32 cases each, not 256.
