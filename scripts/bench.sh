@@ -31,7 +31,13 @@ if [ ! -x /usr/sbin/miniupnpd ]; then
     echo "bench.sh: /usr/sbin/miniupnpd not found (Debian package miniupnpd-nftables); add --no-reference to skip it" >&2
 fi
 
-run=("$bin/portgate-bench" --portgated "$bin/portgated" --portgate "$bin/portgate" --out "$out" "$@")
+# The router builds' sizes go into the report too (docs/size.md).
+SIZE_NO_LIMITS=1 bash "$root/scripts/size.sh" >/dev/null
+sizes=(--size-of "portgated, router profile=$target/router/portgated"
+       --size-of "portgate-multicall, router profile=$target/router/portgate-multicall")
+
+run=("$bin/portgate-bench" --portgated "$bin/portgated" --portgate "$bin/portgate" "${sizes[@]}"
+     --out "$out" "$@")
 if [ "$(id -u)" -eq 0 ]; then
     "${run[@]}"
 else

@@ -16,10 +16,12 @@ set -euo pipefail
 # libraries' tests (layouts against the original headers, side-by-side runs, valgrind).
 # dpkg-dev, binutils: scripts/build-debs.sh (dpkg-shlibdeps, strip); lintian and systemd
 # (systemd-analyze verify): the package checks of scripts/test-debs.sh.
+# rustc-web, cargo-web, rust-web-src, qemu-user-static: scripts/cross.sh (a toolchain
+# that rebuilds std for musl targets, and qemu to run the results).
 PACKAGES=(nftables iproute2 miniupnpc natpmp-utils miniupnpd-nftables netcat-openbsd
           iputils-ping hyperfine faketime nmap python3-pip qemu-system-x86 busybox-static cpio
           kmod xz-utils zstd gcc libnatpmp-dev libminiupnpc-dev python3-miniupnpc valgrind
-          dpkg-dev binutils lintian systemd)
+          dpkg-dev binutils lintian systemd rustc-web cargo-web rust-web-src qemu-user-static)
 
 log() { echo "install-deps: $*"; }
 did_something=0
@@ -98,20 +100,28 @@ fi
 
 # async-upnp-client (PyPI): Home Assistant's UPnP library, whose `upnp-client` the
 # interop tests drive as an independent IGD:2 control point.
-if ! command -v upnp-client >/dev/null 2>&1; then
-    log "pip install async-upnp-client"
+pip_install() { # PACKAGE
+    log "pip install $1"
+    local pip_log
     pip_log=$(mktemp)
     # Debian's own python3 refuses a system-wide pip install without the flag (PEP 668).
-    if ! python3 -m pip install --quiet --disable-pip-version-check async-upnp-client \
-            >"$pip_log" 2>&1 &&
+    if ! python3 -m pip install --quiet --disable-pip-version-check "$1" >"$pip_log" 2>&1 &&
        ! as_root python3 -m pip install --quiet --disable-pip-version-check \
-            --break-system-packages async-upnp-client >"$pip_log" 2>&1; then
+            --break-system-packages "$1" >"$pip_log" 2>&1; then
         cat "$pip_log" >&2
-        log "failed: pip install async-upnp-client" >&2
+        log "failed: pip install $1" >&2
         exit 1
     fi
     rm -f "$pip_log"
     did_something=1
+}
+if ! command -v upnp-client >/dev/null 2>&1; then
+    pip_install async-upnp-client
+fi
+
+# ziglang (PyPI): zig, the musl C toolchain and linker of scripts/cross.sh.
+if ! python3 -c 'import ziglang' >/dev/null 2>&1; then
+    pip_install ziglang
 fi
 
 # Cargo tools.

@@ -94,6 +94,13 @@ begin "OpenWrt package scripts (init UCI-to-config, rpcd plugin)"
 PORTGATED="${CARGO_TARGET_DIR:-target}/debug/portgated" sh packaging/openwrt/tests/run.sh
 end
 
+begin "aarch64 static musl cross build and qemu checks (scripts/cross.sh)"
+# portgated, portgate and portgate-multicall for aarch64-unknown-linux-musl (Debian's
+# rustc-web, -Z build-std, zig as linker); under qemu-user: --check-config, --version,
+# the multi-call links, and the portgate-proto and portgate-client unit tests.
+bash scripts/cross.sh aarch64-unknown-linux-musl
+end
+
 if [ -f scripts/fuzz-smoke.sh ]; then
     begin "fuzz smoke"
     bash scripts/fuzz-smoke.sh

@@ -59,6 +59,19 @@ pub struct Args {
     /// Only the 100-client load: no table growth, no client timings.
     #[arg(long)]
     pub load_only: bool,
+    /// Also report the size of another binary, as NAME=PATH (repeatable; scripts/bench.sh
+    /// passes the router builds, docs/size.md).
+    #[arg(long = "size-of", value_name = "NAME=PATH", value_parser = parse_size_of)]
+    pub size_of: Vec<(String, PathBuf)>,
+}
+
+fn parse_size_of(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected NAME=PATH, got {s:?}")),
+    }
 }
 
 impl Args {

@@ -281,6 +281,9 @@ pub fn markdown(res: &Results) -> String {
         size(refd),
         size(pg)
     );
+    for b in &res.binaries {
+        let _ = writeln!(s, "| {} (stripped) | - | {} B | - |", b.name, b.bytes);
+    }
     for d in [refd, pg].into_iter().flatten() {
         for c in &d.clients {
             let fails = if c.failures > 0 {
@@ -522,7 +525,23 @@ mod tests {
                     load: None,
                 },
             ],
+            binaries: vec![],
         }
+    }
+
+    #[test]
+    fn sizes_of_other_binaries_are_rows() {
+        let mut res = sample();
+        res.binaries.push(crate::run::BinarySize {
+            name: "portgate-multicall (router)".into(),
+            path: "target/router/portgate-multicall".into(),
+            bytes: 1_700_000,
+        });
+        let md = markdown(&res);
+        assert!(
+            md.contains("| portgate-multicall (router) (stripped) | - | 1700000 B | - |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -107,6 +107,19 @@ pub struct Results {
     pub seconds: f64,
     /// The daemons, reference first.
     pub daemons: Vec<DaemonResult>,
+    /// Other binaries whose size was asked for (`--size-of`).
+    pub binaries: Vec<BinarySize>,
+}
+
+/// The size of a binary named by `--size-of`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BinarySize {
+    /// The name given.
+    pub name: String,
+    /// The binary.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
 }
 
 /// Runs the whole benchmark and writes the reports.
@@ -144,6 +157,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         started_unix,
         seconds: started.elapsed().as_secs_f64(),
         daemons,
+        binaries: args
+            .size_of
+            .iter()
+            .map(|(name, path)| {
+                let bytes = std::fs::metadata(path)
+                    .with_context(|| format!("--size-of {name}={}", path.display()))?
+                    .len();
+                Ok(BinarySize {
+                    name: name.clone(),
+                    path: path.display().to_string(),
+                    bytes,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     let _ = std::fs::remove_dir_all(&dir);
     report::write(&results, &args.out)

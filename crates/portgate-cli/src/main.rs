@@ -206,15 +206,16 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-fn main() -> ExitCode {
+/// Entry point of the `portgate` program: parses the process's command line.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
-        0 => "warn",
-        1 => "debug",
-        _ => "trace",
+        0 => tracing_subscriber::filter::LevelFilter::WARN,
+        1 => tracing_subscriber::filter::LevelFilter::DEBUG,
+        _ => tracing_subscriber::filter::LevelFilter::TRACE,
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
     match run(&cli) {

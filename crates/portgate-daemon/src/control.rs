@@ -593,7 +593,7 @@ mod tests {
             lan: Vec::new(),
         };
         let (pins, _) = Pinholes::start(off, &mut gw, NOW).unwrap();
-        let flags = <Flags as clap::Parser>::try_parse_from(["portgated", "-f", config]).unwrap();
+        let flags = Flags::try_parse_from(["portgated", "-f", config]).unwrap();
         Control::new(gw.into_shared(), pins.into_shared(), flags)
     }
 

@@ -6,115 +6,243 @@
 //! miniupnpd). `-S0` turns secure mode off; `-S` alone (or `-S1`) turns it
 //! on. `-o STUN:host[:port]` enables STUN instead of naming the address.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-use clap::{ArgAction, Parser};
 
 use crate::config::{Config, ConfigError, LineError};
 
 /// Where the configuration is read when `-f` is not given (Debian's path).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/miniupnpd/miniupnpd.conf";
 
+/// `portgated --help`.
+pub const HELP: &str = "\
+UPnP IGD, NAT-PMP and PCP gateway daemon (miniupnpd-compatible)
+
+Usage: portgated [OPTIONS]
+
+Options:
+  -f <CONFIG>                  Configuration file (miniupnpd.conf format)
+  -i <EXT_IFNAME>              WAN interface (ext_ifname)
+  -I <EXT_IFNAME6>             WAN interface for IPv6 (ext_ifname6)
+  -o <EXT_IP|STUN:HOST[:PORT]> External address (ext_ip), or STUN:host[:port] to learn it by STUN
+  -a <LISTENING_IP>            LAN interface or address[/mask] to listen on (repeatable)
+  -p <PORT>                    HTTP port (0: any)
+  -d                           Debug: stay in the foreground, log to stderr at debug level
+  -v                           More log output (repeatable)
+  -N                           Enable NAT-PMP and PCP
+  -S[0|1]                      Secure mode: -S0 off, -S or -S1 on
+  -A <RULE>                    Permission rule \"allow|deny EPORT[-EPORT] IP[/MASK] IPORT[-IPORT]\" (repeatable)
+  -u <UUID>                    Root device UUID
+  -s <SERIAL>                  Serial number in the description
+  -m <MODEL_NUMBER>            Model number in the description
+  -t <NOTIFY_INTERVAL>         SSDP NOTIFY interval, seconds
+  -P <PIDFILE>                 PID file, locked while running: a second instance refuses to start
+                               (default as root: /run/portgated.pid, /run/portgated-NAME.pid in a
+                               network namespace named NAME by `ip netns`)
+  -U                           Report system uptime instead of daemon uptime
+  -1                           Announce an IGD:1 description even when IGD:2 is configured
+  -B <DOWN> <UP>               Bitrates reported to clients, bits/s
+  -w <URL>                     Presentation URL
+  -r <CLEAN_RULESET_INTERVAL>  Interval between idle-mapping cleanups, seconds
+  -b <BOOTID>                  BOOTID.UPNP.ORG value to start from
+      --foreground             Stay in the foreground without debug logging (systemd, procd);
+                               without it or -d portgated forks into the background
+      --log <auto|stderr|syslog>
+                               Where logs go: stderr in the foreground, syslog (/dev/log,
+                               facility daemon, ident portgated) in the background (auto)
+      --control-socket <PATH>  Administration socket for `portgate admin` (none: off)
+      --check-config           Print the effective configuration and exit
+  -h, --help                   Print help
+  -V, --version                Print version
+
+Environment:
+  PORTGATE_LOG                 Log level: error, warn, info, debug, trace or off
+  PORTGATE_SYSLOG_SOCKET       Another syslog socket than /dev/log
+";
+
 /// Command-line flags of portgated (the letters are miniupnpd's).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
-#[command(
-    name = "portgated",
-    version,
-    about = "UPnP IGD, NAT-PMP and PCP gateway daemon (miniupnpd-compatible)"
-)]
+///
+/// Parsed by a getopt-style parser ([`lexopt`]), not clap: the daemon is meant for
+/// routers with little flash, and clap was an eighth of its binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
     /// Configuration file (miniupnpd.conf format).
-    #[arg(short = 'f', value_name = "CONFIG")]
     pub config: Option<PathBuf>,
     /// WAN interface (ext_ifname).
-    #[arg(short = 'i', value_name = "EXT_IFNAME")]
     pub ext_ifname: Option<String>,
     /// WAN interface for IPv6 (ext_ifname6).
-    #[arg(short = 'I', value_name = "EXT_IFNAME6")]
     pub ext_ifname6: Option<String>,
     /// External address (ext_ip), or `STUN:host[:port]` to learn it by STUN.
-    #[arg(short = 'o', value_name = "EXT_IP|STUN:HOST[:PORT]")]
     pub ext_ip: Option<String>,
     /// LAN interface or address[/mask] to listen on (repeatable).
-    #[arg(short = 'a', value_name = "LISTENING_IP", action = ArgAction::Append)]
     pub listening_ip: Vec<String>,
     /// HTTP port (0: any).
-    #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
     /// Debug: stay in the foreground and log to stderr at debug level (without it or
     /// --foreground, portgated forks into the background and logs to syslog).
-    #[arg(short = 'd')]
     pub foreground: bool,
     /// More log output (repeatable).
-    #[arg(short = 'v', action = ArgAction::Count)]
     pub verbose: u8,
     /// Enable NAT-PMP and PCP.
-    #[arg(short = 'N')]
     pub enable_natpmp: bool,
     /// Secure mode: -S0 off, -S or -S1 on.
-    #[arg(short = 'S', value_name = "0|1", num_args = 0..=1,
-          default_missing_value = "1", value_parser = ["0", "1"])]
     pub secure_mode: Option<String>,
     /// Permission rule "allow|deny EPORT[-EPORT] IP[/MASK] IPORT[-IPORT]" (repeatable).
-    #[arg(short = 'A', value_name = "RULE", action = ArgAction::Append)]
     pub rules: Vec<String>,
     /// Root device UUID.
-    #[arg(short = 'u', value_name = "UUID")]
     pub uuid: Option<String>,
     /// Serial number in the description.
-    #[arg(short = 's', value_name = "SERIAL")]
     pub serial: Option<String>,
     /// Model number in the description.
-    #[arg(short = 'm', value_name = "MODEL_NUMBER")]
     pub model_number: Option<String>,
     /// SSDP NOTIFY interval, seconds.
-    #[arg(short = 't', value_name = "NOTIFY_INTERVAL")]
     pub notify_interval: Option<String>,
     /// PID file, locked while running: a second instance refuses to start (default as
     /// root: /run/portgated.pid, /run/portgated-NAME.pid in a network namespace named
     /// NAME by `ip netns`).
-    #[arg(short = 'P', value_name = "PIDFILE")]
     pub pidfile: Option<PathBuf>,
     /// Report system uptime instead of daemon uptime.
-    #[arg(short = 'U')]
     pub system_uptime: bool,
     /// Announce an IGD:1 description even when IGD:2 is configured.
-    #[arg(short = '1')]
     pub force_igd_desc_v1: bool,
     /// Bitrates reported to clients, bits/s: DOWN UP.
-    #[arg(short = 'B', num_args = 2, value_names = ["DOWN", "UP"])]
     pub bitrates: Vec<String>,
     /// Presentation URL.
-    #[arg(short = 'w', value_name = "URL")]
     pub presentation_url: Option<String>,
     /// Interval between idle-mapping cleanups, seconds.
-    #[arg(short = 'r', value_name = "CLEAN_RULESET_INTERVAL")]
     pub clean_ruleset_interval: Option<String>,
     /// BOOTID.UPNP.ORG value to start from.
-    #[arg(short = 'b', value_name = "BOOTID")]
     pub bootid: Option<u32>,
     /// Stay in the foreground without debug logging (for a service manager:
     /// systemd's Type=notify, procd); without it or -d portgated forks into the
     /// background.
-    #[arg(long = "foreground")]
     pub no_fork: bool,
     /// Where logs go: auto (stderr in the foreground, syslog in the background),
     /// stderr, or syslog (/dev/log, facility daemon, ident portgated).
-    #[arg(
-        long = "log",
-        value_name = "auto|stderr|syslog",
-        default_value = "auto"
-    )]
     pub log: portgate_service::logging::LogTarget,
     /// Administration socket for `portgate admin` (control_socket; `none`: off).
-    #[arg(long = "control-socket", value_name = "PATH")]
     pub control_socket: Option<String>,
     /// Print the effective configuration and exit.
-    #[arg(long = "check-config")]
     pub check_config: bool,
 }
 
+/// Why the command line did not give [`Flags`]: a request for help or the
+/// version (exit 0), or a usage error (exit 2).
+#[derive(Debug, PartialEq, Eq)]
+pub enum FlagsError {
+    /// `-h` / `--help`.
+    Help,
+    /// `-V` / `--version`.
+    Version,
+    /// A bad command line (unknown flag, missing or bad value).
+    Usage(String),
+}
+
+impl std::fmt::Display for FlagsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagsError::Help => f.write_str(HELP),
+            FlagsError::Version => writeln!(f, "portgated {}", env!("CARGO_PKG_VERSION")),
+            FlagsError::Usage(m) => write!(
+                f,
+                "error: {m}\n\nUsage: portgated [OPTIONS]\n\nFor more information, try '--help'."
+            ),
+        }
+    }
+}
+
+impl From<lexopt::Error> for FlagsError {
+    fn from(e: lexopt::Error) -> Self {
+        FlagsError::Usage(e.to_string())
+    }
+}
+
+fn string(v: OsString) -> Result<String, FlagsError> {
+    v.into_string()
+        .map_err(|v| FlagsError::Usage(format!("invalid UTF-8 in {v:?}")))
+}
+
 impl Flags {
+    /// Parse the process's command line; print help, version or the usage error
+    /// and exit (0 or 2) when there is no [`Flags`] to return.
+    pub fn parse() -> Flags {
+        match Flags::try_parse_from(std::env::args_os()) {
+            Ok(f) => f,
+            Err(e @ FlagsError::Usage(_)) => {
+                eprintln!("{e}");
+                std::process::exit(2)
+            }
+            Err(e) => {
+                print!("{e}");
+                std::process::exit(0)
+            }
+        }
+    }
+
+    /// Parse `args` (the first is the program name).
+    pub fn try_parse_from<I>(args: I) -> Result<Flags, FlagsError>
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        use lexopt::prelude::*;
+        let mut parser = lexopt::Parser::from_iter(args);
+        let mut f = Flags::default();
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Short('f') => f.config = Some(parser.value()?.into()),
+                Short('i') => f.ext_ifname = Some(string(parser.value()?)?),
+                Short('I') => f.ext_ifname6 = Some(string(parser.value()?)?),
+                Short('o') => f.ext_ip = Some(string(parser.value()?)?),
+                Short('a') => f.listening_ip.push(string(parser.value()?)?),
+                Short('p') => f.port = Some(string(parser.value()?)?),
+                Short('d') => f.foreground = true,
+                Short('v') => f.verbose = f.verbose.saturating_add(1),
+                Short('N') => f.enable_natpmp = true,
+                Short('S') => {
+                    let v = match parser.optional_value() {
+                        None => "1".to_owned(),
+                        Some(v) => string(v)?,
+                    };
+                    if v != "0" && v != "1" {
+                        return Err(FlagsError::Usage(format!(
+                            "invalid value '{v}' for '-S': 0 or 1"
+                        )));
+                    }
+                    f.secure_mode = Some(v);
+                }
+                Short('A') => f.rules.push(string(parser.value()?)?),
+                Short('u') => f.uuid = Some(string(parser.value()?)?),
+                Short('s') => f.serial = Some(string(parser.value()?)?),
+                Short('m') => f.model_number = Some(string(parser.value()?)?),
+                Short('t') => f.notify_interval = Some(string(parser.value()?)?),
+                Short('P') => f.pidfile = Some(parser.value()?.into()),
+                Short('U') => f.system_uptime = true,
+                Short('1') => f.force_igd_desc_v1 = true,
+                Short('B') => {
+                    let down = string(parser.value()?)?;
+                    let up = string(parser.value()?)?;
+                    f.bitrates = vec![down, up];
+                }
+                Short('w') => f.presentation_url = Some(string(parser.value()?)?),
+                Short('r') => f.clean_ruleset_interval = Some(string(parser.value()?)?),
+                Short('b') => f.bootid = Some(parser.value()?.parse()?),
+                Long("foreground") => f.no_fork = true,
+                Long("log") => {
+                    f.log = string(parser.value()?)?.parse().map_err(|e| {
+                        FlagsError::Usage(format!("invalid value for '--log': {e}"))
+                    })?;
+                }
+                Long("control-socket") => f.control_socket = Some(string(parser.value()?)?),
+                Long("check-config") => f.check_config = true,
+                Short('h') | Long("help") => return Err(FlagsError::Help),
+                Short('V') | Long("version") => return Err(FlagsError::Version),
+                _ => return Err(arg.unexpected().into()),
+            }
+        }
+        Ok(f)
+    }
+
     /// Apply the flags over `cfg` (flags win). Bad values are
     /// [`ConfigError::Flag`].
     pub fn apply(&self, cfg: &mut Config) -> Result<(), ConfigError> {
@@ -383,10 +511,23 @@ mod tests {
         }
         assert!(Flags::try_parse_from(["portgated", "-B", "1"]).is_err());
         assert!(Flags::try_parse_from(["portgated", "--bogus"]).is_err());
-        let e = Flags::try_parse_from(["portgated", "--version"]).unwrap_err();
-        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
-        let e = Flags::try_parse_from(["portgated", "--help"]).unwrap_err();
-        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(Flags::try_parse_from(["portgated", "-x"]).is_err());
+        assert!(Flags::try_parse_from(["portgated", "stray"]).is_err());
+        assert!(Flags::try_parse_from(["portgated", "-f"]).is_err());
+        assert!(Flags::try_parse_from(["portgated", "-b", "x"]).is_err());
+        for (arg, want) in [
+            ("--version", FlagsError::Version),
+            ("-V", FlagsError::Version),
+            ("--help", FlagsError::Help),
+            ("-h", FlagsError::Help),
+        ] {
+            assert_eq!(Flags::try_parse_from(["portgated", arg]), Err(want));
+        }
+        let version = FlagsError::Version.to_string();
+        assert_eq!(
+            version,
+            format!("portgated {}\n", env!("CARGO_PKG_VERSION"))
+        );
     }
 
     #[test]
@@ -403,8 +544,44 @@ mod tests {
     }
 
     #[test]
-    fn clap_definition_is_valid() {
-        use clap::CommandFactory;
-        Flags::command().debug_assert();
+    fn help_lists_every_flag() {
+        for flag in [
+            "-f ",
+            "-i ",
+            "-I ",
+            "-o ",
+            "-a ",
+            "-p ",
+            "-d ",
+            "-v ",
+            "-N ",
+            "-S[0|1]",
+            "-A ",
+            "-u ",
+            "-s ",
+            "-m ",
+            "-t ",
+            "-P ",
+            "-U ",
+            "-1 ",
+            "-B ",
+            "-w ",
+            "-r ",
+            "-b ",
+            "--check-config",
+        ] {
+            assert!(
+                HELP.contains(&format!("  {flag}")),
+                "{flag} missing from --help"
+            );
+        }
+    }
+
+    #[test]
+    fn attached_values_and_clusters() {
+        let f = flags(&["-fconf", "-dNU", "-vvv", "-b7"]);
+        assert_eq!(f.config.as_deref(), Some(Path::new("conf")));
+        assert!(f.foreground && f.enable_natpmp && f.system_uptime);
+        assert_eq!((f.verbose, f.bootid), (3, Some(7)));
     }
 }

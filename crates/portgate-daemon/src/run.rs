@@ -36,7 +36,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use portgate_nft::{Firewall, NftConfig, NftFirewall};
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};

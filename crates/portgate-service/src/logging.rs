@@ -4,8 +4,9 @@
 //! and to syslog (`/dev/log`, facility daemon, the program's name as ident) when it
 //! runs in the background, as miniupnpd does; `--log stderr` and `--log syslog`
 //! force one. `PORTGATE_SYSLOG_SOCKET` names another socket than `/dev/log` (tests
-//! and chroots). `PORTGATE_LOG` overrides the level filter (tracing's EnvFilter
-//! syntax).
+//! and chroots). `PORTGATE_LOG` overrides the level: one of error, warn, info, debug,
+//! trace or off (no per-module directives: that filter would bring a regex engine,
+//! about 200 KiB of a router's binary).
 
 use std::str::FromStr;
 
@@ -52,14 +53,17 @@ impl LogTarget {
     }
 }
 
-/// Installs the global tracing subscriber: `level` (a filter such as `info` or
-/// `debug`) unless [`LOG_FILTER_ENV`] says otherwise, lines to stderr or to syslog
-/// tagged `ident` as [`LogTarget::uses_syslog`] decides.
+/// Installs the global tracing subscriber: `level` (`info`, `debug`, ...) unless
+/// [`LOG_FILTER_ENV`] names another, lines to stderr or to syslog tagged `ident` as
+/// [`LogTarget::uses_syslog`] decides.
 pub fn init(ident: &str, target: LogTarget, foreground: bool, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_FILTER_ENV)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let level = std::env::var(LOG_FILTER_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| level.parse().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_target(false);
     if target.uses_syslog(foreground) {
         let path = std::env::var_os(SYSLOG_SOCKET_ENV).unwrap_or_else(|| DEV_LOG.into());
@@ -73,8 +77,11 @@ pub fn init(ident: &str, target: LogTarget, foreground: bool, level: &str) {
     } else {
         builder
             .with_writer(std::io::stderr)
-            // Colour codes only for a terminal, not in a service manager's journal.
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            // Colour codes only for a terminal, not in a service manager's journal (and
+            // only where tracing-subscriber's `ansi` feature is on).
+            .with_ansi(
+                cfg!(feature = "ansi") && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )
             .init();
     }
 }

@@ -16,6 +16,15 @@
 
 #![forbid(unsafe_code)]
 
+// The program (`main.rs`, kept under that name so its history follows it) names this
+// crate by its name, as a binary would.
+extern crate self as portgate_ssdpd;
+
+#[path = "main.rs"]
+mod program;
+/// Entry point of the `portgate-ssdpd` program (its binary and the multi-call binary).
+pub use program::main;
+
 pub mod cache;
 mod core;
 pub mod lan;

@@ -442,7 +442,19 @@ async fn watchdog(every: Duration) {
     }
 }
 
-fn main() -> Result<()> {
+/// Entry point of the `portgate-ssdpd` program: parses the process's command line; an
+/// error is printed as `Error: ...` with exit status 1.
+pub fn main() -> std::process::ExitCode {
+    match try_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<()> {
     let mut args = Args::parse();
     let foreground = args.debug || args.foreground;
     if !foreground {
