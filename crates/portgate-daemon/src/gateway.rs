@@ -565,12 +565,14 @@ impl Gateway {
             },
             now,
         );
-        let mut text = String::new();
-        if let Some(p) = moved {
-            text.push_str(&lease::format_removal(p.protocol, p.external_port));
+        if self.settings.lease_file.is_some() {
+            let mut text = String::new();
+            if let Some(p) = moved {
+                text.push_str(&lease::format_removal(p.protocol, p.external_port));
+            }
+            text.push_str(&lease::format_entry(&self.lease_entry(new)));
+            self.journal(&text, now);
         }
-        text.push_str(&lease::format_entry(&self.lease_entry(new)));
-        self.journal(&text, now);
         Ok(outcome)
     }
 
@@ -966,6 +968,9 @@ impl Gateway {
     /// the journal has grown past [`JOURNAL_SLACK`] and the live mappings, or
     /// when the append fails.
     fn journal(&mut self, text: &str, now: u64) {
+        if self.settings.lease_file.is_none() {
+            return;
+        }
         if let Some(p) = &mut self.pending {
             p.journal.push_str(text);
             return;

@@ -399,17 +399,110 @@ pub(crate) async fn event_pump(gena: Rc<GenaService>, mut rx: mpsc::UnboundedRec
 /// Forwards the gateway's own events (every front end's changes) to GENA.
 pub(crate) async fn gateway_pump(
     gena: Rc<GenaService>,
+    rx: tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>,
+) {
+    coalesced_events(rx, |ev| gena.changed(ev)).await;
+}
+
+/// Calls `on` for the gateway's events until the sender side is dropped, once per
+/// kind for all the events waiting together: a batch of NAT-PMP/PCP requests sends
+/// one event per mapping, and GENA evaluates every evented variable (reading the WAN
+/// link's sysfs files) on each call, so a hundred changes are one evaluation, not a
+/// hundred (the subscribers get the final values, as with event moderation).
+pub(crate) async fn coalesced_events(
     mut rx: tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>,
+    mut on: impl FnMut(UpnpEvent),
 ) {
     use crate::gateway::GatewayEvent;
-    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
+        let (mut address, mut mappings) = (false, false);
+        let mut note = |ev: Result<GatewayEvent, ()>| match ev {
+            Ok(GatewayEvent::ExternalAddressChanged { .. }) => address = true,
+            Ok(_) | Err(()) => mappings = true,
+        };
         match rx.recv().await {
-            Ok(GatewayEvent::ExternalAddressChanged { .. }) => {
-                gena.changed(UpnpEvent::ExternalAddressChanged)
-            }
-            Ok(_) | Err(RecvError::Lagged(_)) => gena.changed(UpnpEvent::MappingsChanged),
+            Ok(ev) => note(Ok(ev)),
+            Err(RecvError::Lagged(_)) => note(Err(())),
             Err(RecvError::Closed) => return,
         }
+        let mut closed = false;
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => note(Ok(ev)),
+                Err(TryRecvError::Lagged(_)) => note(Err(())),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if address {
+            on(UpnpEvent::ExternalAddressChanged);
+        }
+        if mappings {
+            on(UpnpEvent::MappingsChanged);
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::GatewayEvent;
+    use crate::table::{Mapping, Origin, Protocol};
+
+    fn mapping(port: u16) -> Mapping {
+        Mapping {
+            protocol: Protocol::Tcp,
+            external_port: port,
+            remote_host: None,
+            internal_client: std::net::Ipv4Addr::new(10, 77, 0, 2),
+            internal_port: port,
+            description: String::new(),
+            expiry: None,
+            origin: Origin::NatPmp,
+            created_at: 0,
+        }
+    }
+
+    fn pumped(events: Vec<GatewayEvent>) -> Vec<UpnpEvent> {
+        let (tx, rx) = tokio::sync::broadcast::channel(crate::gateway::EVENT_CAPACITY);
+        for ev in events {
+            tx.send(ev).expect("receiver alive");
+        }
+        drop(tx);
+        let mut seen = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(coalesced_events(rx, |ev| seen.push(ev)));
+        seen
+    }
+
+    #[test]
+    fn events_waiting_together_are_one_evaluation() {
+        let batch: Vec<GatewayEvent> = (0..100)
+            .map(|i| GatewayEvent::MappingAdded(mapping(5000 + i)))
+            .collect();
+        assert_eq!(pumped(batch), [UpnpEvent::MappingsChanged]);
+        let mut mixed = vec![GatewayEvent::MappingRemoved(mapping(1))];
+        mixed.push(GatewayEvent::ExternalAddressChanged {
+            old: None,
+            new: None,
+            forwarding: false,
+        });
+        assert_eq!(
+            pumped(mixed),
+            [
+                UpnpEvent::ExternalAddressChanged,
+                UpnpEvent::MappingsChanged
+            ]
+        );
+        assert_eq!(pumped(Vec::new()), []);
     }
 }
