@@ -268,6 +268,8 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>) -> anyhow::Result<Run> {
     use nix::sys::socket::{sendmsg, setsockopt, sockopt, ControlMessage, MsgFlags, SockaddrIn};
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     setsockopt(&sock, sockopt::IpTransparent, &true).context("IP_TRANSPARENT")?;
+    // Room for a window's answers arriving in a burst (the default holds about 200).
+    setsockopt(&sock, sockopt::RcvBufForce, &(4 << 20)).context("SO_RCVBUFFORCE")?;
     sock.set_read_timeout(Some(Duration::from_millis(20)))?;
     let dst = SockaddrIn::from(SocketAddrV4::new(gw, pcp::SERVER_PORT));
     let window = window.max(1);

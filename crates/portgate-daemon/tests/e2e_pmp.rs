@@ -234,8 +234,9 @@ fn pcp_map_from_the_lan_host() -> anyhow::Result<()> {
 }
 
 /// Datagrams waiting together are read in one round and committed in one firewall
-/// transaction (the daemon is stopped while they queue up, so they do wait together);
-/// every mapping of the batch then carries bytes from the WAN host.
+/// transaction (the daemon is stopped while they queue up, so they do wait together):
+/// a full round of 256, none dropped by the socket's receive buffer; every mapping
+/// of the batch then carries bytes from the WAN host.
 #[test]
 fn waiting_requests_are_mapped_in_one_batch() -> anyhow::Result<()> {
     use portgate_lab::Signal;
