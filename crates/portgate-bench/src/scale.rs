@@ -862,6 +862,28 @@ fn run_row(r: &Run) -> String {
 
 const RUN_HEAD: &str = "| op | in flight | mappings before | ops/s | p50 ms | p99 ms | failed | daemon CPU us/op |\n|---|---|---|---|---|---|---|---|\n";
 
+/// For each (op, window) measured both at 1 000 mappings and when full: the cost
+/// when full over the cost at 1 000, by rate and by the daemon's CPU per operation.
+pub fn cost_ratios(cost: &[Run]) -> Vec<(String, usize, f64, f64)> {
+    let at = |r: &Run| r.size_before.max(r.stats.size);
+    let mut out = Vec::new();
+    for small in cost.iter().filter(|r| at(r) <= 1000) {
+        let Some(big) = cost
+            .iter()
+            .find(|b| b.op == small.op && b.window == small.window && at(b) > 1000)
+        else {
+            continue;
+        };
+        let rate = small.stats.ops_per_s / big.stats.ops_per_s.max(1e-9);
+        let cpu = match (small.daemon_cpu_us_per_op, big.daemon_cpu_us_per_op) {
+            (Some(a), Some(b)) if a > 0.0 => b / a,
+            _ => f64::NAN,
+        };
+        out.push((small.op.clone(), small.window, rate, cpu));
+    }
+    out
+}
+
 /// The report, as markdown.
 pub fn markdown(r: &ScaleResults) -> String {
     use std::fmt::Write as _;
@@ -913,6 +935,16 @@ pub fn markdown(r: &ScaleResults) -> String {
         f.cost.iter().map(run_row).collect::<String>(),
         run_row(&f.delete_all)
     );
+    let _ = writeln!(
+        s,
+        "Cost when full against at 1 000 mappings (median windows of {COST_OPS} operations; \
+         a ratio above 1 is dearer when full):\n\n\
+         | op | in flight | by rate | by daemon CPU per op |\n|---|---|---|---|"
+    );
+    for (op, window, rate, cpu) in cost_ratios(&f.cost) {
+        let _ = writeln!(s, "| {op} | {window} | {rate:.2} | {cpu:.2} |");
+    }
+    let _ = writeln!(s);
     let _ = writeln!(
         s,
         "| reads at | GetGenericPortMappingEntry p50 / p99 ms | GetListOfPortMappings (1 000) p50 / p99 ms | failed |\n|---|---|---|---|"
@@ -972,6 +1004,38 @@ mod tests {
         assert!(per_client
             .keys()
             .all(|a| a.octets()[..2] == [10, 78] && a.octets()[2] >= 128));
+    }
+
+    fn run(op: &str, window: usize, size: usize, rate: f64, cpu: f64) -> Run {
+        let mut rec = Recorder::default();
+        rec.push(Duration::from_millis(1), true);
+        let mut stats = rec.finish(op, size, Duration::from_secs(1));
+        stats.ops_per_s = rate;
+        Run {
+            op: op.into(),
+            window,
+            size_before: size,
+            stats,
+            daemon_cpu_us_per_op: Some(cpu),
+        }
+    }
+
+    #[test]
+    fn cost_ratios_pair_each_window_at_1000_with_the_same_one_when_full() {
+        let cost = vec![
+            run("refresh", 1, 1000, 20_000.0, 40.0),
+            run("add", 1, 500, 10_000.0, 50.0),
+            run("refresh", 64, 1000, 80_000.0, 8.0),
+            run("refresh", 1, FULL, 10_000.0, 60.0),
+            run("add", 1, FULL - 500, 10_000.0, 50.0),
+        ];
+        let r = cost_ratios(&cost);
+        assert_eq!(r.len(), 2, "refresh/64 has no full counterpart: {r:?}");
+        assert_eq!(
+            (r[0].0.as_str(), r[0].1, r[0].2, r[0].3),
+            ("refresh", 1, 2.0, 1.5)
+        );
+        assert_eq!((r[1].0.as_str(), r[1].2, r[1].3), ("add", 1.0, 1.0));
     }
 
     #[test]
