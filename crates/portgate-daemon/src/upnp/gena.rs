@@ -72,8 +72,18 @@ pub struct GenaService {
 
 /// The evented variables of `service` with their current values.
 fn variables(shared: &Shared, service: IgdService) -> Vec<(String, String)> {
+    let info = shared.ctx.backend.borrow().connection_info();
+    variables_with(shared, service, &info)
+}
+
+/// [`variables`] with the connection state already read (it reads the WAN link's
+/// sysfs files: once per evaluation of all the services, not once per service).
+fn variables_with(
+    shared: &Shared,
+    service: IgdService,
+    info: &crate::upnp::backend::ConnectionInfo,
+) -> Vec<(String, String)> {
     let backend = shared.ctx.backend.borrow();
-    let info = backend.connection_info();
     let v = |n: &str, x: String| (n.to_owned(), x);
     match service {
         IgdService::WanIpConnection => vec![
@@ -151,6 +161,7 @@ pub fn granted_timeout(asked: Option<Timeout>) -> u32 {
 
 impl GenaService {
     pub(crate) fn new(shared: Rc<Shared>) -> Rc<Self> {
+        let info = shared.ctx.backend.borrow().connection_info();
         let last = [
             IgdService::WanIpConnection,
             IgdService::WanCommonInterfaceConfig,
@@ -158,7 +169,7 @@ impl GenaService {
             IgdService::WanIpv6FirewallControl,
         ]
         .into_iter()
-        .map(|s| (s, variables(&shared, s)))
+        .map(|s| (s, variables_with(&shared, s, &info)))
         .collect();
         Rc::new(Self {
             shared,
@@ -285,8 +296,9 @@ impl GenaService {
     pub(crate) fn changed(&self, _why: UpnpEvent) {
         self.purge();
         let mut last = self.last.borrow_mut();
+        let info = self.shared.ctx.backend.borrow().connection_info();
         for (service, old) in last.iter_mut() {
-            let now = variables(&self.shared, *service);
+            let now = variables_with(&self.shared, *service, &info);
             let diff: Vec<(String, String)> =
                 now.iter().filter(|nv| !old.contains(nv)).cloned().collect();
             *old = now;
