@@ -74,6 +74,11 @@ pub const PERSIST_DELAY: Duration = Duration::from_secs(5);
 /// line, so it runs at most once per this many changes.
 pub const JOURNAL_SLACK: usize = 1024;
 
+/// Most mappings one [`Gateway::expire`] call removes: one firewall transaction of
+/// at most [`portgate_nft::MAX_BATCH_CHANGES`] changes, a bounded pause for the
+/// requests waiting behind it.
+pub const EXPIRE_STEP: usize = portgate_nft::MAX_BATCH_CHANGES;
+
 /// Capacity of the event channel: a subscriber that falls this far behind
 /// gets `RecvError::Lagged` and should resynchronise from the table.
 pub const EVENT_CAPACITY: usize = 1024;
@@ -752,10 +757,13 @@ impl Gateway {
     }
 
     /// Remove what is due at `now` from the table and the kernel (the kernel
-    /// usually expired it already). The lease file is marked dirty, see
-    /// [`Gateway::flush`].
+    /// usually expired it already), at most [`EXPIRE_STEP`] mappings per call: when
+    /// more are due (a million leases ending in the same second), the next call
+    /// takes the next step, and [`Gateway::next_expiry`] stays due, so the run loop
+    /// comes back at once, serving requests in between instead of stalling on all
+    /// of them. The lease file is marked dirty, see [`Gateway::flush`].
     pub fn expire(&mut self, now: u64) -> Vec<Mapping> {
-        let gone = self.table.expire(now);
+        let gone = self.table.expire_at_most(now, EXPIRE_STEP);
         if gone.is_empty() {
             return gone;
         }

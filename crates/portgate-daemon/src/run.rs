@@ -799,6 +799,11 @@ async fn run(
             p.flush();
             fw_watch.check_if_due(&mut g, &p, now);
         }
+        // A mass expiry goes in steps (`Gateway::expire`) and the next one is due at
+        // once: let the sockets be served between two steps.
+        if gw.borrow().next_expiry().is_some_and(|t| t <= now) {
+            tokio::task::yield_now().await;
+        }
         if let (Some(t), Some(every)) = (next_clean, clean_every(&cfg)) {
             if tokio::time::Instant::now() >= t {
                 next_clean = Some(tokio::time::Instant::now() + every);

@@ -459,9 +459,16 @@ impl MappingTable {
 
     /// Remove every mapping whose expiry is `<= now`, returning them.
     pub fn expire(&mut self, now: u64) -> Vec<Mapping> {
+        self.expire_at_most(now, usize::MAX)
+    }
+
+    /// Remove at most `max` of the mappings whose expiry is `<= now` (the earliest
+    /// first), returning them; [`MappingTable::next_expiry`] then says whether more
+    /// are due.
+    pub fn expire_at_most(&mut self, now: u64, max: usize) -> Vec<Mapping> {
         let mut out = Vec::new();
         while let Some(&(t, k)) = self.expiries.first() {
-            if t > now {
+            if t > now || out.len() >= max {
                 break;
             }
             if let Some(m) = self.remove(k) {
