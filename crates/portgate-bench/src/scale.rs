@@ -73,6 +73,15 @@ pub const LEASE: u32 = 7200;
 /// A request without an answer after this long counts as failed.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Mappings given a short lease in the mass-expiry phase.
+pub const EXPIRY_MAPPINGS: usize = 100_000;
+
+/// Their lease, seconds (the daemon runs with `min_lifetime=1`).
+pub const EXPIRY_LEASE: u32 = 20;
+
+/// Long-lived mappings refreshed one at a time while the others expire.
+pub const EXPIRY_PROBE_MAPPINGS: usize = 500;
+
 /// Mappings probed from the WAN host when the table is full.
 pub const PROBES: usize = 20;
 
@@ -543,6 +552,22 @@ pub struct Fill {
     pub probes: (usize, usize),
 }
 
+/// Many leases ending together while requests keep coming.
+#[derive(Debug, Clone, Serialize)]
+pub struct MassExpiry {
+    /// Mappings given the short lease.
+    pub mappings: usize,
+    /// Their lease, seconds.
+    pub lease_seconds: u32,
+    /// Seconds the adds took (the leases end over about as long).
+    pub add_seconds: f64,
+    /// Refreshes of long-lived mappings, one at a time, from the end of the adds
+    /// until five seconds after the last lease ended.
+    pub probe: Run,
+    /// Elements in the kernel's map afterwards (the long-lived ones are left).
+    pub kernel_elements_after: usize,
+}
+
 /// The reference's part.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reference {
@@ -565,6 +590,8 @@ pub struct ScaleResults {
     pub throughput: Vec<Run>,
     /// portgated: the full external address.
     pub fill: Fill,
+    /// portgated: many leases ending together.
+    pub expiry: MassExpiry,
     /// Seconds the whole run took.
     pub seconds: f64,
 }
@@ -667,7 +694,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
 
     eprintln!("== portgated");
-    let extra = format!("listening_ip={GATEWAY_SCALE_ADDR}/16\nmax_mappings_per_client={QUOTA}\n");
+    let extra = format!(
+        "listening_ip={GATEWAY_SCALE_ADDR}/16\nmax_mappings_per_client={QUOTA}\nmin_lifetime=1\n"
+    );
     let d = daemon::start_with(&lab, Kind::Portgated, &args.portgated, &dir, &extra)?;
     let pid = d.pid;
     let target = Target {
@@ -726,13 +755,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let rest = full_plan.get(1000..).unwrap_or(&[]);
     let fill = target.run(rest, FILL_WINDOW, "add", 1000)?;
     let reached = 1000 - r.stats.errors + fill.stats.count - fill.stats.errors;
-    let kernel_elements = lab
-        .exec(
-            Host::Gateway,
-            &["nft", "list", "map", "inet", "portgate", "fwd4"],
-        )
-        .map(|o| String::from_utf8_lossy(&o.stdout).matches(" : ").count())
-        .unwrap_or(0);
+    let kernel_elements = kernel_elements(&lab);
     eprintln!(
         "   full: {reached} of {FULL} mappings, {kernel_elements} elements in the kernel's map"
     );
@@ -753,6 +776,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let deletes = with_lifetime(&full_plan, 0);
     let delete_all = target.run(&deletes, FILL_WINDOW, "delete", reached)?;
     memory_points.push(memory(pid, 0));
+    let expiry = mass_expiry(&lab, &target, &full_plan)?;
     d.stop(&lab)?;
     memory_points.push(Memory {
         mappings: 0,
@@ -789,6 +813,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         reference,
         throughput,
         fill,
+        expiry,
         seconds: started.elapsed().as_secs_f64(),
     };
     let _ = std::fs::remove_dir_all(&dir);
@@ -798,6 +823,45 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// Elements per batched transaction in the nftables floor: what one round of the
 /// daemon sends at most (256 requests, one change each).
 pub const BATCH: usize = 256;
+
+fn kernel_elements(lab: &Lab) -> usize {
+    lab.exec(
+        Host::Gateway,
+        &["nft", "list", "map", "inet", "portgate", "fwd4"],
+    )
+    .map(|o| String::from_utf8_lossy(&o.stdout).matches(" : ").count())
+    .unwrap_or(0)
+}
+
+/// [`EXPIRY_MAPPINGS`] mappings with a lease of [`EXPIRY_LEASE`] s, added as fast
+/// as the daemon takes them, then refreshes of [`EXPIRY_PROBE_MAPPINGS`] long-lived
+/// ones, one at a time, until every short lease has ended and five seconds more.
+fn mass_expiry(lab: &Lab, target: &Target<'_>, plan: &[Op]) -> anyhow::Result<MassExpiry> {
+    let long = plan.get(FULL - EXPIRY_PROBE_MAPPINGS..).unwrap_or(&[]);
+    target.run(long, FILL_WINDOW, "add", 0)?;
+    let short = with_lifetime(plan.get(..EXPIRY_MAPPINGS).unwrap_or(&[]), EXPIRY_LEASE);
+    let t = Instant::now();
+    target.run(&short, FILL_WINDOW, "add", EXPIRY_PROBE_MAPPINGS)?;
+    let add_seconds = t.elapsed().as_secs_f64();
+    let until = t + Duration::from_secs(u64::from(EXPIRY_LEASE) + 5) + t.elapsed();
+    let refreshes: Vec<Op> = long.iter().copied().cycle().take(4_000_000).collect();
+    let probe = target.run_spec(&Spec {
+        ops: &refreshes,
+        window: 1,
+        name: "refresh",
+        size: EXPIRY_MAPPINGS + EXPIRY_PROBE_MAPPINGS,
+        deadline: Some(until),
+    })?;
+    let kernel_elements_after = kernel_elements(lab);
+    eprintln!("   after the expiry: {kernel_elements_after} elements in the kernel's map (the type line counted once)");
+    Ok(MassExpiry {
+        mappings: EXPIRY_MAPPINGS,
+        lease_seconds: EXPIRY_LEASE,
+        add_seconds,
+        probe,
+        kernel_elements_after,
+    })
+}
 
 fn probe_sample(lab: &Lab, plan: &[Op]) -> anyhow::Result<(usize, usize)> {
     let ext = lab.external_ipv4();
@@ -975,6 +1039,20 @@ pub fn markdown(r: &ScaleResults) -> String {
             m.mappings, m.rss_kib, m.rss_anon_kib, m.slab_kib
         );
     }
+    let e = &r.expiry;
+    let _ = writeln!(
+        s,
+        "\n## portgated: {} leases of {} s ending together\n\n\
+         Added in {:.1} s (so they end within about as long); meanwhile {} long-lived \
+         mappings refreshed one at a time until 5 s after the last lease ended; \
+         {} \" : \" in the kernel's map listing afterwards (elements and the type line).\n\n{RUN_HEAD}{}",
+        e.mappings,
+        e.lease_seconds,
+        e.add_seconds,
+        EXPIRY_PROBE_MAPPINGS,
+        e.kernel_elements_after,
+        run_row(&e.probe)
+    );
     let _ = writeln!(
         s,
         "\nPer mapping: daemon {:.0} B (VmRSS), {:.0} B (RssAnon); kernel {:.0} B (Slab, full vs all deleted; machine-wide).\n\nRun took {:.0} s.",
