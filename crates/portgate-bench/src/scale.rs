@@ -1045,12 +1045,14 @@ pub fn markdown(r: &ScaleResults) -> String {
         "\n## portgated: {} leases of {} s ending together\n\n\
          Added in {:.1} s (so they end within about as long); meanwhile {} long-lived \
          mappings refreshed one at a time until 5 s after the last lease ended; \
-         {} \" : \" in the kernel's map listing afterwards (elements and the type line).\n\n{RUN_HEAD}{}",
+         {} \" : \" in the kernel's map listing afterwards (elements and the type line). \
+         Longest refresh: {:.2} ms.\n\n{RUN_HEAD}{}",
         e.mappings,
         e.lease_seconds,
         e.add_seconds,
         EXPIRY_PROBE_MAPPINGS,
         e.kernel_elements_after,
+        e.probe.stats.max_ms,
         run_row(&e.probe)
     );
     let _ = writeln!(
