@@ -685,10 +685,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Some(Reference {
             adds,
             budget_seconds: budget.as_secs(),
-            note: "NAT-PMP from LAN host 0's own address only: its LAN is the \
-                   interface's /24, so the 10.78.128.0/17 clients are not served; \
-                   it slows as its table grows (it lists its chain per request), so \
-                   it is not run to the full table"
+            note: "NAT-PMP from LAN host 0's own address only: configured with the \
+                   LAN interface (the lab's /24), not tried with the routed \
+                   10.78.128.0/17 clients; it slows as its table grows (it lists its \
+                   chain per request), so it is not run to the full table"
                 .into(),
         })
     };
