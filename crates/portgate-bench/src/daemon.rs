@@ -46,6 +46,18 @@ pub struct Running {
 /// Writes the configuration and starts `kind` with `bin`, waiting until it answers
 /// NAT-PMP and accepts HTTP connections from the LAN host.
 pub fn start(lab: &Lab, kind: Kind, bin: &Path, dir: &Path) -> anyhow::Result<Running> {
+    start_with(lab, kind, bin, dir, "")
+}
+
+/// As [`start`], with `extra` lines appended to portgated's configuration (later
+/// lines win; `listening_ip` adds a LAN). The reference ignores them.
+pub fn start_with(
+    lab: &Lab,
+    kind: Kind,
+    bin: &Path,
+    dir: &Path,
+    extra: &str,
+) -> anyhow::Result<Running> {
     let gw = lab.gateway();
     let running = match kind {
         Kind::Reference => {
@@ -97,7 +109,7 @@ pub fn start(lab: &Lab, kind: Kind, bin: &Path, dir: &Path) -> anyhow::Result<Ru
                 format!(
                     "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\nhttp_port={HTTP_PORT}\n\
                      enable_natpmp=yes\nenable_upnp=yes\nsecure_mode=yes\nsystem_uptime=yes\n\
-                     max_mappings_per_client=65535\n\
+                     max_mappings_per_client=65535\n{extra}\
                      allow 1024-65535 10.0.0.0/8 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
                     wan = gw.wan.name,
                     lan = gw.lan.ipv4,

@@ -12,6 +12,7 @@ mod daemon;
 mod load;
 mod report;
 mod run;
+mod scale;
 mod stats;
 
 use std::path::PathBuf;
@@ -59,6 +60,11 @@ pub struct Args {
     /// Only the 100-client load: no table growth, no client timings.
     #[arg(long)]
     pub load_only: bool,
+    /// Only the scale runs (docs/scale.md): the nftables floor, NAT-PMP/PCP from
+    /// 10 752 client addresses at once, one external address filled (129 024
+    /// mappings). Writes scale.json and scale.md.
+    #[arg(long)]
+    pub scale: bool,
     /// Also report the size of another binary, as NAME=PATH (repeatable; scripts/bench.sh
     /// passes the router builds, docs/size.md).
     #[arg(long = "size-of", value_name = "NAME=PATH", value_parser = parse_size_of)]
@@ -112,7 +118,12 @@ impl Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run::run(&args) {
+    let outcome = if args.scale {
+        scale::run(&args)
+    } else {
+        run::run(&args)
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("portgate-bench: {e:#}");

@@ -473,6 +473,7 @@ mod tests {
             ops_per_s: rate,
             p50_ms: 1.0,
             p99_ms: 2.0,
+            max_ms: 0.0,
             repeats: 1,
         }
     }

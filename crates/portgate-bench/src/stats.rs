@@ -22,6 +22,9 @@ pub struct Window {
     pub p50_ms: f64,
     /// 99th percentile latency, milliseconds.
     pub p99_ms: f64,
+    /// Longest latency, milliseconds (with one request at a time, a stall shows
+    /// here and hardly in the percentiles).
+    pub max_ms: f64,
     /// Windows of this kind taken at this size; rate and percentiles are those of the
     /// median window (by rate), count and errors are summed over all of them.
     pub repeats: usize,
@@ -56,6 +59,7 @@ impl Recorder {
             ops_per_s: if secs > 0.0 { count as f64 / secs } else { 0.0 },
             p50_ms: percentile(&self.lat, 0.50),
             p99_ms: percentile(&self.lat, 0.99),
+            max_ms: self.lat.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
             repeats: 1,
         }
     }
@@ -138,6 +142,7 @@ mod tests {
             ops_per_s: rate,
             p50_ms: 1000.0 / rate,
             p99_ms: 2000.0 / rate,
+            max_ms: 0.0,
             repeats: 1,
         };
         let m = median_window(vec![w(300.0, 0), w(100.0, 2), w(200.0, 1)]).unwrap();

@@ -74,6 +74,11 @@ pub const PERSIST_DELAY: Duration = Duration::from_secs(5);
 /// line, so it runs at most once per this many changes.
 pub const JOURNAL_SLACK: usize = 1024;
 
+/// Most mappings one [`Gateway::expire`] call removes: one firewall transaction of
+/// at most [`portgate_nft::MAX_BATCH_CHANGES`] changes, a bounded pause for the
+/// requests waiting behind it.
+pub const EXPIRE_STEP: usize = portgate_nft::MAX_BATCH_CHANGES;
+
 /// Capacity of the event channel: a subscriber that falls this far behind
 /// gets `RecvError::Lagged` and should resynchronise from the table.
 pub const EVENT_CAPACITY: usize = 1024;
@@ -206,6 +211,44 @@ pub struct Gateway {
     wall_offset: i64,
     /// The table was recreated by a request's recovery ([`Gateway::take_recreated`]).
     recreated: bool,
+    /// Inside [`Gateway::batch`]: what the requests decided, not yet committed.
+    pending: Option<Pending>,
+}
+
+/// What the requests of one [`Gateway::batch`] decided: their firewall changes (sent
+/// as one transaction at the end), their journal lines (appended once), how to undo
+/// their table changes if the kernel refuses, and their log lines and events (which
+/// say only what happened, so they wait for the commit).
+#[derive(Default)]
+struct Pending {
+    changes: Vec<Change>,
+    journal: String,
+    undo: Vec<Undo>,
+    effects: Vec<Effect>,
+}
+
+/// How to take one table change of a batch back.
+enum Undo {
+    /// A map: remove `new`, put `previous` back (if it had not run out).
+    Mapped {
+        new: MappingKey,
+        previous: Option<Mapping>,
+    },
+    /// A deletion: put the mappings back.
+    Removed(Vec<Mapping>),
+}
+
+/// A log line (and maybe an event) due once a change is committed.
+enum Effect {
+    Added {
+        m: Mapping,
+        refreshed: bool,
+    },
+    Removed {
+        m: Mapping,
+        why: Removal,
+        event: bool,
+    },
 }
 
 impl std::fmt::Debug for Gateway {
@@ -347,6 +390,7 @@ impl Gateway {
             idle_counts: None,
             wall_offset: 0,
             recreated: false,
+            pending: None,
         };
         gw.persist_now();
         Ok((gw, report))
@@ -485,14 +529,19 @@ impl Gateway {
             }
         }
         changes.push(Change::Put(firewall_mapping(new, now)));
-        if let Err(err) = self.apply(&changes, now) {
+        let undo = Undo::Mapped {
+            new: new.key(),
+            previous: outcome.previous.clone(),
+        };
+        if let Err(err) = self.apply_or_defer(&changes, undo, now) {
             tracing::warn!(%err, "firewall refused a mapping; rolled back");
-            let _ = self.table.delete(new.key(), None, Requester::Trusted);
-            if let Some(prev) = &outcome.previous {
-                if !prev.is_expired(now) {
-                    let _ = self.table.add(new_from(prev), Requester::Trusted, now);
-                }
-            }
+            self.undo(
+                Undo::Mapped {
+                    new: new.key(),
+                    previous: outcome.previous.clone(),
+                },
+                now,
+            );
             return Err(err.into());
         }
         let moved = outcome
@@ -502,23 +551,148 @@ impl Gateway {
         let mut refreshed = false;
         if let Some(prev) = &outcome.previous {
             if prev.is_expired(now) {
-                logging::removed(prev, Removal::Expired);
-                self.emit(GatewayEvent::MappingRemoved(prev.clone()));
+                self.effect(
+                    Effect::Removed {
+                        m: prev.clone(),
+                        why: Removal::Expired,
+                        event: true,
+                    },
+                    now,
+                );
             } else if moved.is_some() {
-                logging::removed(prev, Removal::Moved);
+                self.effect(
+                    Effect::Removed {
+                        m: prev.clone(),
+                        why: Removal::Moved,
+                        event: false,
+                    },
+                    now,
+                );
             } else {
                 refreshed = true;
             }
         }
-        logging::added(new, refreshed, now);
-        self.emit(GatewayEvent::MappingAdded(new.clone()));
-        let mut text = String::new();
-        if let Some(p) = moved {
-            text.push_str(&lease::format_removal(p.protocol, p.external_port));
+        self.effect(
+            Effect::Added {
+                m: new.clone(),
+                refreshed,
+            },
+            now,
+        );
+        if self.settings.lease_file.is_some() {
+            let mut text = String::new();
+            if let Some(p) = moved {
+                text.push_str(&lease::format_removal(p.protocol, p.external_port));
+            }
+            text.push_str(&lease::format_entry(&self.lease_entry(new)));
+            self.journal(&text, now);
         }
-        text.push_str(&lease::format_entry(&self.lease_entry(new)));
-        self.journal(&text, now);
         Ok(outcome)
+    }
+
+    /// Runs `f` (request handlers calling [`Gateway::map`], [`Gateway::unmap`] and
+    /// the like) with the firewall commit deferred: each request is decided against
+    /// the table as usual (permissions, quotas, nonces, conflicts), but its firewall
+    /// changes, journal lines, log lines and events are held; at the end all the
+    /// firewall changes go to the kernel in ONE transaction, the journal is appended
+    /// once, then the log lines and events follow. Only then may the caller answer
+    /// the clients (`f`'s answers are valid once this returns `Ok`).
+    ///
+    /// When the kernel refuses the transaction, every table change `f` made is
+    /// taken back (in reverse order), nothing is journalled or announced, and the
+    /// error is returned: the caller then handles the same requests again one by one
+    /// (outside a batch), so one bad change fails only its own request. A batch
+    /// inside a batch joins the outer one.
+    ///
+    /// While a batch is open, [`Gateway::firewall`] still reaches the kernel directly:
+    /// only the IPv4 mapping calls above are deferred.
+    pub fn batch<R>(
+        &mut self,
+        now: u64,
+        f: impl FnOnce(&mut Gateway) -> R,
+    ) -> Result<R, GatewayError> {
+        if self.pending.is_some() {
+            return Ok(f(self));
+        }
+        self.pending = Some(Pending::default());
+        let r = f(self);
+        let Pending {
+            changes,
+            journal,
+            undo,
+            effects,
+        } = self.pending.take().unwrap_or_default();
+        if !changes.is_empty() {
+            if let Err(err) = self.apply(&changes, now) {
+                tracing::warn!(%err, changes = changes.len(), "firewall refused a batch; rolled back");
+                for u in undo.into_iter().rev() {
+                    self.undo(u, now);
+                }
+                return Err(err.into());
+            }
+        }
+        for e in effects {
+            self.effect(e, now);
+        }
+        if !journal.is_empty() {
+            self.journal(&journal, now);
+        }
+        Ok(r)
+    }
+
+    /// One firewall transaction now, or, inside [`Gateway::batch`], the changes
+    /// added to the batch's (with how to undo them).
+    fn apply_or_defer(
+        &mut self,
+        changes: &[Change],
+        undo: Undo,
+        now: u64,
+    ) -> Result<(), FirewallError> {
+        match &mut self.pending {
+            Some(p) => {
+                p.changes.extend_from_slice(changes);
+                p.undo.push(undo);
+                Ok(())
+            }
+            None => self.apply(changes, now),
+        }
+    }
+
+    /// Takes one table change back (the kernel refused it).
+    fn undo(&mut self, u: Undo, now: u64) {
+        match u {
+            Undo::Mapped { new, previous } => {
+                let _ = self.table.delete(new, None, Requester::Trusted);
+                if let Some(prev) = previous.filter(|p| !p.is_expired(now)) {
+                    let _ = self.table.add(new_from(&prev), Requester::Trusted, now);
+                }
+            }
+            Undo::Removed(gone) => {
+                for m in &gone {
+                    let _ = self.table.add(new_from(m), Requester::Trusted, now);
+                }
+            }
+        }
+    }
+
+    /// Logs (and announces) a committed change; inside a batch, after its commit.
+    fn effect(&mut self, e: Effect, now: u64) {
+        if let Some(p) = &mut self.pending {
+            p.effects.push(e);
+            return;
+        }
+        match e {
+            Effect::Added { m, refreshed } => {
+                logging::added(&m, refreshed, now);
+                self.emit(GatewayEvent::MappingAdded(m));
+            }
+            Effect::Removed { m, why, event } => {
+                logging::removed(&m, why);
+                if event {
+                    self.emit(GatewayEvent::MappingRemoved(m));
+                }
+            }
+        }
     }
 
     /// Delete the mapping at `key` (`remote_host`, when given, must match;
@@ -592,10 +766,13 @@ impl Gateway {
     }
 
     /// Remove what is due at `now` from the table and the kernel (the kernel
-    /// usually expired it already). The lease file is marked dirty, see
-    /// [`Gateway::flush`].
+    /// usually expired it already), at most [`EXPIRE_STEP`] mappings per call: when
+    /// more are due (a million leases ending in the same second), the next call
+    /// takes the next step, and [`Gateway::next_expiry`] stays due, so the run loop
+    /// comes back at once, serving requests in between instead of stalling on all
+    /// of them. The lease file is marked dirty, see [`Gateway::flush`].
     pub fn expire(&mut self, now: u64) -> Vec<Mapping> {
-        let gone = self.table.expire(now);
+        let gone = self.table.expire_at_most(now, EXPIRE_STEP);
         if gone.is_empty() {
             return gone;
         }
@@ -758,16 +935,20 @@ impl Gateway {
             .iter()
             .map(|m| Change::Remove(firewall_key(m)))
             .collect();
-        if let Err(err) = self.apply(&changes, now) {
+        if let Err(err) = self.apply_or_defer(&changes, Undo::Removed(gone.clone()), now) {
             tracing::warn!(%err, "firewall refused a deletion; mappings kept");
-            for m in &gone {
-                let _ = self.table.add(new_from(m), Requester::Trusted, now);
-            }
+            self.undo(Undo::Removed(gone), now);
             return Err(err.into());
         }
         for m in &gone {
-            logging::removed(m, why);
-            self.emit(GatewayEvent::MappingRemoved(m.clone()));
+            self.effect(
+                Effect::Removed {
+                    m: m.clone(),
+                    why,
+                    event: true,
+                },
+                now,
+            );
         }
         let text: String = gone
             .iter()
@@ -807,6 +988,13 @@ impl Gateway {
     /// the journal has grown past [`JOURNAL_SLACK`] and the live mappings, or
     /// when the append fails.
     fn journal(&mut self, text: &str, now: u64) {
+        if self.settings.lease_file.is_none() {
+            return;
+        }
+        if let Some(p) = &mut self.pending {
+            p.journal.push_str(text);
+            return;
+        }
         let Some(path) = &self.settings.lease_file else {
             return;
         };

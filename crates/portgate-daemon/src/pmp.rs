@@ -36,6 +36,97 @@ mod tests;
 /// PCP message (1100 bytes) so that oversized requests are seen as such.
 pub const RECV_BUFFER: usize = 2048;
 
+/// Most datagrams read and answered in one round ([`Inbox`]): their firewall
+/// changes go to the kernel in one transaction ([`handle_batch`]).
+pub const MAX_BATCH: usize = 256;
+
+/// The datagrams waiting on one 5351 socket, read in one round without waiting:
+/// one buffer of [`MAX_BATCH`] slots of [`RECV_BUFFER`] bytes, reused.
+pub struct Inbox {
+    buf: Vec<u8>,
+    got: Vec<(usize, SocketAddr)>,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inbox {
+    /// An empty inbox.
+    pub fn new() -> Self {
+        Inbox {
+            buf: vec![0; RECV_BUFFER * MAX_BATCH],
+            got: Vec::with_capacity(MAX_BATCH),
+        }
+    }
+
+    /// Reads with `recv` (a non-blocking receive) until it fails (would block, or
+    /// any other error: the next round tries again) or [`MAX_BATCH`] datagrams are
+    /// in. Returns how many were read.
+    pub fn fill(
+        &mut self,
+        mut recv: impl FnMut(&mut [u8]) -> std::io::Result<(usize, SocketAddr)>,
+    ) -> usize {
+        self.got.clear();
+        for slot in self.buf.chunks_mut(RECV_BUFFER) {
+            match recv(slot) {
+                Ok((n, from)) => self.got.push((n.min(RECV_BUFFER), from)),
+                Err(_) => break,
+            }
+        }
+        self.got.len()
+    }
+
+    /// The datagrams read by the last [`Inbox::fill`], with their sources.
+    pub fn datagrams(&self) -> Vec<(&[u8], SocketAddr)> {
+        self.buf
+            .chunks(RECV_BUFFER)
+            .zip(&self.got)
+            .map(|(slot, &(n, from))| (slot.get(..n).unwrap_or_default(), from))
+            .collect()
+    }
+}
+
+/// Handles every datagram of `batch` (received on `local`) as [`handle`] does, in
+/// order, with one firewall transaction and one journal append for all of them
+/// ([`Gateway::batch`]); returns the replies in the same order. Nothing is to be sent
+/// before this returns: then every change is in the kernel and the journal. When the
+/// kernel refuses the batch, the requests are handled again one by one, so only
+/// the bad ones fail.
+pub fn handle_batch(
+    batch: &[(&[u8], SocketAddr)],
+    local: IpAddr,
+    now: u64,
+    gw: &mut Gateway,
+) -> Vec<Option<Vec<u8>>> {
+    let each = |gw: &mut Gateway| -> Vec<Option<Vec<u8>>> {
+        batch
+            .iter()
+            .map(|&(data, from)| handle(data, from, local, now, gw))
+            .collect()
+    };
+    if batch.len() <= 1 {
+        return each(gw);
+    }
+    // What ran out goes first, in its own transaction, as a single request would.
+    gw.expire(now);
+    match gw.batch(now, each) {
+        Ok(replies) => {
+            tracing::debug!(
+                "nat-pmp/pcp: batch of {} requests committed in one firewall transaction",
+                batch.len()
+            );
+            replies
+        }
+        Err(err) => {
+            tracing::debug!(%err, requests = batch.len(), "batch refused: handling its requests one by one");
+            each(gw)
+        }
+    }
+}
+
 /// Where announcements go: 224.0.0.1:5350 (RFC 6886 §3.2.1, RFC 6887 §14.1.3).
 pub const ANNOUNCE_DEST: SocketAddr = SocketAddr::new(
     IpAddr::V4(wire_natpmp::ANNOUNCE_MULTICAST),

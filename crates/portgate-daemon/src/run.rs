@@ -347,23 +347,36 @@ async fn serve_pcp6(sock: Rc<UdpSocket>, gw: SharedGateway, pins: SharedPinholes
 /// readiness, and a busy current-thread runtime polls the driver only every 61 tasks,
 /// which made the pump miss most datagrams (a p99 of about 5 ms under 100 SOAP clients).
 /// A plain non-blocking `recvfrom` asks the kernel, at the cost of one system call.
-fn pump_pmp(socks: &[(Ipv4Addr, std::net::UdpSocket)], gw: &SharedGateway) {
-    let mut buf = [0u8; pmp::RECV_BUFFER];
+fn pump_pmp(socks: &[(Ipv4Addr, std::net::UdpSocket)], gw: &SharedGateway, inbox: &mut pmp::Inbox) {
     for (local, sock) in socks {
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            let Some(data) = buf.get(..n) else { continue };
-            let reply = {
-                let mut g = gw.borrow_mut();
-                let now = crate::clock::sync(&mut g);
-                pmp::handle(data, from, IpAddr::V4(*local), now, &mut g)
-            };
-            if let Some(r) = reply {
-                if let Err(e) = sock.send_to(&r, from) {
-                    tracing::debug!(%e, %from, "nat-pmp/pcp send error");
+        while inbox.fill(|b| sock.recv_from(b)) > 0 {
+            for (r, to) in answer_batch(inbox, *local, gw) {
+                if let Err(e) = sock.send_to(&r, to) {
+                    tracing::debug!(%e, %to, "nat-pmp/pcp send error");
                 }
             }
         }
     }
+}
+
+/// The replies to the datagrams in `inbox` ([`pmp::handle_batch`]: one firewall
+/// transaction and one journal append for all of them, done before any is sent).
+fn answer_batch(
+    inbox: &pmp::Inbox,
+    local: Ipv4Addr,
+    gw: &SharedGateway,
+) -> Vec<(Vec<u8>, SocketAddr)> {
+    let batch = inbox.datagrams();
+    let replies = {
+        let mut g = gw.borrow_mut();
+        let now = crate::clock::sync(&mut g);
+        pmp::handle_batch(&batch, IpAddr::V4(local), now, &mut g)
+    };
+    replies
+        .into_iter()
+        .zip(batch)
+        .filter_map(|(r, (_, from))| Some((r?, from)))
+        .collect()
 }
 
 /// Second, directly readable handles of the NAT-PMP/PCP sockets for [`pump_pmp`].
@@ -384,26 +397,23 @@ fn raw_handles(
         .collect()
 }
 
-/// Serve NAT-PMP/PCP on one socket until the task is aborted.
+/// Serve NAT-PMP/PCP on one socket until the task is aborted: each round reads every
+/// datagram waiting (up to [`pmp::MAX_BATCH`]) and answers them together
+/// ([`answer_batch`]).
 async fn serve_pmp(sock: Rc<UdpSocket>, local: Ipv4Addr, gw: SharedGateway) {
-    let mut buf = vec![0u8; pmp::RECV_BUFFER];
+    let mut inbox = pmp::Inbox::new();
     loop {
-        let (n, from) = match sock.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(%e, "nat-pmp/pcp receive error");
-                continue;
-            }
-        };
-        let Some(data) = buf.get(..n) else { continue };
-        let reply = {
-            let mut g = gw.borrow_mut();
-            let now = crate::clock::sync(&mut g);
-            pmp::handle(data, from, IpAddr::V4(local), now, &mut g)
-        };
-        if let Some(r) = reply {
-            if let Err(e) = sock.send_to(&r, from).await {
-                tracing::debug!(%e, %from, "nat-pmp/pcp send error");
+        if let Err(e) = sock.readable().await {
+            tracing::debug!(%e, "nat-pmp/pcp receive error");
+            continue;
+        }
+        // try_recv_from clears tokio's readiness on "would block".
+        if inbox.fill(|b| sock.try_recv_from(b)) == 0 {
+            continue;
+        }
+        for (r, to) in answer_batch(&inbox, local, &gw) {
+            if let Err(e) = sock.send_to(&r, to).await {
+                tracing::debug!(%e, %to, "nat-pmp/pcp send error");
             }
         }
     }
@@ -484,7 +494,12 @@ async fn start_upnp(
             None
         } else {
             let (socks, gw) = (raw_handles(pmp_socks)?, gw.clone());
-            Some(Rc::new(move || pump_pmp(&socks, &gw)) as Rc<dyn Fn()>)
+            let inbox = std::cell::RefCell::new(pmp::Inbox::new());
+            Some(Rc::new(move || {
+                if let Ok(mut inbox) = inbox.try_borrow_mut() {
+                    pump_pmp(&socks, &gw, &mut inbox);
+                }
+            }) as Rc<dyn Fn()>)
         },
         ipv6: v6.map(|(lan6, pins)| crate::upnp::UpnpIpv6 {
             lan: lan6.to_vec(),
@@ -787,6 +802,11 @@ async fn run(
             p.expire(&mut g, now);
             p.flush();
             fw_watch.check_if_due(&mut g, &p, now);
+        }
+        // A mass expiry goes in steps (`Gateway::expire`) and the next one is due at
+        // once: let the sockets be served between two steps.
+        if gw.borrow().next_expiry().is_some_and(|t| t <= now) {
+            tokio::task::yield_now().await;
         }
         if let (Some(t), Some(every)) = (next_clean, clean_every(&cfg)) {
             if tokio::time::Instant::now() >= t {

@@ -315,7 +315,10 @@ pub struct AddOutcome {
 pub struct MappingTable {
     limits: TableLimits,
     rules: RuleSet,
-    map: BTreeMap<MappingKey, Mapping>,
+    /// Boxed: a B-tree node holds its values inline and nodes filled in port order
+    /// stay about half full, so an inline 80-byte mapping cost about 150 bytes per
+    /// entry; boxed it costs a pointer there and its own allocation.
+    map: BTreeMap<MappingKey, Box<Mapping>>,
     expiries: BTreeSet<(u64, MappingKey)>,
     by_client: BTreeSet<(Ipv4Addr, Protocol, u16, u16)>,
     client_counts: HashMap<Ipv4Addr, u32>,
@@ -364,7 +367,11 @@ impl MappingTable {
 
     /// All mappings in key order (TCP before UDP, then by external port).
     pub fn iter(&self) -> impl Iterator<Item = &Mapping> {
-        self.map.values()
+        self.map.values().map(|m| &**m)
+    }
+
+    fn at(&self, key: &MappingKey) -> Option<&Mapping> {
+        self.map.get(key).map(|m| &**m)
     }
 
     /// Number of mappings whose internal client is `client`.
@@ -374,14 +381,13 @@ impl MappingTable {
 
     /// The mapping at `key`.
     pub fn get(&self, key: MappingKey) -> Option<&Mapping> {
-        self.map.get(&key)
+        self.at(&key)
     }
 
     /// GetSpecificPortMappingEntry: the mapping at `key` if `remote_host`
     /// is `None` or equals the mapping's.
     pub fn get_specific(&self, key: MappingKey, remote_host: Option<Ipv4Addr>) -> Option<&Mapping> {
-        self.map
-            .get(&key)
+        self.at(&key)
             .filter(|m| remote_host.is_none() || m.remote_host == remote_host)
     }
 
@@ -390,7 +396,7 @@ impl MappingTable {
         let keys = self
             .index
             .get_or_init(|| self.map.keys().copied().collect());
-        keys.get(index).and_then(|k| self.map.get(k))
+        keys.get(index).and_then(|k| self.at(k))
     }
 
     /// The mapping of `client` for (`protocol`, `internal_port`), as NAT-PMP
@@ -407,7 +413,7 @@ impl MappingTable {
                 (client, protocol, internal_port, 0)..=(client, protocol, internal_port, u16::MAX),
             )
             .next()
-            .and_then(|&(_, p, _, e)| self.map.get(&key(p, e)))
+            .and_then(|&(_, p, _, e)| self.at(&key(p, e)))
     }
 
     /// The mapping of `client` for (`protocol`, `internal_port`) restricted to
@@ -423,7 +429,7 @@ impl MappingTable {
             .range(
                 (client, protocol, internal_port, 0)..=(client, protocol, internal_port, u16::MAX),
             )
-            .filter_map(|&(_, p, _, e)| self.map.get(&key(p, e)))
+            .filter_map(|&(_, p, _, e)| self.at(&key(p, e)))
             .find(|m| m.remote_host == Some(remote_host))
     }
 
@@ -441,7 +447,7 @@ impl MappingTable {
         }
         self.map
             .range(key(protocol, start)..=key(protocol, end))
-            .map(|(_, m)| m)
+            .map(|(_, m)| &**m)
             .take(max)
             .collect()
     }
@@ -453,9 +459,16 @@ impl MappingTable {
 
     /// Remove every mapping whose expiry is `<= now`, returning them.
     pub fn expire(&mut self, now: u64) -> Vec<Mapping> {
+        self.expire_at_most(now, usize::MAX)
+    }
+
+    /// Remove at most `max` of the mappings whose expiry is `<= now` (the earliest
+    /// first), returning them; [`MappingTable::next_expiry`] then says whether more
+    /// are due.
+    pub fn expire_at_most(&mut self, now: u64, max: usize) -> Vec<Mapping> {
         let mut out = Vec::new();
         while let Some(&(t, k)) = self.expiries.first() {
-            if t > now {
+            if t > now || out.len() >= max {
                 break;
             }
             if let Some(m) = self.remove(k) {
@@ -494,7 +507,7 @@ impl MappingTable {
         }
         let k = key(req.protocol, req.external_port);
         let mut previous = None;
-        if let Some(existing) = self.map.get(&k) {
+        if let Some(existing) = self.at(&k) {
             if existing.is_expired(now) {
                 previous = self.remove(k);
             } else if existing.internal_client == req.internal_client
@@ -741,12 +754,12 @@ impl MappingTable {
             m.external_port,
         ));
         *self.client_counts.entry(m.internal_client).or_insert(0) += 1;
-        self.map.insert(k, m);
+        self.map.insert(k, Box::new(m));
         self.index.take();
     }
 
     fn remove(&mut self, k: MappingKey) -> Option<Mapping> {
-        let m = self.map.remove(&k)?;
+        let m = *self.map.remove(&k)?;
         if let Some(t) = m.expiry {
             self.expiries.remove(&(t, k));
         }

@@ -232,3 +232,101 @@ fn pcp_map_from_the_lan_host() -> anyhow::Result<()> {
     assert!(!tcp_reaches(&t, 4500)?, "deleted");
     Ok(())
 }
+
+/// Datagrams waiting together are read in one round and committed in one firewall
+/// transaction (the daemon is stopped while they queue up, so they do wait together):
+/// a full round of 256, none dropped by the socket's receive buffer; every mapping
+/// of the batch then carries bytes from the WAN host.
+#[test]
+fn waiting_requests_are_mapped_in_one_batch() -> anyhow::Result<()> {
+    use portgate_lab::Signal;
+    let Some(t) = common::TestGateway::start(1, CONFIG)? else {
+        return Ok(());
+    };
+    let daemon = t.daemon.as_ref().expect("running");
+    let me = t.lab.ipv4(Host::Lan(0));
+    let to = SocketAddr::new(IpAddr::V4(t.lan_address()), 5351);
+    let sock = t
+        .lab
+        .in_netns(Host::Lan(0), || UdpSocket::bind("0.0.0.0:0"))??;
+    sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+    const EACH: u16 = 12;
+    let tcp: Vec<u16> = (0..EACH).map(|i| 6100 + i).collect();
+    let udp: Vec<u16> = (0..EACH).map(|i| 7100 + i).collect();
+    let mut reqs: Vec<Vec<u8>> = tcp
+        .iter()
+        .map(|&p| {
+            let mut r = vec![0u8, 2, 0, 0];
+            r.extend_from_slice(&p.to_be_bytes());
+            r.extend_from_slice(&p.to_be_bytes());
+            r.extend_from_slice(&3600u32.to_be_bytes());
+            r
+        })
+        .collect();
+    reqs.extend(udp.iter().map(|&p| {
+        let mut nonce = [7u8; 12];
+        nonce[..2].copy_from_slice(&p.to_be_bytes());
+        pcp::Request {
+            lifetime: 3600,
+            client_address: IpAddr::V4(me),
+            data: pcp::OpData::Map(pcp::MapData {
+                nonce,
+                protocol: 17,
+                internal_port: p,
+                external_port: p,
+                external_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            }),
+            options: Vec::new(),
+        }
+        .to_bytes()
+    }));
+    let from_line = daemon.line_count();
+    daemon.signal(Signal::STOP);
+    let sent: std::io::Result<()> = reqs.iter().try_for_each(|r| sock.send_to(r, to).map(drop));
+    daemon.signal(Signal::CONT);
+    sent?;
+    let mut mapped_tcp = Vec::new();
+    let mut mapped_udp = Vec::new();
+    let mut buf = [0u8; 1500];
+    for _ in 0..reqs.len() {
+        let (n, _) = sock.recv_from(&mut buf)?;
+        let r = &buf[..n];
+        if r[0] == 0 {
+            assert_eq!(&r[..4], &[0, 130, 0, 0], "NAT-PMP success: {r:?}");
+            mapped_tcp.push(u16::from_be_bytes([r[10], r[11]]));
+        } else {
+            let resp = pcp::Response::parse(r)?;
+            assert_eq!(resp.result, pcp::ResultCode::Success);
+            let pcp::OpData::Map(m) = resp.data else {
+                panic!("MAP answer expected");
+            };
+            mapped_udp.push(m.external_port);
+        }
+    }
+    mapped_tcp.sort_unstable();
+    mapped_udp.sort_unstable();
+    assert_eq!((mapped_tcp, mapped_udp), (tcp.clone(), udp.clone()));
+    daemon.wait_for_after(
+        from_line,
+        &format!(
+            "batch of {} requests committed in one firewall transaction",
+            reqs.len()
+        ),
+        Duration::from_secs(5),
+    )?;
+    for &p in &tcp {
+        assert!(tcp_reaches(&t, p)?, "TCP {p} through a batched mapping");
+    }
+    for &p in &udp {
+        assert!(udp_reaches(&t, p)?, "UDP {p} through a batched mapping");
+    }
+    // The journal has them too (appended before the answers went out).
+    let leases = std::fs::read_to_string(t.lease_file())?;
+    for p in tcp.iter().chain(&udp) {
+        assert!(
+            leases.contains(&format!(":{p}:{me}:{p}:")),
+            "{p} in {leases}"
+        );
+    }
+    Ok(())
+}

@@ -482,3 +482,40 @@ fn a_wall_clock_step_changes_no_lease() {
         assert_eq!(gw.next_expiry(), Some(restart + 550), "step {step}");
     }
 }
+
+#[test]
+fn a_mass_expiry_is_taken_in_bounded_steps_with_requests_served_between() {
+    let mut s = settings(None);
+    s.limits.max_per_client = 5000;
+    s.limits.max_total = 5000;
+    let (mut gw, fw) = gateway(s);
+    for i in 0..3000u16 {
+        gw.map(
+            req(10_000 + i, HOST, 60),
+            Requester::Client(HOST),
+            false,
+            NOW,
+        )
+        .expect("map");
+    }
+    let due = NOW + 60;
+    let before = fw.0.borrow().transactions();
+    let first = gw.expire(due);
+    assert_eq!(first.len(), EXPIRE_STEP, "one bounded step");
+    assert_eq!(fw.0.borrow().transactions() - before, 1);
+    assert!(gw.next_expiry().is_some_and(|t| t <= due), "more still due");
+    // A request in the middle is served (taking one more step on its way).
+    let mut r = req(9000, HOST2, 600);
+    r.expiry = Some(due + 600);
+    gw.map(r, Requester::Client(HOST2), false, due)
+        .expect("served during the expiry");
+    let mut steps = 2;
+    while gw.next_expiry().is_some_and(|t| t <= due) {
+        let n = gw.expire(due).len();
+        assert!(n > 0 && n <= EXPIRE_STEP, "{n}");
+        steps += 1;
+    }
+    assert_eq!(steps, 3000usize.div_ceil(EXPIRE_STEP));
+    assert_eq!(gw.table().len(), 1);
+    assert_eq!(fw.ports(), vec![(6, 9000, HOST2, 9000)]);
+}

@@ -569,3 +569,227 @@ fn announcements_follow_the_rfc_backoff() {
     assert_eq!(sent[2], Duration::from_millis(750));
     assert_eq!(sent[9] - sent[8], Duration::from_millis(250 << 8));
 }
+
+// ---- batches (handle_batch): one transaction, same answers, fallback ----
+
+use crate::gateway::tests::SharedMem;
+use portgate_nft::{Change, Firewall, FirewallError, MappingEntry, PinholeEntry};
+
+/// `datagrams` from `from` handled as one batch on `LAN_GW`.
+fn ask_batch(
+    gw: &mut Gateway,
+    datagrams: &[(Vec<u8>, Ipv4Addr)],
+    now: u64,
+) -> Vec<Option<Vec<u8>>> {
+    let batch: Vec<(&[u8], SocketAddr)> = datagrams
+        .iter()
+        .map(|(d, from)| (d.as_slice(), src(*from)))
+        .collect();
+    handle_batch(&batch, IpAddr::V4(LAN_GW), now, gw)
+}
+
+fn roomy(lease_file: Option<std::path::PathBuf>) -> crate::gateway::GatewaySettings {
+    let mut s = settings(lease_file);
+    s.limits.max_per_client = 1000;
+    s.limits.max_total = 1000;
+    s
+}
+
+fn journal_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("lease file")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn batch_of_100_maps_is_one_transaction_and_one_journal_append() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leases = dir.path().join("leases");
+    let (mut gw, fw) = gateway(roomy(Some(leases.clone())));
+    let before = fw.0.borrow().transactions();
+    let reqs: Vec<(Vec<u8>, Ipv4Addr)> = (0..100u16)
+        .map(|i| {
+            let port = 5000 + i;
+            if i % 2 == 0 {
+                (pmp_map(2, port, port, 3600), HOST)
+            } else {
+                let mut nonce = NONCE;
+                nonce[..2].copy_from_slice(&port.to_be_bytes());
+                (pcp_map(HOST2, 3600, nonce, 17, port, port, &[]), HOST2)
+            }
+        })
+        .collect();
+    let replies = ask_batch(&mut gw, &reqs, NOW + 1);
+    assert_eq!(fw.0.borrow().transactions() - before, 1, "one transaction");
+    for (i, r) in replies.iter().enumerate() {
+        let r = r.as_ref().expect("answer");
+        let port = 5000 + u16::try_from(i).expect("small");
+        if i % 2 == 0 {
+            assert_eq!((u16_at(r, 2), u16_at(r, 10)), (0, port), "nat-pmp {i}");
+        } else {
+            assert_eq!(pcp_result(r), (0, 3600, port), "pcp {i}");
+        }
+    }
+    let ports = fw.ports();
+    assert_eq!(ports.len(), 100);
+    assert!(ports.contains(&(6, 5000, HOST, 5000)));
+    assert!(ports.contains(&(17, 5099, HOST2, 5099)));
+    assert_eq!(gw.table().len(), 100);
+    // The journal holds every mapping (appended before any answer could be sent).
+    let lines = journal_lines(&leases);
+    let entries = lines
+        .iter()
+        .filter(|l| l.starts_with("TCP:") || l.starts_with("UDP:"))
+        .count();
+    assert_eq!(entries, 100, "{lines:?}");
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("TCP:5000:10.77.0.2:5000:")));
+}
+
+#[test]
+fn batch_answers_as_the_same_requests_one_by_one() {
+    let mut s = settings(None);
+    s.limits.max_per_client = 3;
+    let other_nonce = [9u8; 12];
+    let reqs: Vec<(Vec<u8>, Ipv4Addr)> = vec![
+        (pmp_map(2, 4000, 4000, 3600), HOST),
+        // Same external port from another host: the next free one.
+        (pmp_map(2, 4000, 4000, 3600), HOST2),
+        // Refresh of the first: same external port.
+        (pmp_map(2, 4000, 4000, 7200), HOST),
+        // Denied port (rule "deny 22"): searched elsewhere.
+        (pmp_map(2, 22, 22, 3600), HOST),
+        (pcp_map(HOST2, 3600, NONCE, 6, 5000, 5000, &[]), HOST2),
+        // Same mapping, other nonce: refused.
+        (pcp_map(HOST2, 3600, other_nonce, 6, 5000, 5000, &[]), HOST2),
+        // Delete of HOST's 4000, then the port taken by HOST2 (its third).
+        (pmp_map(2, 4000, 0, 0), HOST),
+        (pmp_map(2, 4100, 4000, 3600), HOST2),
+        // HOST2's fourth: over quota.
+        (pmp_map(1, 6000, 6000, 3600), HOST2),
+        // Not a request: dropped; external address: answered.
+        (vec![0, 1], HOST),
+        (vec![0, 0], HOST),
+    ];
+    let (mut one, fw_one) = gateway(s.clone());
+    let singly: Vec<Option<Vec<u8>>> = reqs
+        .iter()
+        .map(|(d, from)| ask(&mut one, d, *from, NOW + 5))
+        .collect();
+    let (mut many, fw_many) = gateway(s);
+    let before = fw_many.0.borrow().transactions();
+    let batched = ask_batch(&mut many, &reqs, NOW + 5);
+    assert_eq!(batched, singly);
+    assert_eq!(fw_many.ports(), fw_one.ports());
+    assert_eq!(fw_many.0.borrow().transactions() - before, 1);
+    // The answers say what the rules say, not just "the same".
+    let code = |r: &Option<Vec<u8>>| u16_at(r.as_ref().expect("answer"), 2);
+    assert_eq!(code(&batched[1]), 0);
+    assert_ne!(u16_at(batched[1].as_ref().expect("answer"), 10), 4000);
+    assert_eq!(
+        pcp_result(batched[5].as_ref().expect("answer")).0,
+        2,
+        "NOT_AUTHORIZED"
+    );
+    assert_eq!(u16_at(batched[7].as_ref().expect("answer"), 10), 4000);
+    assert_eq!(code(&batched[8]), 4, "over quota: out of resources");
+}
+
+/// A kernel that refuses any transaction putting external port `bad`.
+#[derive(Clone)]
+struct Picky {
+    mem: SharedMem,
+    bad: u16,
+}
+
+impl Firewall for Picky {
+    fn init(&mut self) -> Result<(), FirewallError> {
+        self.mem.init()
+    }
+    fn apply(&mut self, changes: &[Change]) -> Result<(), FirewallError> {
+        if changes
+            .iter()
+            .any(|c| matches!(c, Change::Put(m) if m.key.external_port == self.bad))
+        {
+            return Err(FirewallError::Kernel {
+                op: "add element",
+                source: std::io::Error::from_raw_os_error(22),
+            });
+        }
+        self.mem.apply(changes)
+    }
+    fn list(&mut self) -> Result<Vec<MappingEntry>, FirewallError> {
+        self.mem.list()
+    }
+    fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError> {
+        self.mem.list_pinholes()
+    }
+    fn shutdown(&mut self, keep: bool) -> Result<(), FirewallError> {
+        self.mem.shutdown(keep)
+    }
+}
+
+#[test]
+fn refused_batch_falls_back_to_one_request_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leases = dir.path().join("leases");
+    let mem = SharedMem::default();
+    let fw = Picky {
+        mem: mem.clone(),
+        bad: 6000,
+    };
+    let (mut gw, _) =
+        Gateway::start(roomy(Some(leases.clone())), Box::new(fw), Some(EXT), NOW).expect("start");
+    // A mapping the batch refreshes to a new port: the rollback must bring it back.
+    let r = ask(&mut gw, &pmp_map(2, 4000, 4000, 3600), HOST, NOW).expect("answer");
+    assert_eq!(u16_at(&r, 2), 0);
+    let reqs: Vec<(Vec<u8>, Ipv4Addr)> = vec![
+        (pmp_map(2, 5000, 5000, 3600), HOST),
+        (pmp_map(2, 6000, 6000, 3600), HOST2),
+        (pmp_map(2, 4000, 0, 0), HOST),
+        (pmp_map(2, 7000, 7000, 3600), HOST2),
+    ];
+    let replies = ask_batch(&mut gw, &reqs, NOW + 1);
+    let code = |i: usize| u16_at(replies[i].as_ref().expect("answer"), 2);
+    assert_eq!([code(0), code(1), code(2), code(3)], [0, 3, 0, 0]);
+    assert_eq!(
+        mem.ports(),
+        vec![(6, 5000, HOST, 5000), (6, 7000, HOST2, 7000)]
+    );
+    assert_eq!(gw.table().len(), 2);
+    assert!(gw
+        .table()
+        .find_by_internal(HOST2, Protocol::Tcp, 6000)
+        .is_none());
+    let lines = journal_lines(&leases);
+    assert!(!lines.iter().any(|l| l.contains(":6000:")), "{lines:?}");
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("TCP:7000:10.77.0.3:7000:")));
+}
+
+#[test]
+fn inbox_reads_until_would_block_and_at_most_a_batch() {
+    let mut inbox = Inbox::new();
+    let mut left = 3;
+    let n = inbox.fill(|b| {
+        if left == 0 {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        left -= 1;
+        b[0] = left;
+        Ok((1, src(HOST)))
+    });
+    assert_eq!(n, 3);
+    let got: Vec<u8> = inbox.datagrams().iter().map(|(d, _)| d[0]).collect();
+    assert_eq!(got, [2, 1, 0]);
+    let n = inbox.fill(|_| Ok((4, src(HOST2))));
+    assert_eq!(n, MAX_BATCH);
+    assert!(inbox
+        .datagrams()
+        .iter()
+        .all(|(d, f)| d.len() == 4 && *f == src(HOST2)));
+}

@@ -72,8 +72,18 @@ pub struct GenaService {
 
 /// The evented variables of `service` with their current values.
 fn variables(shared: &Shared, service: IgdService) -> Vec<(String, String)> {
+    let info = shared.ctx.backend.borrow().connection_info();
+    variables_with(shared, service, &info)
+}
+
+/// [`variables`] with the connection state already read (it reads the WAN link's
+/// sysfs files: once per evaluation of all the services, not once per service).
+fn variables_with(
+    shared: &Shared,
+    service: IgdService,
+    info: &crate::upnp::backend::ConnectionInfo,
+) -> Vec<(String, String)> {
     let backend = shared.ctx.backend.borrow();
-    let info = backend.connection_info();
     let v = |n: &str, x: String| (n.to_owned(), x);
     match service {
         IgdService::WanIpConnection => vec![
@@ -151,6 +161,7 @@ pub fn granted_timeout(asked: Option<Timeout>) -> u32 {
 
 impl GenaService {
     pub(crate) fn new(shared: Rc<Shared>) -> Rc<Self> {
+        let info = shared.ctx.backend.borrow().connection_info();
         let last = [
             IgdService::WanIpConnection,
             IgdService::WanCommonInterfaceConfig,
@@ -158,7 +169,7 @@ impl GenaService {
             IgdService::WanIpv6FirewallControl,
         ]
         .into_iter()
-        .map(|s| (s, variables(&shared, s)))
+        .map(|s| (s, variables_with(&shared, s, &info)))
         .collect();
         Rc::new(Self {
             shared,
@@ -285,8 +296,9 @@ impl GenaService {
     pub(crate) fn changed(&self, _why: UpnpEvent) {
         self.purge();
         let mut last = self.last.borrow_mut();
+        let info = self.shared.ctx.backend.borrow().connection_info();
         for (service, old) in last.iter_mut() {
-            let now = variables(&self.shared, *service);
+            let now = variables_with(&self.shared, *service, &info);
             let diff: Vec<(String, String)> =
                 now.iter().filter(|nv| !old.contains(nv)).cloned().collect();
             *old = now;
@@ -399,17 +411,110 @@ pub(crate) async fn event_pump(gena: Rc<GenaService>, mut rx: mpsc::UnboundedRec
 /// Forwards the gateway's own events (every front end's changes) to GENA.
 pub(crate) async fn gateway_pump(
     gena: Rc<GenaService>,
+    rx: tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>,
+) {
+    coalesced_events(rx, |ev| gena.changed(ev)).await;
+}
+
+/// Calls `on` for the gateway's events until the sender side is dropped, once per
+/// kind for all the events waiting together: a batch of NAT-PMP/PCP requests sends
+/// one event per mapping, and GENA evaluates every evented variable (reading the WAN
+/// link's sysfs files) on each call, so a hundred changes are one evaluation, not a
+/// hundred (the subscribers get the final values, as with event moderation).
+pub(crate) async fn coalesced_events(
     mut rx: tokio::sync::broadcast::Receiver<crate::gateway::GatewayEvent>,
+    mut on: impl FnMut(UpnpEvent),
 ) {
     use crate::gateway::GatewayEvent;
-    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
+        let (mut address, mut mappings) = (false, false);
+        let mut note = |ev: Result<GatewayEvent, ()>| match ev {
+            Ok(GatewayEvent::ExternalAddressChanged { .. }) => address = true,
+            Ok(_) | Err(()) => mappings = true,
+        };
         match rx.recv().await {
-            Ok(GatewayEvent::ExternalAddressChanged { .. }) => {
-                gena.changed(UpnpEvent::ExternalAddressChanged)
-            }
-            Ok(_) | Err(RecvError::Lagged(_)) => gena.changed(UpnpEvent::MappingsChanged),
+            Ok(ev) => note(Ok(ev)),
+            Err(RecvError::Lagged(_)) => note(Err(())),
             Err(RecvError::Closed) => return,
         }
+        let mut closed = false;
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => note(Ok(ev)),
+                Err(TryRecvError::Lagged(_)) => note(Err(())),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if address {
+            on(UpnpEvent::ExternalAddressChanged);
+        }
+        if mappings {
+            on(UpnpEvent::MappingsChanged);
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::GatewayEvent;
+    use crate::table::{Mapping, Origin, Protocol};
+
+    fn mapping(port: u16) -> Mapping {
+        Mapping {
+            protocol: Protocol::Tcp,
+            external_port: port,
+            remote_host: None,
+            internal_client: std::net::Ipv4Addr::new(10, 77, 0, 2),
+            internal_port: port,
+            description: String::new(),
+            expiry: None,
+            origin: Origin::NatPmp,
+            created_at: 0,
+        }
+    }
+
+    fn pumped(events: Vec<GatewayEvent>) -> Vec<UpnpEvent> {
+        let (tx, rx) = tokio::sync::broadcast::channel(crate::gateway::EVENT_CAPACITY);
+        for ev in events {
+            tx.send(ev).expect("receiver alive");
+        }
+        drop(tx);
+        let mut seen = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(coalesced_events(rx, |ev| seen.push(ev)));
+        seen
+    }
+
+    #[test]
+    fn events_waiting_together_are_one_evaluation() {
+        let batch: Vec<GatewayEvent> = (0..100)
+            .map(|i| GatewayEvent::MappingAdded(mapping(5000 + i)))
+            .collect();
+        assert_eq!(pumped(batch), [UpnpEvent::MappingsChanged]);
+        let mut mixed = vec![GatewayEvent::MappingRemoved(mapping(1))];
+        mixed.push(GatewayEvent::ExternalAddressChanged {
+            old: None,
+            new: None,
+            forwarding: false,
+        });
+        assert_eq!(
+            pumped(mixed),
+            [
+                UpnpEvent::ExternalAddressChanged,
+                UpnpEvent::MappingsChanged
+            ]
+        );
+        assert_eq!(pumped(Vec::new()), []);
     }
 }
