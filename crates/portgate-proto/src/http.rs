@@ -267,16 +267,40 @@ impl Headers {
         }
     }
 
-    fn from_httparse(raw: &[httparse::Header<'_>]) -> Self {
+    /// The fields of a parsed head. A value that is not UTF-8 is refused rather than
+    /// replaced: a replacement character takes three bytes, and what we parse must fit
+    /// our own limits when we emit it again.
+    fn from_httparse(raw: &[httparse::Header<'_>]) -> Result<Self, FramingError> {
         let fields = raw
             .iter()
             .map(|h| {
-                let v = String::from_utf8_lossy(h.value);
-                (h.name.to_owned(), v.trim_matches([' ', '\t']).to_owned())
+                let v = std::str::from_utf8(h.value)
+                    .map_err(|_| FramingError::BadHead("header value is not UTF-8"))?;
+                Ok((h.name.to_owned(), v.trim_matches([' ', '\t']).to_owned()))
             })
-            .collect();
-        Self { fields }
+            .collect::<Result<_, _>>()?;
+        Ok(Self { fields })
     }
+}
+
+/// Refuses a head that parsed within `max_head` bytes but would not when emitted
+/// again (`: ` after each name and CRLF line ends can add up to two bytes a line): only
+/// measured near the limit.
+fn check_emitted_len(
+    n: usize,
+    fields: usize,
+    max_head: usize,
+    emit: impl FnOnce(&mut Vec<u8>),
+) -> Result<(), FramingError> {
+    if n + 2 * fields + 16 <= max_head {
+        return Ok(());
+    }
+    let mut out = Vec::with_capacity(max_head);
+    emit(&mut out);
+    if out.len() > max_head {
+        return Err(FramingError::HeadTooLarge { limit: max_head });
+    }
+    Ok(())
 }
 
 /// Writes `s`, turning the bytes that would end a line or a string (CR, LF, NUL) into
@@ -517,15 +541,14 @@ impl RequestHead {
         let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
             return Err(FramingError::BadHead("incomplete request line"));
         };
-        Ok(Some((
-            Self {
-                method: Method::from_token(method),
-                target: target.to_owned(),
-                version: Version::from_minor(minor),
-                headers: Headers::from_httparse(req.headers),
-            },
-            n,
-        )))
+        let head = Self {
+            method: Method::from_token(method),
+            target: target.to_owned(),
+            version: Version::from_minor(minor),
+            headers: Headers::from_httparse(req.headers)?,
+        };
+        check_emitted_len(n, head.headers.len(), max_head, |out| head.emit(out))?;
+        Ok(Some((head, n)))
     }
 
     /// Appends the request line, the fields and the blank line.
@@ -641,15 +664,14 @@ impl ResponseHead {
         if !(100..=999).contains(&status) {
             return Err(FramingError::BadHead("status code not three digits"));
         }
-        Ok(Some((
-            Self {
-                version: Version::from_minor(minor),
-                status,
-                reason: resp.reason.unwrap_or_default().to_owned(),
-                headers: Headers::from_httparse(resp.headers),
-            },
-            n,
-        )))
+        let head = Self {
+            version: Version::from_minor(minor),
+            status,
+            reason: resp.reason.unwrap_or_default().to_owned(),
+            headers: Headers::from_httparse(resp.headers)?,
+        };
+        check_emitted_len(n, head.headers.len(), max_head, |out| head.emit(out))?;
+        Ok(Some((head, n)))
     }
 
     /// Appends the status line, the fields and the blank line.

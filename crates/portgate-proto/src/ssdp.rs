@@ -522,19 +522,24 @@ fn split_datagram(buf: &[u8]) -> Result<(StartLine, Headers), DecodeError> {
     }
     let start = parse_start_line(&first)?;
     let mut headers = Headers::new();
+    // What we parse must fit our own limits when we emit it again: lines are written
+    // `NAME: value` with CRLF, so each can grow by two bytes.
+    let mut emitted = first.len() + 4;
     for line in lines {
         if line.is_empty() {
             break;
         }
-        // Invalid UTF-8 is replaced (U+FFFD takes three bytes), so the cap is checked on
-        // the decoded line too: what we parse must fit when we emit it again.
-        let line = String::from_utf8_lossy(line);
         if line.len() > MAX_LINE_LEN {
             return Err(DecodeError::TooLong {
                 what: "ssdp header line",
                 limit: MAX_LINE_LEN,
             });
         }
+        // A line that is not UTF-8 is skipped like other garbage (replacing its bytes
+        // would triple them).
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
         // Garbage lines (no colon, continuation lines, bad names) are skipped.
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -555,7 +560,21 @@ fn split_datagram(buf: &[u8]) -> Result<(StartLine, Headers), DecodeError> {
         // RFC 9112 §2.2: a bare CR in a field value is replaced by a space, as the
         // emitter does, so what we parse is what we would send.
         let value = value.replace('\r', " ");
-        headers.push(name, value.trim());
+        let value = value.trim();
+        if name.len() + 2 + value.len() > MAX_LINE_LEN {
+            return Err(DecodeError::TooLong {
+                what: "ssdp header line",
+                limit: MAX_LINE_LEN,
+            });
+        }
+        emitted += name.len() + 2 + value.len() + 2;
+        if emitted > MAX_DATAGRAM_LEN {
+            return Err(DecodeError::TooLong {
+                what: "ssdp datagram",
+                limit: MAX_DATAGRAM_LEN,
+            });
+        }
+        headers.push(name, value);
     }
     Ok((start, headers))
 }
@@ -1233,15 +1252,36 @@ server: x";
     }
 
     #[test]
-    fn invalid_utf8_counts_after_replacement() {
+    fn invalid_utf8_lines_are_skipped_and_the_rest_round_trips() {
         // Found by the ssdp fuzz target: 980 bytes of 0xFF fit the line cap as bytes but
-        // become 2940 bytes of U+FFFD, so parse succeeded and emit+parse failed.
+        // would become 2940 bytes of U+FFFD. Such a line is skipped like other garbage.
         let mut msg = b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"".to_vec();
         msg.extend(std::iter::repeat(0xFF).take(980));
         msg.extend_from_slice(b"\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n");
+        let parsed = super::SsdpMessage::parse(&msg).expect("parses without the bad line");
+        let mut out = Vec::new();
+        parsed.emit(&mut out);
+        assert_eq!(super::SsdpMessage::parse(&out).ok(), Some(parsed));
+    }
+
+    #[test]
+    fn a_line_at_the_cap_without_a_space_after_its_colon_is_too_long_to_emit() {
+        // Found by the ssdp fuzz target: `HOST:value` of exactly 1024 bytes parsed, but
+        // is emitted as `HOST: value`, 1025 bytes, which our own parser refuses.
+        let mut msg = b"M-SEARCH * HTTP/1.1\r\nHOST:".to_vec();
+        msg.extend(std::iter::repeat(b'a').take(MAX_LINE_LEN - 5));
+        msg.extend_from_slice(b"\r\nST: ssdp:all\r\n\r\n");
         assert!(matches!(
             super::SsdpMessage::parse(&msg),
             Err(DecodeError::TooLong { .. })
         ));
+        // One byte shorter fits, and round-trips.
+        let mut msg = b"M-SEARCH * HTTP/1.1\r\nHOST:".to_vec();
+        msg.extend(std::iter::repeat(b'a').take(MAX_LINE_LEN - 6));
+        msg.extend_from_slice(b"\r\nST: ssdp:all\r\n\r\n");
+        let parsed = super::SsdpMessage::parse(&msg).expect("fits");
+        let mut out = Vec::new();
+        parsed.emit(&mut out);
+        assert_eq!(super::SsdpMessage::parse(&out).ok(), Some(parsed));
     }
 }

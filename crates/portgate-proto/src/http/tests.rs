@@ -553,3 +553,42 @@ fn http_date_is_the_imf_fixdate_of_rfc_9110() {
     // A leap day.
     assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
 }
+
+#[test]
+fn a_header_value_that_is_not_utf8_is_refused() {
+    // Found by the http_request fuzz target: ~2 900 bytes of 0xFF in a value fit the
+    // head cap as bytes, but replaced by U+FFFD (three bytes each) the head no longer
+    // did, so parse succeeded and emit+parse failed.
+    let mut head = b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\nX: ".to_vec();
+    head.extend(std::iter::repeat(0xFF).take(2900));
+    head.extend_from_slice(b"\r\n\r\n");
+    assert!(RequestHead::parse(&head).is_err());
+}
+
+#[test]
+fn a_head_that_would_outgrow_the_cap_when_emitted_is_too_large() {
+    // `X:v...` lines with bare LF ends grow by two bytes each when emitted (`X: v...`
+    // and CRLF): 60 of them make a head of 8 176 bytes as received, 8 298 as written,
+    // over the 8 192-byte cap our own parser applies.
+    let mut head = b"GET / HTTP/1.1\n".to_vec();
+    for _ in 0..60 {
+        head.extend_from_slice(b"X:");
+        head.extend(std::iter::repeat(b'v').take(133));
+        head.push(b'\n');
+    }
+    head.push(b'\n');
+    assert_eq!(head.len(), 8176);
+    assert!(RequestHead::parse(&head).is_err());
+    // Ten lines fewer fit, and round-trip.
+    let mut head = b"GET / HTTP/1.1\n".to_vec();
+    for _ in 0..50 {
+        head.extend_from_slice(b"X:");
+        head.extend(std::iter::repeat(b'v').take(133));
+        head.push(b'\n');
+    }
+    head.push(b'\n');
+    let parsed = RequestHead::parse(&head).expect("fits");
+    let mut out = Vec::new();
+    parsed.emit(&mut out);
+    assert_eq!(RequestHead::parse(&out).ok(), Some(parsed));
+}
