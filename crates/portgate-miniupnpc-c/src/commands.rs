@@ -73,6 +73,19 @@ fn outcome(nv: &NameValues, ok: c_int) -> c_int {
     nv.error_code().unwrap_or(ok)
 }
 
+/// [`outcome`] of an answer that must carry values: success when `complete` (every
+/// value the action returns was there), else `UPNPCOMMAND_UNKNOWN_ERROR`.
+fn answered(nv: &NameValues, complete: bool) -> c_int {
+    outcome(
+        nv,
+        if complete {
+            UPNPCOMMAND_SUCCESS
+        } else {
+            UPNPCOMMAND_UNKNOWN_ERROR
+        },
+    )
+}
+
 /// GetStatusInfo: (status, uptime, last connection error) or the error code.
 pub fn status_info(url: &str, st: &str) -> Result<(Vec<u8>, u32, Vec<u8>), c_int> {
     let nv = call(Some(url.into()), Some(st.into()), "GetStatusInfo", &[])?;
@@ -251,12 +264,7 @@ pub unsafe extern "C" fn UPNP_GetStatusInfo(
             put_u32(uptime, up);
             put(lastconnerror, 64, err.unwrap_or_default());
         }
-        let ok = if s.is_some() && up.is_some() {
-            UPNPCOMMAND_SUCCESS
-        } else {
-            UPNPCOMMAND_UNKNOWN_ERROR
-        };
-        outcome(&nv, ok)
+        answered(&nv, s.is_some() && up.is_some())
     })
 }
 
@@ -278,14 +286,7 @@ pub unsafe extern "C" fn UPNP_GetConnectionTypeInfo(
         let v = nv.get("NewConnectionType");
         // SAFETY: writable for 64 bytes per the contract.
         unsafe { put(connectionType, 64, v.unwrap_or_default()) };
-        outcome(
-            &nv,
-            if v.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, v.is_some())
     })
 }
 
@@ -307,14 +308,7 @@ pub unsafe extern "C" fn UPNP_GetExternalIPAddress(
         let v = nv.get("NewExternalIPAddress");
         // SAFETY: writable for 16 bytes per the contract.
         unsafe { put(extIpAdd, 16, v.unwrap_or_default()) };
-        outcome(
-            &nv,
-            if v.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, v.is_some())
     })
 }
 
@@ -341,14 +335,7 @@ pub unsafe extern "C" fn UPNP_GetLinkLayerMaxBitRates(
             put_u32(bitrateDown, down);
             put_u32(bitrateUp, up);
         }
-        outcome(
-            &nv,
-            if down.is_some() && up.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, down.is_some() && up.is_some())
     })
 }
 
@@ -578,14 +565,7 @@ pub unsafe extern "C" fn UPNP_GetPortMappingNumberOfEntries(
             // SAFETY: NULL or writable.
             unsafe { put_u32(numEntries, v) };
         }
-        outcome(
-            &nv,
-            if v.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, v.is_some())
     })
 }
 
@@ -647,14 +627,7 @@ pub unsafe extern "C" fn UPNP_GetSpecificPortMappingEntry(
                 put(leaseDuration, 16, v);
             }
         }
-        outcome(
-            &nv,
-            if client.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, client.is_some())
     })
 }
 
@@ -716,12 +689,7 @@ pub unsafe extern "C" fn UPNP_GetGenericPortMappingEntry(
                 unsafe { put(dst, size, v) };
             }
         }
-        let ok = if nv.get("NewExternalPort").is_some() {
-            UPNPCOMMAND_SUCCESS
-        } else {
-            UPNPCOMMAND_UNKNOWN_ERROR
-        };
-        outcome(&nv, ok)
+        answered(&nv, nv.get("NewExternalPort").is_some())
     })
 }
 
@@ -799,14 +767,7 @@ pub unsafe extern "C" fn UPNP_GetFirewallStatus(
             put_int(firewallEnabled, fe);
             put_int(inboundPinholeAllowed, ipa);
         }
-        outcome(
-            &nv,
-            if fe.is_some() && ipa.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, fe.is_some() && ipa.is_some())
     })
 }
 
@@ -914,14 +875,7 @@ pub unsafe extern "C" fn UPNP_AddPinhole(
             // SAFETY: NULL or writable for 8 bytes.
             unsafe { put(uniqueID, 8, id) };
         }
-        outcome(
-            &nv,
-            if id.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, id.is_some())
     })
 }
 
@@ -983,14 +937,7 @@ unsafe fn pinhole_number(
         let v = nv.get(field);
         // SAFETY: NULL or writable.
         unsafe { put_int(out, v.or(Some(b"0"))) };
-        outcome(
-            &nv,
-            if v.is_some() {
-                UPNPCOMMAND_SUCCESS
-            } else {
-                UPNPCOMMAND_UNKNOWN_ERROR
-            },
-        )
+        answered(&nv, v.is_some())
     })
 }
 
