@@ -43,6 +43,17 @@ pub fn now() -> u64 {
     u64::try_from(now_nanos() / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
+/// [`now`] with its sub-second part: the time the core's timers
+/// ([`Gateway::poll_timeout`], [`Gateway::handle_timeout`]) are kept in.
+/// `now_precise().as_secs() == now()`.
+pub fn now_precise() -> std::time::Duration {
+    let n = now_nanos();
+    std::time::Duration::new(
+        u64::try_from(n / 1_000_000_000).unwrap_or(u64::MAX),
+        u32::try_from(n % 1_000_000_000).unwrap_or(0),
+    )
+}
+
 /// Unix time in seconds, for what leaves the process (HTTP and SSDP dates).
 pub fn wall_now() -> u64 {
     u64::try_from(wall_nanos() / 1_000_000_000).unwrap_or(0)

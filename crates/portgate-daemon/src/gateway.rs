@@ -155,6 +155,21 @@ pub struct GatewaySettings {
     pub lease_file: Option<PathBuf>,
     /// LAN subnets served.
     pub lan: Vec<LanNet>,
+    /// The core's own timers: announcements and idle cleaning.
+    pub timers: Timers,
+}
+
+/// The timers [`Gateway::handle_timeout`] runs besides expiry and the lease file's
+/// deadlines. The default runs neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timers {
+    /// Send NAT-PMP/PCP announcement bursts at start and on each external address
+    /// change (RFC 6886 §3.2.1, RFC 6887 §14.1.3): NAT-PMP/PCP is served.
+    pub announce: bool,
+    /// `clean_ruleset_interval` in seconds (0: no idle cleaning).
+    pub clean_interval: u64,
+    /// `clean_ruleset_threshold`: fewer mappings than this are not examined.
+    pub clean_threshold: usize,
 }
 
 impl GatewaySettings {
@@ -173,6 +188,11 @@ impl GatewaySettings {
             pcp_allow_thirdparty: cfg.pcp_allow_thirdparty,
             lease_file: cfg.lease_file.clone(),
             lan,
+            timers: Timers {
+                announce: cfg.enable_natpmp,
+                clean_interval: u64::from(cfg.clean_ruleset_interval),
+                clean_threshold: usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX),
+            },
         }
     }
 }
@@ -213,6 +233,12 @@ pub struct Gateway {
     recreated: bool,
     /// Inside [`Gateway::batch`]: what the requests decided, not yet committed.
     pending: Option<Pending>,
+    /// The NAT-PMP/PCP announcement schedule.
+    announcer: crate::pmp::Announcer,
+    /// Announcements due, not yet taken by [`Gateway::poll_transmit`].
+    outbox: std::collections::VecDeque<Vec<u8>>,
+    /// When idle cleaning next runs ([`Timers::clean_interval`]).
+    next_clean: Option<u64>,
 }
 
 /// What the requests of one [`Gateway::batch`] decided: their firewall changes (sent
@@ -391,7 +417,14 @@ impl Gateway {
             wall_offset: 0,
             recreated: false,
             pending: None,
+            announcer: crate::pmp::Announcer::new(),
+            outbox: std::collections::VecDeque::new(),
+            next_clean: None,
         };
+        gw.restart_timers(now);
+        if gw.settings.timers.announce {
+            gw.announcer.restart(Duration::from_secs(now));
+        }
         gw.persist_now();
         Ok((gw, report))
     }
@@ -493,6 +526,9 @@ impl Gateway {
         }
         let forwarding = self.forwarding();
         tracing::info!(?old, new = ?addr, forwarding, "external address changed");
+        if self.settings.timers.announce {
+            self.announcer.restart(Duration::from_secs(now));
+        }
         self.emit(GatewayEvent::ExternalAddressChanged {
             old,
             new: addr,
@@ -851,6 +887,54 @@ impl Gateway {
         self.removed(gone, now, why).unwrap_or_default()
     }
 
+    /// Idle cleaning's first run: one interval from `now`.
+    fn restart_timers(&mut self, now: u64) {
+        let every = self.settings.timers.clean_interval;
+        self.next_clean = (every > 0).then(|| now.saturating_add(every));
+        self.idle_counts = None;
+    }
+
+    /// When [`Gateway::handle_timeout`] must next be called: the earliest of the
+    /// next expiry, the lease file's flush deadline, the next idle cleaning and the
+    /// next announcement. The time is the core's (see [`crate::clock::now_precise`]:
+    /// the seconds are the `now` the request methods take). `None`: nothing is due
+    /// until a request or an address change comes.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        [self.next_expiry(), self.flush_due(), self.next_clean]
+            .into_iter()
+            .flatten()
+            .map(Duration::from_secs)
+            .chain(self.announcer.deadline())
+            .min()
+    }
+
+    /// Runs what is due at `now`: expiry (one [`EXPIRE_STEP`] at a time, so the
+    /// deadline stays due while more remain), the lease file's rewrite or fsync,
+    /// idle cleaning, and the announcement burst, whose messages wait in
+    /// [`Gateway::poll_transmit`]. Calling it early does nothing harmful.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let secs = now.as_secs();
+        self.expire(secs);
+        if self.flush_due().is_some_and(|t| t <= secs) {
+            self.flush();
+        }
+        if let Some(t) = self.next_clean.filter(|&t| t <= secs) {
+            let every = self.settings.timers.clean_interval.max(1);
+            // Not before `secs`: a clock that jumped ahead runs one cleaning, not many.
+            self.next_clean = Some(t.saturating_add(every).max(secs.saturating_add(1)));
+            self.clean_idle(self.settings.timers.clean_threshold, secs);
+        }
+        if self.announcer.poll(now) {
+            self.outbox.extend(crate::pmp::announcements(self, secs));
+        }
+    }
+
+    /// The next datagram the core wants sent: NAT-PMP and PCP announcements, each to
+    /// [`crate::pmp::ANNOUNCE_DEST`] from every NAT-PMP/PCP socket.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.outbox.pop_front()
+    }
+
     /// When [`Gateway::expire`] should next run.
     pub fn next_expiry(&self) -> Option<u64> {
         self.table.next_expiry()
@@ -884,7 +968,14 @@ impl Gateway {
     pub fn reload(&mut self, settings: GatewaySettings, now: u64) -> Vec<Mapping> {
         self.table.set_limits(settings.limits);
         self.table.set_rules(settings.rules.clone());
+        let clean_changed = settings.timers.clean_interval != self.settings.timers.clean_interval;
+        if !settings.timers.announce {
+            self.announcer = crate::pmp::Announcer::new();
+        }
         self.settings = settings;
+        if clean_changed {
+            self.restart_timers(now);
+        }
         self.remove_where(
             |table, m| {
                 !table.rules().is_allowed(

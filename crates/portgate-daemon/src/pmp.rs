@@ -18,7 +18,7 @@
 //! RFC 6887 §14.1.3 uses the same multicast group and port for ANNOUNCE).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portgate_proto::natpmp as wire_natpmp;
 use portgate_proto::pcp as wire_pcp;
@@ -180,12 +180,14 @@ pub fn announcements(gw: &Gateway, now: u64) -> Vec<Vec<u8>> {
     ]
 }
 
-/// Schedule of announcement bursts. [`Announcer::restart`] on start-up and
-/// on every external address change; [`Announcer::poll`] says when to send.
+/// Schedule of announcement bursts, kept by the gateway core
+/// ([`Gateway::poll_timeout`]): [`Announcer::restart`] on start-up and on every
+/// external address change; [`Announcer::poll`] says when to send. Times are the
+/// core's (monotonic, with sub-second precision, see [`crate::clock::now_precise`]).
 #[derive(Debug, Clone, Default)]
 pub struct Announcer {
     sent: u32,
-    next: Option<Instant>,
+    next: Option<Duration>,
     interval: Duration,
 }
 
@@ -196,20 +198,20 @@ impl Announcer {
     }
 
     /// Start a new burst: the first send is due at `now`.
-    pub fn restart(&mut self, now: Instant) {
+    pub fn restart(&mut self, now: Duration) {
         self.sent = 0;
         self.next = Some(now);
         self.interval = wire_natpmp::ANNOUNCE_INITIAL_INTERVAL;
     }
 
     /// When the next send is due (`None`: burst over).
-    pub fn deadline(&self) -> Option<Instant> {
+    pub fn deadline(&self) -> Option<Duration> {
         self.next
     }
 
     /// `true` when a send is due at `now` (then the schedule advances: the
     /// caller sends [`announcements`] once).
-    pub fn poll(&mut self, now: Instant) -> bool {
+    pub fn poll(&mut self, now: Duration) -> bool {
         match self.next {
             Some(t) if t <= now => {
                 self.sent += 1;

@@ -17,10 +17,12 @@
 //! log exactly one line containing `listening on` once every socket is
 //! bound — the contract tests wait for.
 //!
-//! Timers: mapping expiry (`next_expiry`), delayed lease writes
-//! ([`crate::gateway::PERSIST_DELAY`]), announcement bursts
-//! ([`pmp::Announcer`]) and a periodic external address check
-//! ([`EXTERNAL_CHECK_INTERVAL`]).
+//! Timers: the core's (mapping and pinhole expiry, delayed lease writes, idle
+//! cleaning, announcement bursts) are asked for with `poll_timeout` and run with
+//! `handle_timeout` ([`Gateway::poll_timeout`]); this loop only sleeps until then
+//! and sends the announcements the core queues. Its own timers are I/O: the
+//! periodic external address check ([`EXTERNAL_CHECK_INTERVAL`]) and the
+//! firewall watch ([`crate::fwwatch`]).
 //!
 //! Signals: SIGTERM/SIGINT clean shutdown (UPnP byebye, lease file written,
 //! nftables table removed unless `keep_table_on_exit`), SIGHUP reload of the
@@ -515,10 +517,10 @@ fn sleep_target(deadline: Option<tokio::time::Instant>) -> tokio::time::Instant 
     deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))
 }
 
-/// A deadline in our seconds ([`crate::clock::now`]) to a tokio instant.
-fn at_unix(t: u64) -> tokio::time::Instant {
-    let now = crate::clock::now();
-    tokio::time::Instant::now() + Duration::from_secs(t.saturating_sub(now))
+/// A deadline of the core ([`crate::clock::now_precise`]) to a tokio instant.
+fn at_core(t: Duration) -> tokio::time::Instant {
+    let now = crate::clock::now_precise();
+    tokio::time::Instant::now() + t.saturating_sub(now)
 }
 
 /// The admin's chains named in the configuration (miniupnpd's `upnp_*` keys): our
@@ -708,34 +710,24 @@ async fn run(
     if let Some(n) = &notifier {
         n.ready(&listening);
     }
-    let mut announcer = pmp::Announcer::new();
-    if !pmp_socks.is_empty() {
-        announcer.restart(std::time::Instant::now());
-    }
     let mut next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
-    let clean_every = |cfg: &Config| {
-        (cfg.clean_ruleset_interval > 0)
-            .then(|| Duration::from_secs(u64::from(cfg.clean_ruleset_interval)))
-    };
-    let mut next_clean = clean_every(&cfg).map(|d| tokio::time::Instant::now() + d);
     let mut fw_watch = crate::fwwatch::FirewallWatch::open();
 
+    // The core's timers (expiry, lease file, idle cleaning, announcements) are the
+    // gateway's and the pinhole service's: this loop sleeps until the earliest
+    // `poll_timeout`, hands the time over and sends what `poll_transmit` gives.
     loop {
-        let (expiry, flush) = {
-            let g = gw.borrow();
-            (g.next_expiry(), g.flush_due())
+        let core = {
+            let t = gw.borrow().poll_timeout();
+            let t6 = pins.borrow().poll_timeout();
+            t.into_iter().chain(t6).min()
         };
-        let expiry6 = pins.borrow().next_expiry();
-        let mut wake = next_clean.map_or(next_ext_check, |t| t.min(next_ext_check));
+        let mut wake = next_ext_check;
         if let Some(t) = fw_watch.deadline() {
             wake = wake.min(t);
         }
-        for t in [expiry, flush, expiry6].into_iter().flatten() {
-            wake = wake.min(at_unix(t));
-        }
-        if let Some(d) = announcer.deadline() {
-            let left = d.saturating_duration_since(std::time::Instant::now());
-            wake = wake.min(tokio::time::Instant::now() + left);
+        if let Some(t) = core {
+            wake = wake.min(at_core(t));
         }
         let mut redetect = false;
         tokio::select! {
@@ -775,9 +767,6 @@ async fn run(
                             // WANIPv6FirewallControl's evented variables).
                             u.notify(crate::upnp::UpnpEvent::FirewallChanged);
                         }
-                        if clean_every(&new) != clean_every(&cfg) {
-                            next_clean = clean_every(&new).map(|d| tokio::time::Instant::now() + d);
-                        }
                         cfg = new;
                         redetect = true;
                     }
@@ -788,51 +777,38 @@ async fn run(
                 }
             }
         }
-        let now = crate::clock::now();
-        {
-            let mut g = gw.borrow_mut();
-            g.set_wall_offset(crate::clock::wall_offset());
-            pins.borrow_mut()
-                .set_wall_offset(crate::clock::wall_offset());
-            g.expire(now);
-            if g.flush_due().is_some_and(|t| t <= now) {
-                g.flush();
-            }
-            let mut p = pins.borrow_mut();
-            p.expire(&mut g, now);
-            p.flush();
-            fw_watch.check_if_due(&mut g, &p, now);
-        }
-        // A mass expiry goes in steps (`Gateway::expire`) and the next one is due at
-        // once: let the sockets be served between two steps.
-        if gw.borrow().next_expiry().is_some_and(|t| t <= now) {
-            tokio::task::yield_now().await;
-        }
-        if let (Some(t), Some(every)) = (next_clean, clean_every(&cfg)) {
-            if tokio::time::Instant::now() >= t {
-                next_clean = Some(tokio::time::Instant::now() + every);
-                let threshold = usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX);
-                // Each removal is logged by the gateway ("mapping removed: idle-cleaned").
-                gw.borrow_mut().clean_idle(threshold, crate::clock::now());
-            }
-        }
         if redetect || tokio::time::Instant::now() >= next_ext_check {
             next_ext_check = tokio::time::Instant::now() + EXTERNAL_CHECK_INTERVAL;
             let addr = crate::extaddr::detect(&cfg).await;
-            let changed = gw.borrow_mut().set_external(addr, crate::clock::now());
-            if changed && !pmp_socks.is_empty() {
-                announcer.restart(std::time::Instant::now());
-            }
+            // A change restarts the epoch and the core's announcement burst.
+            gw.borrow_mut().set_external(addr, crate::clock::now());
         }
-        if announcer.poll(std::time::Instant::now()) {
-            let msgs = pmp::announcements(&gw.borrow(), crate::clock::now());
-            for (addr, s) in &pmp_socks {
-                for m in &msgs {
-                    if let Err(e) = s.send_to(m, pmp::ANNOUNCE_DEST).await {
-                        tracing::debug!(%e, %addr, "announcement not sent");
-                    }
+        let now = crate::clock::now_precise();
+        let msgs = {
+            let mut g = gw.borrow_mut();
+            g.set_wall_offset(crate::clock::wall_offset());
+            let mut p = pins.borrow_mut();
+            p.set_wall_offset(crate::clock::wall_offset());
+            g.handle_timeout(now);
+            p.handle_timeout(&mut g, now);
+            fw_watch.check_if_due(&mut g, &p, now.as_secs());
+            std::iter::from_fn(|| g.poll_transmit()).collect::<Vec<_>>()
+        };
+        for (addr, s) in &pmp_socks {
+            for m in &msgs {
+                if let Err(e) = s.send_to(m, pmp::ANNOUNCE_DEST).await {
+                    tracing::debug!(%e, %addr, "announcement not sent");
                 }
             }
+        }
+        // A mass expiry goes in steps (`Gateway::expire`) and the next one is due at
+        // once: let the sockets be served between two steps.
+        if gw
+            .borrow()
+            .next_expiry()
+            .is_some_and(|t| t <= now.as_secs())
+        {
+            tokio::task::yield_now().await;
         }
     }
 

@@ -128,6 +128,7 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
                                 addr: lan_ip,
                                 prefix: 24,
                             }],
+                            timers: Default::default(),
                         };
                         let fw = NftFirewall::open(NftConfig::new(GATEWAY_WAN_IF))?;
                         let now = portgate_daemon::run::unix_now();

@@ -80,6 +80,7 @@ pub(crate) fn settings(lease_file: Option<PathBuf>) -> GatewaySettings {
             addr: LAN_GW,
             prefix: 24,
         }],
+        timers: Default::default(),
     }
 }
 
@@ -518,4 +519,83 @@ fn a_mass_expiry_is_taken_in_bounded_steps_with_requests_served_between() {
     assert_eq!(steps, 3000usize.div_ceil(EXPIRE_STEP));
     assert_eq!(gw.table().len(), 1);
     assert_eq!(fw.ports(), vec![(6, 9000, HOST2, 9000)]);
+}
+
+// ---- the core's timers: poll_timeout / handle_timeout / poll_transmit ----
+
+/// Drives `gw` on a simulated clock from `from` to `until`, calling
+/// `handle_timeout` at each deadline it asks for; returns the announcements sent
+/// and when.
+fn drive(gw: &mut Gateway, from: Duration, until: Duration) -> Vec<(Duration, Vec<u8>)> {
+    let mut sent = Vec::new();
+    let mut now = from;
+    while let Some(t) = gw.poll_timeout() {
+        if t > until {
+            break;
+        }
+        now = now.max(t);
+        gw.handle_timeout(now);
+        sent.extend(std::iter::from_fn(|| gw.poll_transmit()).map(|m| (now - from, m)));
+    }
+    sent
+}
+
+#[test]
+fn the_core_announces_at_start_and_on_address_change_on_its_own_timer() {
+    let mut s = settings(None);
+    s.timers.announce = true;
+    let (mut gw, _) = gateway(s);
+    let start = Duration::from_secs(NOW);
+    assert_eq!(gw.poll_timeout(), Some(start), "first burst due at start");
+    let sent = drive(&mut gw, start, start + Duration::from_secs(600));
+    // Ten rounds of a NAT-PMP announcement and a PCP ANNOUNCE, 250 ms apart doubling.
+    assert_eq!(sent.len(), 20);
+    assert_eq!(sent[0].1, [0, 128, 0, 0, 0, 0, 0, 0, 203, 0, 113, 1]);
+    assert_eq!((sent[1].1.len(), sent[1].1[1]), (24, 0x80));
+    assert_eq!(sent[2].0, Duration::from_millis(250));
+    assert_eq!(sent[19].0 - sent[17].0, Duration::from_millis(250 << 8));
+    assert_eq!(gw.poll_timeout(), None, "nothing left to do");
+    // An address change starts a new burst carrying the new address and epoch 0.
+    let new = Ipv4Addr::new(198, 51, 100, 7);
+    assert!(gw.set_external(Some(new), NOW + 1000));
+    let at = Duration::from_secs(NOW + 1000);
+    let sent = drive(&mut gw, at, at + Duration::from_secs(600));
+    assert_eq!(sent.len(), 20);
+    assert_eq!(sent[0].1, [0, 128, 0, 0, 0, 0, 0, 0, 198, 51, 100, 7]);
+    // Without NAT-PMP/PCP, no burst.
+    let (mut quiet, _) = gateway(settings(None));
+    assert!(quiet.set_external(Some(new), NOW));
+    assert_eq!(quiet.poll_timeout(), None);
+}
+
+#[test]
+fn the_core_expires_flushes_and_cleans_on_its_own_timers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("leases");
+    let mut s = settings(Some(path.clone()));
+    s.timers.clean_interval = 100;
+    s.timers.clean_threshold = 0;
+    let (mut gw, fw) = gateway(s);
+    gw.map(req(4000, HOST, 1000), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    gw.map(req(4001, HOST, 50), Requester::Client(HOST), false, NOW)
+        .expect("map");
+    let start = Duration::from_secs(NOW);
+    // The journal append is synced within PERSIST_DELAY; 4001 expires at +50.
+    let first = gw.poll_timeout().expect("a deadline");
+    assert_eq!(first, start + PERSIST_DELAY);
+    drive(&mut gw, start, start + Duration::from_secs(60));
+    assert_eq!(fw.ports(), vec![(6, 4000, HOST, 4000)]);
+    assert!(
+        !std::fs::read_to_string(&path)
+            .expect("file")
+            .contains("4001"),
+        "expiry rewrote the file within the delay"
+    );
+    // Idle cleaning: counters noted at +100, and 4000 (no traffic) removed at +200.
+    drive(&mut gw, start, start + Duration::from_secs(150));
+    assert_eq!(gw.table().len(), 1);
+    drive(&mut gw, start, start + Duration::from_secs(200));
+    assert!(gw.table().is_empty());
+    assert!(fw.ports().is_empty());
 }

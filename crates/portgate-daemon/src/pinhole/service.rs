@@ -347,6 +347,19 @@ impl Pinholes {
         gone
     }
 
+    /// When [`Pinholes::handle_timeout`] must next be called (see
+    /// [`Gateway::poll_timeout`]).
+    pub fn poll_timeout(&self) -> Option<std::time::Duration> {
+        self.next_expiry().map(std::time::Duration::from_secs)
+    }
+
+    /// Runs what is due at `now`: expiry, then the rewrite of `lease_file6` it
+    /// calls for.
+    pub fn handle_timeout(&mut self, gw: &mut Gateway, now: std::time::Duration) {
+        self.expire(gw, now.as_secs());
+        self.flush();
+    }
+
     /// When [`Pinholes::expire`] should next run.
     pub fn next_expiry(&self) -> Option<u64> {
         self.table.next_expiry()

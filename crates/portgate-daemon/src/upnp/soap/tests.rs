@@ -42,6 +42,7 @@ fn fixture_with(secure: bool, external: Option<Ipv4Addr>) -> Fixture {
             addr: GW,
             prefix: 24,
         }],
+        timers: Default::default(),
     };
     let now = crate::run::unix_now();
     let (gw, _) =
