@@ -218,12 +218,8 @@ pub struct Gateway {
     external: Option<Ipv4Addr>,
     epoch_start: u64,
     events: broadcast::Sender<GatewayEvent>,
-    /// Expiries not yet in the lease file: rewrite it by this time + delay.
-    dirty_since: Option<u64>,
-    /// Journal appends not yet fsynced: sync them by this time + delay.
-    unsynced_since: Option<u64>,
-    /// Lines appended since the last full rewrite.
-    journal_lines: usize,
+    /// The lease file (through a [`lease::LeaseStore`]) and its journal state.
+    journal: lease::Journal,
     /// Packet counters at the last idle check ([`Gateway::clean_idle`]).
     idle_counts: Option<std::collections::HashMap<portgate_nft::MappingKey, u64>>,
     /// Seconds the wall clock is ahead of the `now` we are given (see
@@ -334,68 +330,81 @@ impl Gateway {
     /// the external address found at start-up; the epoch starts at `now`.
     pub fn start(
         settings: GatewaySettings,
+        firewall: Box<dyn Firewall>,
+        external: Option<Ipv4Addr>,
+        now: u64,
+    ) -> Result<(Gateway, StartupReport), GatewayError> {
+        let store = settings
+            .lease_file
+            .clone()
+            .map(|p| Box::new(lease::FileStore(p)) as Box<dyn lease::LeaseStore>);
+        Self::start_with(settings, firewall, store, external, now)
+    }
+
+    /// [`Gateway::start`] with the lease file in `store` (`None`: not persisted)
+    /// instead of `settings.lease_file`: a [`lease::MemoryStore`] runs the core
+    /// with no file system.
+    pub fn start_with(
+        settings: GatewaySettings,
         mut firewall: Box<dyn Firewall>,
+        store: Option<Box<dyn lease::LeaseStore>>,
         external: Option<Ipv4Addr>,
         now: u64,
     ) -> Result<(Gateway, StartupReport), GatewayError> {
         firewall.init()?;
         let mut table = MappingTable::new(settings.limits, settings.rules.clone());
         let mut report = StartupReport::default();
-        if let Some(path) = &settings.lease_file {
-            match lease::read_file(path, now) {
-                Ok(file) => {
-                    for s in &file.skipped {
-                        tracing::warn!(file = %path.display(), line = s.line, error = %s.error, "skipping lease line");
-                    }
-                    report.skipped += file.skipped.len();
-                    report.expired = file.expired;
-                    let own: Vec<Ipv4Addr> = settings
-                        .lan
-                        .iter()
-                        .map(|n| n.addr)
-                        .chain(external)
-                        .collect();
-                    for e in file.entries {
-                        // The file may come from another network (or be edited by hand):
-                        // restore only mappings a LAN client could have asked for.
-                        let client = e.internal_client;
-                        if !settings.lan.iter().any(|n| n.contains(client)) {
-                            tracing::warn!(%client, port = e.external_port, "lease entry for a host outside the LAN skipped");
-                            report.skipped += 1;
-                            continue;
-                        }
-                        if let Err(why) = crate::table::validate_internal_client(client, &own) {
-                            tracing::warn!(%client, port = e.external_port, %why, "lease entry skipped");
-                            report.skipped += 1;
-                            continue;
-                        }
-                        let req = NewMapping {
-                            protocol: e.protocol,
-                            external_port: e.external_port,
-                            remote_host: e.remote_host,
-                            internal_client: e.internal_client,
-                            internal_port: e.internal_port,
-                            description: e.description,
-                            expiry: e.expiry,
-                            origin: e.origin,
-                        };
-                        // Later duplicates of a key win, as with miniupnpd's reload.
-                        let k = MappingKey {
-                            protocol: req.protocol,
-                            external_port: req.external_port,
-                        };
-                        let _ = table.delete(k, None, Requester::Trusted);
-                        match table.add(req, Requester::Trusted, now) {
-                            Ok(_) => report.restored += 1,
-                            Err(err) => {
-                                tracing::warn!(%err, "lease entry refused by the table");
-                                report.skipped += 1;
-                            }
-                        }
-                    }
+        let mut journal = lease::Journal::new(store);
+        if journal.is_on() {
+            let name = journal.name();
+            let file = lease::parse(&journal.load(), now);
+            for s in &file.skipped {
+                tracing::warn!(file = %name, line = s.line, error = %s.error, "skipping lease line");
+            }
+            report.skipped += file.skipped.len();
+            report.expired = file.expired;
+            let own: Vec<Ipv4Addr> = settings
+                .lan
+                .iter()
+                .map(|n| n.addr)
+                .chain(external)
+                .collect();
+            for e in file.entries {
+                // The file may come from another network (or be edited by hand):
+                // restore only mappings a LAN client could have asked for.
+                let client = e.internal_client;
+                if !settings.lan.iter().any(|n| n.contains(client)) {
+                    tracing::warn!(%client, port = e.external_port, "lease entry for a host outside the LAN skipped");
+                    report.skipped += 1;
+                    continue;
                 }
-                Err(err) => {
-                    tracing::warn!(file = %path.display(), %err, "cannot read the lease file")
+                if let Err(why) = crate::table::validate_internal_client(client, &own) {
+                    tracing::warn!(%client, port = e.external_port, %why, "lease entry skipped");
+                    report.skipped += 1;
+                    continue;
+                }
+                let req = NewMapping {
+                    protocol: e.protocol,
+                    external_port: e.external_port,
+                    remote_host: e.remote_host,
+                    internal_client: e.internal_client,
+                    internal_port: e.internal_port,
+                    description: e.description,
+                    expiry: e.expiry,
+                    origin: e.origin,
+                };
+                // Later duplicates of a key win, as with miniupnpd's reload.
+                let k = MappingKey {
+                    protocol: req.protocol,
+                    external_port: req.external_port,
+                };
+                let _ = table.delete(k, None, Requester::Trusted);
+                match table.add(req, Requester::Trusted, now) {
+                    Ok(_) => report.restored += 1,
+                    Err(err) => {
+                        tracing::warn!(%err, "lease entry refused by the table");
+                        report.skipped += 1;
+                    }
                 }
             }
         }
@@ -410,9 +419,7 @@ impl Gateway {
             external,
             epoch_start: now,
             events,
-            dirty_since: None,
-            unsynced_since: None,
-            journal_lines: 0,
+            journal,
             idle_counts: None,
             wall_offset: 0,
             recreated: false,
@@ -615,7 +622,7 @@ impl Gateway {
             },
             now,
         );
-        if self.settings.lease_file.is_some() {
+        if self.journal.is_on() {
             let mut text = String::new();
             if let Some(p) = moved {
                 text.push_str(&lease::format_removal(p.protocol, p.external_port));
@@ -824,7 +831,7 @@ impl Gateway {
             logging::removed(m, Removal::Expired);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
-        self.dirty_since.get_or_insert(now);
+        self.journal.mark_dirty(now);
         gone
     }
 
@@ -942,24 +949,16 @@ impl Gateway {
 
     /// When [`Gateway::flush`] should next run (`None`: nothing pending).
     pub fn flush_due(&self) -> Option<u64> {
-        [self.dirty_since, self.unsynced_since]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.saturating_add(PERSIST_DELAY.as_secs()))
+        self.journal.flush_due()
     }
 
     /// Rewrite the lease file if expiries are pending, else fsync the
     /// journal lines appended since the last sync.
     pub fn flush(&mut self) {
-        if self.dirty_since.is_some() {
+        if self.journal.is_dirty() {
             self.persist_now();
-        } else if self.unsynced_since.take().is_some() {
-            if let Some(path) = &self.settings.lease_file {
-                if let Err(err) = lease::sync(path) {
-                    tracing::error!(file = %path.display(), %err, "cannot sync the lease file");
-                }
-            }
+        } else {
+            self.journal.sync();
         }
     }
 
@@ -969,12 +968,22 @@ impl Gateway {
         self.table.set_limits(settings.limits);
         self.table.set_rules(settings.rules.clone());
         let clean_changed = settings.timers.clean_interval != self.settings.timers.clean_interval;
+        let moved = settings.lease_file != self.settings.lease_file;
         if !settings.timers.announce {
             self.announcer = crate::pmp::Announcer::new();
         }
         self.settings = settings;
         if clean_changed {
             self.restart_timers(now);
+        }
+        if moved {
+            self.journal.set_store(
+                self.settings
+                    .lease_file
+                    .clone()
+                    .map(|p| Box::new(lease::FileStore(p)) as Box<dyn lease::LeaseStore>),
+            );
+            self.persist_now();
         }
         self.remove_where(
             |table, m| {
@@ -1079,45 +1088,25 @@ impl Gateway {
     /// the journal has grown past [`JOURNAL_SLACK`] and the live mappings, or
     /// when the append fails.
     fn journal(&mut self, text: &str, now: u64) {
-        if self.settings.lease_file.is_none() {
+        if !self.journal.is_on() {
             return;
         }
         if let Some(p) = &mut self.pending {
             p.journal.push_str(text);
             return;
         }
-        let Some(path) = &self.settings.lease_file else {
-            return;
-        };
-        let lines = text.lines().count();
-        if self.journal_lines + lines > JOURNAL_SLACK.max(self.table.len()) {
+        if !self.journal.append(text, self.table.len(), now) {
             self.persist_now();
-            return;
-        }
-        match lease::append(path, text.as_bytes()) {
-            Ok(()) => {
-                self.journal_lines += lines;
-                self.unsynced_since.get_or_insert(now);
-            }
-            Err(err) => {
-                tracing::warn!(file = %path.display(), %err, "lease journal append failed; rewriting");
-                self.persist_now();
-            }
         }
     }
 
     fn persist_now(&mut self) {
-        self.dirty_since = None;
-        self.unsynced_since = None;
-        self.journal_lines = 0;
-        let Some(path) = &self.settings.lease_file else {
+        if !self.journal.is_on() {
+            self.journal.compact("");
             return;
-        };
-        let entries: Vec<LeaseEntry> = self.table.iter().map(|m| self.lease_entry(m)).collect();
-        let text = lease::format(&entries);
-        if let Err(err) = lease::write_atomic(path, text.as_bytes()) {
-            tracing::error!(file = %path.display(), %err, "cannot write the lease file");
         }
+        let entries: Vec<LeaseEntry> = self.table.iter().map(|m| self.lease_entry(m)).collect();
+        self.journal.compact(&lease::format(&entries));
     }
 }
 

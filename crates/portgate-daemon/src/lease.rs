@@ -27,10 +27,11 @@
 //!   journal grows past the live entries and on clean shutdown, so a file at
 //!   rest after a clean stop is plain miniupnpd format.
 //!
-//! The core here is sans-IO (`now` passed in); [`write_atomic`], [`append`]
-//! and [`read_file`] are the only functions touching the file system. IPv6
-//! pinholes (`lease_file6`) will get their own entry type beside
-//! [`LeaseEntry`].
+//! The core here is sans-IO (`now` passed in); [`write_atomic`], [`append`],
+//! [`sync`] and [`read_file`] are the only functions touching the file system,
+//! reached by the gateway through the [`LeaseStore`] trait ([`FileStore`]; tests
+//! use [`MemoryStore`]). [`Journal`] is the append/sync/compact discipline that
+//! `lease_file` and `lease_file6` (IPv6 pinholes) share.
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
@@ -442,6 +443,240 @@ pub fn read_file(path: &Path, now: u64) -> io::Result<LeaseFile> {
     let mut bytes = Vec::new();
     f.take(LEASE_FILE_MAX).read_to_end(&mut bytes)?;
     Ok(parse(&String::from_utf8_lossy(&bytes), now))
+}
+
+/// Where a lease file's text lives: the file on disk ([`FileStore`], the daemon)
+/// or memory ([`MemoryStore`], tests). The gateway core writes through this and
+/// nothing else, so it runs without a file system.
+pub trait LeaseStore {
+    /// The whole stored text; empty when there is none yet.
+    fn load(&mut self) -> io::Result<String>;
+    /// Append journal lines, durable against the daemon's death (not yet against
+    /// power loss, see [`LeaseStore::sync`]).
+    fn append(&mut self, text: &str) -> io::Result<()>;
+    /// Make the appends since the last sync durable.
+    fn sync(&mut self) -> io::Result<()>;
+    /// Replace the whole text at once (compaction): a crash leaves the old or the
+    /// new text, never a mix.
+    fn replace(&mut self, text: &str) -> io::Result<()>;
+    /// What to call it in log lines.
+    fn name(&self) -> String;
+}
+
+/// A [`LeaseStore`] on a file: [`read_file`]'s limits, [`append`], [`sync`],
+/// [`write_atomic`].
+#[derive(Debug, Clone)]
+pub struct FileStore(pub std::path::PathBuf);
+
+impl LeaseStore for FileStore {
+    fn load(&mut self) -> io::Result<String> {
+        use std::io::Read as _;
+        let f = match std::fs::File::open(&self.0) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        f.take(LEASE_FILE_MAX).read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+    fn append(&mut self, text: &str) -> io::Result<()> {
+        append(&self.0, text.as_bytes())
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        sync(&self.0)
+    }
+    fn replace(&mut self, text: &str) -> io::Result<()> {
+        write_atomic(&self.0, text.as_bytes())
+    }
+    fn name(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+/// What a [`MemoryStore`] holds.
+#[derive(Debug, Default)]
+pub struct MemoryStoreState {
+    /// The text, as a file would hold it.
+    pub text: String,
+    /// How much of `text` is durable (synced or replaced).
+    pub durable: usize,
+    /// Appends and replacements, for tests counting the work.
+    pub appends: usize,
+    /// Full rewrites.
+    pub replaces: usize,
+}
+
+/// A [`LeaseStore`] in memory, shared with the test that made it (clone the
+/// handle before boxing it into the core).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore(pub std::rc::Rc<std::cell::RefCell<MemoryStoreState>>);
+
+impl MemoryStore {
+    /// The stored text.
+    pub fn text(&self) -> String {
+        self.0.borrow().text.clone()
+    }
+}
+
+impl LeaseStore for MemoryStore {
+    fn load(&mut self) -> io::Result<String> {
+        Ok(self.text())
+    }
+    fn append(&mut self, text: &str) -> io::Result<()> {
+        let mut s = self.0.borrow_mut();
+        s.text.push_str(text);
+        s.appends += 1;
+        Ok(())
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        let mut s = self.0.borrow_mut();
+        s.durable = s.text.len();
+        Ok(())
+    }
+    fn replace(&mut self, text: &str) -> io::Result<()> {
+        let mut s = self.0.borrow_mut();
+        s.text = text.to_owned();
+        s.durable = s.text.len();
+        s.replaces += 1;
+        Ok(())
+    }
+    fn name(&self) -> String {
+        "memory".to_owned()
+    }
+}
+
+/// The journal discipline both lease files follow (mappings and IPv6 pinholes):
+/// each change is appended as lines before the client is answered; appends are
+/// synced within [`crate::gateway::PERSIST_DELAY`]; expiries only mark the text
+/// dirty (an expired line is dropped when read) and the next flush compacts; the
+/// text is compacted (rewritten whole by the owner) when the journal outgrows
+/// [`crate::gateway::JOURNAL_SLACK`] and the live entries, or an append fails.
+pub struct Journal {
+    store: Option<Box<dyn LeaseStore>>,
+    /// Lines appended since the last compaction.
+    lines: usize,
+    /// Appends not yet synced, since.
+    unsynced_since: Option<u64>,
+    /// Expiries not yet compacted away, since.
+    dirty_since: Option<u64>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("store", &self.store.as_ref().map(|s| s.name()))
+            .field("lines", &self.lines)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// A journal on `store` (`None`: nothing is persisted).
+    pub fn new(store: Option<Box<dyn LeaseStore>>) -> Self {
+        Journal {
+            store,
+            lines: 0,
+            unsynced_since: None,
+            dirty_since: None,
+        }
+    }
+
+    /// The store's name for log lines.
+    pub fn name(&self) -> String {
+        self.store.as_ref().map(|s| s.name()).unwrap_or_default()
+    }
+
+    /// Whether anything is persisted.
+    pub fn is_on(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// The stored text (empty when off or missing); a read error is logged.
+    pub fn load(&mut self) -> String {
+        let Some(store) = &mut self.store else {
+            return String::new();
+        };
+        store.load().unwrap_or_else(|err| {
+            tracing::warn!(file = %store.name(), %err, "cannot read the lease file");
+            String::new()
+        })
+    }
+
+    /// Appends `text` (whole lines) at `now`, `live` entries being in the table.
+    /// `false`: the owner must [`Journal::compact`] instead (the journal outgrew
+    /// its slack, or the append failed).
+    #[must_use]
+    pub fn append(&mut self, text: &str, live: usize, now: u64) -> bool {
+        let Some(store) = &mut self.store else {
+            return true;
+        };
+        let lines = text.lines().count();
+        if self.lines + lines > crate::gateway::JOURNAL_SLACK.max(live) {
+            return false;
+        }
+        match store.append(text) {
+            Ok(()) => {
+                self.lines += lines;
+                self.unsynced_since.get_or_insert(now);
+                true
+            }
+            Err(err) => {
+                tracing::warn!(file = %store.name(), %err, "lease journal append failed; rewriting");
+                false
+            }
+        }
+    }
+
+    /// Replaces the stored text with `text`, the live entries.
+    pub fn compact(&mut self, text: &str) {
+        self.lines = 0;
+        self.unsynced_since = None;
+        self.dirty_since = None;
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        if let Err(err) = store.replace(text) {
+            tracing::error!(file = %store.name(), %err, "cannot write the lease file");
+        }
+    }
+
+    /// Entries expired at `now`: compact by the flush deadline.
+    pub fn mark_dirty(&mut self, now: u64) {
+        self.dirty_since.get_or_insert(now);
+    }
+
+    /// Whether the next flush must compact (expiries are pending).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty_since.is_some()
+    }
+
+    /// When the owner must flush: sync appends, or compact after expiries.
+    pub fn flush_due(&self) -> Option<u64> {
+        [self.dirty_since, self.unsynced_since]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.saturating_add(crate::gateway::PERSIST_DELAY.as_secs()))
+    }
+
+    /// Syncs the appends (the owner compacts instead when [`Journal::is_dirty`]).
+    pub fn sync(&mut self) {
+        if self.unsynced_since.take().is_none() {
+            return;
+        }
+        if let Some(store) = &mut self.store {
+            if let Err(err) = store.sync() {
+                tracing::error!(file = %store.name(), %err, "cannot sync the lease file");
+            }
+        }
+    }
+
+    /// Points the journal at another store (a reload changed the path).
+    pub fn set_store(&mut self, store: Option<Box<dyn LeaseStore>>) {
+        self.store = store;
+        self.lines = 0;
+    }
 }
 
 #[cfg(test)]

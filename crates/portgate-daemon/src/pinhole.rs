@@ -496,25 +496,57 @@ pub fn format_lease6_line_at(r: &PinholeRecord, wall_offset: i64) -> String {
     )
 }
 
-/// Parse a whole `lease_file6`: the live entries, the number of skipped
-/// (malformed) and expired lines.
+/// The journal line that removes pinhole `uid` (`#portgate-del6 UID`): between
+/// two compactions `lease_file6` is a journal, as the IPv4 lease file is
+/// ([`crate::lease::Journal`]); a later line for a UniqueID replaces an earlier one.
+/// Its `#` and lack of `;` make it a line miniupnpd cannot take for a pinhole.
+pub fn format_lease6_removal(uid: u16) -> String {
+    format!("{DEL6} {uid}\n")
+}
+
+const DEL6: &str = "#portgate-del6";
+
+/// Parse a whole `lease_file6`, replaying its journal (a later line for a UniqueID
+/// replaces an earlier one, [`format_lease6_removal`] removes it): the live
+/// entries in file order, the number of skipped (malformed) and expired lines.
 pub fn parse_lease6(text: &str, now: u64) -> (Vec<Lease6Entry>, usize, usize) {
-    let mut out = Vec::new();
+    let mut out: Vec<Option<Lease6Entry>> = Vec::new();
+    let mut at: std::collections::HashMap<u16, usize> = std::collections::HashMap::new();
     let (mut skipped, mut expired) = (0, 0);
     for line in text.lines() {
         if line.trim().is_empty() {
             continue;
         }
+        if let Some(rest) = line.strip_prefix(DEL6) {
+            match rest.trim().parse::<u16>() {
+                Ok(uid) => {
+                    if let Some(slot) = at.remove(&uid).and_then(|i| out.get_mut(i)) {
+                        *slot = None;
+                    }
+                }
+                Err(_) => skipped += 1,
+            }
+            continue;
+        }
         match parse_lease6_line(line) {
-            Ok(e) if e.pinhole.expiry.is_some_and(|t| t <= now) => expired += 1,
-            Ok(e) => out.push(e),
+            Ok(e) => {
+                if let Some(slot) = at.remove(&e.uid).and_then(|i| out.get_mut(i)) {
+                    *slot = None;
+                }
+                if e.pinhole.expiry.is_some_and(|t| t <= now) {
+                    expired += 1;
+                } else {
+                    at.insert(e.uid, out.len());
+                    out.push(Some(e));
+                }
+            }
             Err(err) => {
                 tracing::debug!(%err, "skipping lease6 line");
                 skipped += 1;
             }
         }
     }
-    (out, skipped, expired)
+    (out.into_iter().flatten().collect(), skipped, expired)
 }
 
 mod service;

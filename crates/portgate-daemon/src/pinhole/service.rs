@@ -8,11 +8,15 @@
 //!   `RemovePinhole`); on failure the table change is rolled back. When the
 //!   firewall reports its table missing, the table is recreated and both the
 //!   mappings and the pinholes are pushed again.
-//! - **persistence**: every acknowledged change rewrites `lease_file6`
-//!   atomically (temp + fsync + rename, [`crate::lease::write_atomic`])
-//!   before returning, so it survives `kill -9`; expiries only mark the file
-//!   dirty (an expired line is dropped when read) and the next change or
-//!   [`Pinholes::flush`] rewrites it.
+//! - **persistence**: the same journal as the IPv4 lease file
+//!   ([`crate::lease::Journal`]): every acknowledged change is appended to
+//!   `lease_file6` before returning (the pinhole's new line, or
+//!   [`super::format_lease6_removal`]), so it survives `kill -9` at a cost
+//!   independent of the number of pinholes; appends are synced within
+//!   [`crate::gateway::PERSIST_DELAY`]; expiries only mark the file dirty and
+//!   the next flush compacts it (rewritten whole, atomically), as do start-up,
+//!   shutdown, a journal grown past its slack, and the removal of the last
+//!   pinhole.
 //! - **start-up**: `lease_file6` is read (expired and malformed lines
 //!   dropped), pinholes in the kernel that the file does not hold are
 //!   removed, and the file's pinholes are put back with their remaining
@@ -97,12 +101,20 @@ pub struct Pinhole6Report {
     pub removed: usize,
 }
 
+/// `lease_file6` of `settings` as a store.
+fn file_store(settings: &PinholeSettings) -> Option<Box<dyn crate::lease::LeaseStore>> {
+    settings
+        .lease_file6
+        .clone()
+        .map(|p| Box::new(crate::lease::FileStore(p)) as Box<dyn crate::lease::LeaseStore>)
+}
+
 /// The pinhole service. See the module docs.
 #[derive(Debug)]
 pub struct Pinholes {
     table: PinholeTable,
     settings: PinholeSettings,
-    dirty: bool,
+    journal: crate::lease::Journal,
     /// Seconds the wall clock is ahead of our `now` (see
     /// [`Gateway::set_wall_offset`]).
     wall_offset: i64,
@@ -120,33 +132,37 @@ impl Pinholes {
         gw: &mut Gateway,
         now: u64,
     ) -> Result<(Pinholes, Pinhole6Report), PinholeServiceError> {
+        let store = file_store(&settings);
+        Self::start_with(settings, gw, store, now)
+    }
+
+    /// [`Pinholes::start`] with `lease_file6` in `store` (`None`: not persisted),
+    /// as [`Gateway::start_with`].
+    pub fn start_with(
+        settings: PinholeSettings,
+        gw: &mut Gateway,
+        store: Option<Box<dyn crate::lease::LeaseStore>>,
+        now: u64,
+    ) -> Result<(Pinholes, Pinhole6Report), PinholeServiceError> {
         let mut p = Pinholes {
             table: PinholeTable::default(),
             settings,
-            dirty: false,
+            journal: crate::lease::Journal::new(store),
             wall_offset: 0,
         };
         let mut report = Pinhole6Report::default();
-        if let Some(path) = &p.settings.lease_file6 {
-            match std::fs::read(path) {
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    let (entries, skipped, expired) = parse_lease6(&text, now);
-                    report.skipped = skipped;
-                    report.expired = expired;
-                    for e in entries {
-                        match p.table.add(e.pinhole, Some(e.uid), now) {
-                            Ok(_) => report.restored += 1,
-                            Err(err) => {
-                                tracing::warn!(%err, "lease6 entry refused");
-                                report.skipped += 1;
-                            }
-                        }
+        if p.journal.is_on() {
+            let text = p.journal.load();
+            let (entries, skipped, expired) = parse_lease6(&text, now);
+            report.skipped = skipped;
+            report.expired = expired;
+            for e in entries {
+                match p.table.add(e.pinhole, Some(e.uid), now) {
+                    Ok(_) => report.restored += 1,
+                    Err(err) => {
+                        tracing::warn!(%err, "lease6 entry refused");
+                        report.skipped += 1;
                     }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => {
-                    tracing::warn!(file = %path.display(), %err, "cannot read the lease6 file")
                 }
             }
         }
@@ -185,9 +201,15 @@ impl Pinholes {
         &self.settings
     }
 
-    /// New settings (SIGHUP); pinholes are kept.
+    /// New settings (SIGHUP); pinholes are kept (and written to the new
+    /// `lease_file6` when it moved).
     pub fn reload(&mut self, settings: PinholeSettings) {
+        let moved = settings.lease_file6 != self.settings.lease_file6;
         self.settings = settings;
+        if moved {
+            self.journal.set_store(file_store(&self.settings));
+            self.persist();
+        }
     }
 
     /// Whether `ip` is a LAN host (inside a LAN prefix, not the gateway).
@@ -228,7 +250,8 @@ impl Pinholes {
         }
         tracing::debug!(uid = added.record.uid, client = %added.record.spec.internal_client,
             port = added.record.spec.internal_port, "pinhole added");
-        self.persist();
+        let line = super::format_lease6_line_at(&added.record, self.wall_offset);
+        self.journal(&line, now);
         Ok(added)
     }
 
@@ -251,7 +274,8 @@ impl Pinholes {
             self.table.restore(old);
             return Err(err.into());
         }
-        self.persist();
+        let line = super::format_lease6_line_at(&new, self.wall_offset);
+        self.journal(&line, now);
         Ok(new)
     }
 
@@ -272,7 +296,7 @@ impl Pinholes {
             self.table.restore(gone);
             return Err(err.into());
         }
-        self.persist();
+        self.journal(&super::format_lease6_removal(gone.uid), now);
         Ok(gone)
     }
 
@@ -342,7 +366,7 @@ impl Pinholes {
             if let Err(err) = gw.firewall().apply(&changes) {
                 tracing::debug!(%err, "removing expired pinholes failed");
             }
-            self.dirty = true;
+            self.journal.mark_dirty(now);
         }
         gone
     }
@@ -350,14 +374,21 @@ impl Pinholes {
     /// When [`Pinholes::handle_timeout`] must next be called (see
     /// [`Gateway::poll_timeout`]).
     pub fn poll_timeout(&self) -> Option<std::time::Duration> {
-        self.next_expiry().map(std::time::Duration::from_secs)
+        [self.next_expiry(), self.journal.flush_due()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(std::time::Duration::from_secs)
     }
 
-    /// Runs what is due at `now`: expiry, then the rewrite of `lease_file6` it
-    /// calls for.
+    /// Runs what is due at `now`: expiry, then the journal's sync or the
+    /// compaction expiries call for, when due.
     pub fn handle_timeout(&mut self, gw: &mut Gateway, now: std::time::Duration) {
-        self.expire(gw, now.as_secs());
-        self.flush();
+        let secs = now.as_secs();
+        self.expire(gw, secs);
+        if self.journal.flush_due().is_some_and(|t| t <= secs) {
+            self.flush();
+        }
     }
 
     /// When [`Pinholes::expire`] should next run.
@@ -365,27 +396,34 @@ impl Pinholes {
         self.table.next_expiry()
     }
 
-    /// Rewrite `lease_file6` if expiries are pending.
+    /// Rewrite `lease_file6` if expiries are pending, else sync the journal.
     pub fn flush(&mut self) {
-        if self.dirty {
+        if self.journal.is_dirty() {
             self.persist();
+        } else {
+            self.journal.sync();
         }
     }
 
-    /// Write `lease_file6` now (shutdown).
+    /// Write `lease_file6` whole now (start-up, shutdown, compaction).
     pub fn persist(&mut self) {
-        self.dirty = false;
-        let Some(path) = &self.settings.lease_file6 else {
-            return;
-        };
         let offset = self.wall_offset;
         let text: String = self
             .table
             .iter()
             .map(|r| super::format_lease6_line_at(r, offset))
             .collect();
-        if let Err(err) = crate::lease::write_atomic(path, text.as_bytes()) {
-            tracing::error!(file = %path.display(), %err, "cannot write the lease6 file");
+        self.journal.compact(&text);
+    }
+
+    /// Appends `text` to the journal, or compacts when it must (see
+    /// [`crate::lease::Journal`]; with no pinhole left the file is emptied).
+    fn journal(&mut self, text: &str, now: u64) {
+        if !self.journal.is_on() {
+            return;
+        }
+        if self.table.len() == 0 || !self.journal.append(text, self.table.len(), now) {
+            self.persist();
         }
     }
 

@@ -280,6 +280,61 @@ mod service {
         assert_eq!(kernel(&fw).len(), 1);
     }
 
+    /// lease_file6 is a journal like the IPv4 lease file: each change is one append
+    /// (no rewrite of the others), and a restart replays it to the same pinholes.
+    /// Before the journal, every change rewrote the file whole (`replaces` grew by
+    /// one per change).
+    #[test]
+    fn lease_file6_changes_are_appended_and_replayed() {
+        let store = crate::lease::MemoryStore::default();
+        let (mut gw, fw) = gateway(settings(None));
+        let boxed = || Some(Box::new(store.clone()) as Box<dyn crate::lease::LeaseStore>);
+        let (mut p, _) =
+            Pinholes::start_with(pin_settings(None), &mut gw, boxed(), NOW).expect("start");
+        let rewrites = store.0.borrow().replaces;
+        let uids: Vec<u16> = [8080, 8081, 8082]
+            .into_iter()
+            .map(|port| {
+                p.add(&mut gw, req(HOST, port, Some(NOW + 100)), NOW)
+                    .unwrap()
+                    .record
+                    .uid
+            })
+            .collect();
+        p.update(&mut gw, uids[0], Some(NOW + 500), Some(HOST), NOW + 1)
+            .unwrap();
+        p.delete(&mut gw, uids[1], Some(HOST), NOW + 2).unwrap();
+        let s = store.0.borrow();
+        assert_eq!(s.replaces, rewrites, "no change rewrote the file");
+        assert_eq!(s.appends, 5);
+        assert_eq!(s.text.lines().count(), 5, "{}", s.text);
+        drop(s);
+        // Appends are synced within the persist delay, through the core's timer.
+        assert_eq!(
+            p.poll_timeout(),
+            Some(std::time::Duration::from_secs(NOW + 5))
+        );
+        p.handle_timeout(&mut gw, std::time::Duration::from_secs(NOW + 5));
+        assert_eq!(store.0.borrow().durable, store.0.borrow().text.len());
+        drop(p);
+        let (p2, report) =
+            Pinholes::start_with(pin_settings(None), &mut gw, boxed(), NOW + 10).unwrap();
+        assert_eq!(report.restored, 2);
+        assert_eq!(
+            p2.get(uids[0], NOW + 10).and_then(|r| r.spec.expiry),
+            Some(NOW + 500)
+        );
+        assert!(p2.get(uids[1], NOW + 10).is_none());
+        assert_eq!(
+            p2.get(uids[2], NOW + 10).and_then(|r| r.spec.expiry),
+            Some(NOW + 100)
+        );
+        assert_eq!(kernel(&fw).len(), 2);
+        // Start-up compacted the journal into plain miniupnpd lines.
+        assert_eq!(store.text().lines().count(), 2);
+        assert!(!store.text().contains('#'));
+    }
+
     #[test]
     fn refusals_disabled_outside_lan_and_link_local() {
         let (mut gw, fw, mut p) = start(None);
