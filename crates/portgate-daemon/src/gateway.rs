@@ -136,6 +136,17 @@ impl LanNet {
     }
 }
 
+/// The LAN check, one for every front end (NAT-PMP, PCP, SOAP, SSDP, GENA): the
+/// LAN serving `peer`, the first whose subnet holds it; an IPv4-mapped IPv6 peer
+/// counts as its IPv4 address; the gateway's own LAN address is no LAN host.
+pub fn lan_for(lan: &[LanNet], peer: std::net::IpAddr) -> Option<LanNet> {
+    let v4 = match peer {
+        std::net::IpAddr::V4(a) => a,
+        std::net::IpAddr::V6(a) => a.to_ipv4_mapped()?,
+    };
+    lan.iter().copied().find(|l| l.contains(v4) && l.addr != v4)
+}
+
 /// Policy knobs of the gateway (from the configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewaySettings {
@@ -373,7 +384,7 @@ impl Gateway {
                 // The file may come from another network (or be edited by hand):
                 // restore only mappings a LAN client could have asked for.
                 let client = e.internal_client;
-                if !settings.lan.iter().any(|n| n.contains(client)) {
+                if lan_for(&settings.lan, client.into()).is_none() {
                     tracing::warn!(%client, port = e.external_port, "lease entry for a host outside the LAN skipped");
                     report.skipped += 1;
                     continue;
@@ -502,9 +513,9 @@ impl Gateway {
         self.epoch_start
     }
 
-    /// Whether `ip` is in one of the LAN subnets served.
+    /// Whether `ip` is a host on one of the LAN subnets served ([`lan_for`]).
     pub fn is_lan(&self, ip: Ipv4Addr) -> bool {
-        self.settings.lan.iter().any(|n| n.contains(ip))
+        lan_for(&self.settings.lan, ip.into()).is_some()
     }
 
     /// The gateway's own addresses (LAN side and external), which may never

@@ -83,6 +83,16 @@ pub enum PinholeOrigin {
     Pcp(Nonce),
 }
 
+impl PinholeOrigin {
+    /// The PCP nonce it was made with, if PCP made it ([`crate::table::check_nonce`]).
+    pub fn nonce(&self) -> Option<&Nonce> {
+        match self {
+            PinholeOrigin::Pcp(n) => Some(n),
+            PinholeOrigin::Upnp => None,
+        }
+    }
+}
+
 /// A pinhole request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPinhole {

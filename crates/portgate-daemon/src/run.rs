@@ -476,13 +476,7 @@ async fn start_upnp(
     igd.uuids = [derive(0), derive(1), derive(2)];
     let ctx = crate::upnp::UpnpContext {
         backend: Rc::new(std::cell::RefCell::new(backend)),
-        lan: lan
-            .iter()
-            .map(|l| crate::upnp::LanAddr {
-                addr: l.addr,
-                prefix: l.prefix,
-            })
-            .collect(),
+        lan: lan.to_vec(),
         http_port: cfg.http_port,
         ssdp_port: 1900,
         igd,

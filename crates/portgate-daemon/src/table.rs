@@ -111,7 +111,49 @@ pub enum Origin {
     },
 }
 
+/// A PCP request's nonce is not the one the mapping or pinhole was made with
+/// ([`check_nonce`]): PCP NOT_AUTHORIZED. The one error for it, IPv4 and IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("nonce does not match the mapping's")]
+pub struct NonceMismatch;
+
+/// The PCP ownership rule, in one place for mappings and pinholes, MAP and PEER,
+/// renewals and deletions (RFC 6887 §11.1: a mapping made by PCP is renewed or
+/// deleted only with its nonce; §12.1 applies the rule to PEER).
+///
+/// `held` is the nonce the existing mapping was made with (`None`: made by UPnP or
+/// NAT-PMP), `given` the request's (`None`: not a PCP request). A PCP mapping
+/// refuses another nonce. For PEER (`peer`), an existing mapping must have been
+/// made by PCP with the same nonce: a PEER request never takes over a mapping
+/// another protocol made. Requests of other protocols are not checked here (secure
+/// mode and the table's conflict rules apply to them).
+pub fn check_nonce(
+    held: Option<&Nonce>,
+    given: Option<&Nonce>,
+    peer: bool,
+) -> Result<(), NonceMismatch> {
+    match (held, given) {
+        (Some(h), Some(g)) if h != g => Err(NonceMismatch),
+        (None, Some(_)) if peer => Err(NonceMismatch),
+        _ => Ok(()),
+    }
+}
+
+impl From<NonceMismatch> for TableError {
+    fn from(_: NonceMismatch) -> Self {
+        TableError::NonceMismatch
+    }
+}
+
 impl Origin {
+    /// The PCP nonce it was made with, if PCP made it.
+    pub fn nonce(&self) -> Option<&Nonce> {
+        match self {
+            Origin::Pcp { nonce } => Some(nonce),
+            Origin::Upnp | Origin::NatPmp => None,
+        }
+    }
+
     /// The origin without its data.
     pub fn kind(&self) -> OriginKind {
         match self {
@@ -513,13 +555,7 @@ impl MappingTable {
             } else if existing.internal_client == req.internal_client
                 && existing.remote_host == req.remote_host
             {
-                if let (Origin::Pcp { nonce: old }, Origin::Pcp { nonce: new }) =
-                    (existing.origin, req.origin)
-                {
-                    if old != new {
-                        return Err(TableError::NonceMismatch);
-                    }
-                }
+                check_nonce(existing.origin.nonce(), req.origin.nonce(), false)?;
                 return Ok(self.refresh(k, req, desc));
             } else {
                 return Err(TableError::Conflict {
@@ -638,11 +674,7 @@ impl MappingTable {
         let m = self
             .find_by_internal(client, protocol, internal_port)
             .ok_or(TableError::NotFound)?;
-        if let (Origin::Pcp { nonce: have }, Some(given)) = (&m.origin, nonce) {
-            if have != given {
-                return Err(TableError::NonceMismatch);
-            }
-        }
+        check_nonce(m.origin.nonce(), nonce, false)?;
         let k = m.key();
         self.remove(k).ok_or(TableError::NotFound)
     }
@@ -1234,6 +1266,22 @@ mod tests {
             t.add(req(Protocol::Tcp, 4, B, 4), Requester::Client(B), 0),
             Err(TableError::TableFull { limit: 3 })
         );
+    }
+
+    /// The one PCP ownership rule every front end uses (MAP and PEER, IPv4 and IPv6,
+    /// renewals and deletions); before, five copies of it returned two error types.
+    #[test]
+    fn one_nonce_rule() {
+        let (a, b) = ([1u8; 12], [2u8; 12]);
+        assert_eq!(check_nonce(Some(&a), Some(&a), false), Ok(()));
+        assert_eq!(check_nonce(Some(&a), Some(&b), false), Err(NonceMismatch));
+        assert_eq!(check_nonce(Some(&a), Some(&b), true), Err(NonceMismatch));
+        // MAP may take over what UPnP or NAT-PMP made; PEER may not.
+        assert_eq!(check_nonce(None, Some(&a), false), Ok(()));
+        assert_eq!(check_nonce(None, Some(&a), true), Err(NonceMismatch));
+        // Other protocols are not PCP's business here.
+        assert_eq!(check_nonce(Some(&a), None, false), Ok(()));
+        assert_eq!(TableError::from(NonceMismatch), TableError::NonceMismatch);
     }
 
     #[test]

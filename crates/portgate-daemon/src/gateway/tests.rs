@@ -110,6 +110,8 @@ fn lan_membership() {
     assert!(gw.is_lan(Ipv4Addr::new(10, 77, 0, 255)));
     assert!(!gw.is_lan(Ipv4Addr::new(10, 77, 1, 2)));
     assert!(!gw.is_lan(EXT));
+    // The one LAN check (shared with UPnP): the gateway itself is no LAN host.
+    assert!(!gw.is_lan(LAN_GW));
     let all = LanNet {
         addr: LAN_GW,
         prefix: 0,

@@ -29,10 +29,7 @@ use std::rc::Rc;
 
 use portgate_nft::{Change, Firewall, FirewallError};
 
-use super::{
-    parse_lease6, NewPinhole, PinholeAdded, PinholeError, PinholeOrigin, PinholeRecord,
-    PinholeTable,
-};
+use super::{parse_lease6, NewPinhole, PinholeAdded, PinholeError, PinholeRecord, PinholeTable};
 use crate::gateway::{firewall_mapping, Gateway};
 use crate::table::Protocol;
 
@@ -86,6 +83,10 @@ pub enum PinholeServiceError {
     /// The internal client is outside the LAN prefixes or is the gateway.
     #[error("internal client {0} is not a LAN host")]
     NotLan(Ipv6Addr),
+    /// A PCP request with another nonce than the pinhole's
+    /// ([`crate::table::check_nonce`]).
+    #[error(transparent)]
+    Nonce(#[from] crate::table::NonceMismatch),
 }
 
 /// What start-up found in `lease_file6`.
@@ -322,11 +323,7 @@ impl Pinholes {
             })
             .cloned()
             .ok_or(PinholeError::NoSuchEntry)?;
-        if let (Some(n), PinholeOrigin::Pcp(mine)) = (nonce, found.spec.origin) {
-            if *n != mine {
-                return Err(PinholeError::NotOwner.into());
-            }
-        }
+        crate::table::check_nonce(found.spec.origin.nonce(), nonce, false)?;
         self.delete(gw, found.uid, None, now)
     }
 

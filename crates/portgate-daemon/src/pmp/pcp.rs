@@ -278,10 +278,8 @@ fn map(
         .filter(|e| !e.is_expired(now))
         .cloned();
     if let Some(e) = &existing {
-        if let Origin::Pcp { nonce } = e.origin {
-            if nonce != m.nonce {
-                return error(buf, ResultCode::NotAuthorized, epoch);
-            }
+        if let Err(e) = crate::table::check_nonce(e.origin.nonce(), Some(&m.nonce), false) {
+            return error(buf, result_for(&GatewayError::Table(e.into())), epoch);
         }
         if e.remote_host != remote {
             // A renewal with another FILTER: replace the mapping.

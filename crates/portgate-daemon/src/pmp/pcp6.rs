@@ -42,7 +42,8 @@ pub(super) fn result_for(e: &PinholeServiceError) -> ResultCode {
         PinholeServiceError::Table(PinholeError::WildcardPort) => ResultCode::MalformedRequest,
         PinholeServiceError::Table(_)
         | PinholeServiceError::Disabled
-        | PinholeServiceError::NotLan(_) => ResultCode::NotAuthorized,
+        | PinholeServiceError::NotLan(_)
+        | PinholeServiceError::Nonce(_) => ResultCode::NotAuthorized,
     }
 }
 
@@ -156,10 +157,8 @@ fn map(
     }
     let existing = live_pinhole(pins, client, proto, m.internal_port, now, |_| true);
     if let Some(e) = &existing {
-        if let PinholeOrigin::Pcp(nonce) = e.spec.origin {
-            if nonce != m.nonce {
-                return error(buf, ResultCode::NotAuthorized, epoch);
-            }
+        if let Err(e) = crate::table::check_nonce(e.spec.origin.nonce(), Some(&m.nonce), false) {
+            return error(buf, result_for(&e.into()), epoch);
         }
         if e.spec.remote_host != remote {
             if let Err(err) = pins.delete(gw, e.uid, None, now) {

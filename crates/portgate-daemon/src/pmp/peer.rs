@@ -145,8 +145,12 @@ pub(super) fn peer4(
         .filter(|e| !e.is_expired(now))
         .cloned();
     if let Some(e) = &existing {
-        if e.origin != (Origin::Pcp { nonce: p.nonce }) {
-            return error(buf, ResultCode::NotAuthorized, epoch);
+        if let Err(e) = crate::table::check_nonce(e.origin.nonce(), Some(&p.nonce), true) {
+            return error(
+                buf,
+                result_for(&crate::gateway::GatewayError::Table(e.into())),
+                epoch,
+            );
         }
     }
     if req.lifetime == 0 {
@@ -234,8 +238,8 @@ pub(super) fn peer6(
         s.remote_host == Some(remote) && s.remote_port == p.remote_peer_port
     });
     if let Some(e) = &existing {
-        if e.spec.origin != PinholeOrigin::Pcp(p.nonce) {
-            return error(buf, ResultCode::NotAuthorized, epoch);
+        if let Err(e) = crate::table::check_nonce(e.spec.origin.nonce(), Some(&p.nonce), true) {
+            return error(buf, super::pcp6::result_for(&e.into()), epoch);
         }
     }
     let ext = IpAddr::V6(client);

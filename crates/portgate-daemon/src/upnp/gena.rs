@@ -68,6 +68,8 @@ pub struct GenaService {
     shared: Rc<Shared>,
     subs: RefCell<Vec<Subscription>>,
     last: RefCell<Vec<(IgdService, Vars)>>,
+    /// How many times the evented variables were evaluated ([`GenaService::changed`]).
+    evaluations: std::cell::Cell<u64>,
 }
 
 /// The evented variables of `service` with their current values.
@@ -175,7 +177,14 @@ impl GenaService {
             shared,
             subs: RefCell::new(Vec::new()),
             last: RefCell::new(last),
+            evaluations: std::cell::Cell::new(0),
         })
+    }
+
+    /// How many times the evented variables were evaluated (once per change told).
+    #[cfg(test)]
+    pub(crate) fn evaluations(&self) -> u64 {
+        self.evaluations.get()
     }
 
     /// Number of live subscriptions.
@@ -294,6 +303,7 @@ impl GenaService {
 
     /// Recomputes the evented variables and notifies subscribers of what changed.
     pub(crate) fn changed(&self, _why: UpnpEvent) {
+        self.evaluations.set(self.evaluations.get() + 1);
         self.purge();
         let mut last = self.last.borrow_mut();
         let info = self.shared.ctx.backend.borrow().connection_info();

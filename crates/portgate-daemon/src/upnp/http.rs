@@ -560,7 +560,11 @@ impl Server {
                     )
                 };
                 crate::stats::note_upnp(outcome.error);
-                if outcome.changed {
+                // A SOAP change went through the gateway, whose event tells GENA
+                // (`gena::gateway_pump`); telling it here too evaluated every
+                // evented variable twice per change. Without the gateway's event
+                // stream, this is the only way GENA hears of it.
+                if outcome.changed && !self.shared.gateway_events {
                     self.gena.changed(UpnpEvent::MappingsChanged);
                 }
                 (

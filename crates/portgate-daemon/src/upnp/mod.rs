@@ -54,33 +54,12 @@ use tokio::task::JoinHandle;
 
 pub use backend::{BackendError, ConnectionInfo, GatewayBackend, UpnpBackend, WanCounters};
 
-/// One LAN address the device serves (from `listening_ip`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LanAddr {
-    /// The gateway's address on that LAN.
-    pub addr: Ipv4Addr,
-    /// The LAN's prefix length: senders outside `addr/prefix` are not answered.
-    pub prefix: u8,
-}
+/// One LAN address the device serves (from `listening_ip`): the gateway's own
+/// [`LanNet`], so that UPnP and the gateway core share one LAN check
+/// ([`lan_for`]).
+pub type LanAddr = crate::gateway::LanNet;
 
-impl LanAddr {
-    /// Whether `ip` lies in this LAN (and is not the gateway's own address).
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(self.prefix.min(32)))
-            .unwrap_or(0);
-        (u32::from(ip) & mask) == (u32::from(self.addr) & mask)
-    }
-}
-
-/// The LAN address serving `peer`: the first whose subnet holds it.
-pub fn lan_for(lan: &[LanAddr], peer: IpAddr) -> Option<LanAddr> {
-    let v4 = match peer {
-        IpAddr::V4(a) => a,
-        IpAddr::V6(a) => a.to_ipv4_mapped()?,
-    };
-    lan.iter().copied().find(|l| l.contains(v4) && l.addr != v4)
-}
+pub use crate::gateway::lan_for;
 
 /// Where to join a multicast group for the LAN addresses: the index of each interface
 /// holding one, once per interface (a group is joined per interface; a second join
@@ -218,7 +197,9 @@ pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
     anyhow::ensure!(!ctx.lan.is_empty(), "upnp: no LAN address to listen on");
     let gateway_events = ctx.gateway_events.take();
     let ctx_minissdpd = std::mem::take(&mut ctx.minissdpd_socket);
-    let shared = Rc::new(Shared::new(ctx));
+    let mut shared = Shared::new(ctx);
+    shared.gateway_events = gateway_events.is_some();
+    let shared = Rc::new(shared);
     let mut tasks = Vec::new();
     let (tx, rx) = mpsc::unbounded_channel();
 
@@ -298,11 +279,15 @@ pub async fn start(mut ctx: UpnpContext) -> anyhow::Result<UpnpHandle> {
 pub(crate) struct Shared {
     pub(crate) ctx: UpnpContext,
     pub(crate) server: String,
+    /// GENA hears of mapping changes from the gateway's events
+    /// ([`UpnpContext::gateway_events`]), not from the SOAP handler.
+    pub(crate) gateway_events: bool,
 }
 
 impl Shared {
     pub(crate) fn new(ctx: UpnpContext) -> Self {
         Self {
+            gateway_events: ctx.gateway_events.is_some(),
             ctx,
             server: server_string(),
         }

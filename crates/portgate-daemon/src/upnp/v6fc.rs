@@ -144,6 +144,7 @@ fn service_error(e: &PinholeServiceError) -> Fault {
         PinholeServiceError::Table(PinholeError::BadInternalClient(_))
         | PinholeServiceError::NotLan(_) => Fault(606),
         PinholeServiceError::Firewall(_) => Fault(501),
+        PinholeServiceError::Nonce(_) => Fault(606),
     }
 }
 

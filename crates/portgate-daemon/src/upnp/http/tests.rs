@@ -194,3 +194,77 @@ fn error_responses_are_well_formed() {
     assert!(date.len() == 29 && date.ends_with(" GMT"), "{date:?}");
     assert_eq!(h.headers.get("SERVER"), Some("S"));
 }
+
+/// GENA is told of a SOAP change once, by the gateway's event (which every front end's
+/// changes raise), not also by the HTTP handler: before, one AddPortMapping made GENA
+/// evaluate its evented variables twice (failed with 2 evaluations, not 1).
+#[test]
+fn a_soap_change_reaches_gena_once() {
+    use crate::gateway::tests::{gateway, settings, LAN_GW};
+    let mut s = settings(None);
+    s.limits.secure_mode = false;
+    let (gw, _fw) = gateway(s);
+    let mut events = gw.subscribe();
+    let gw = gw.into_shared();
+    let backend = crate::upnp::backend::GatewayBackend::new(gw.clone(), None, 0, 0);
+    let ctx = crate::upnp::UpnpContext {
+        backend: Rc::new(RefCell::new(backend)),
+        lan: gw.borrow().settings().lan.clone(),
+        http_port: 5000,
+        ssdp_port: 1900,
+        igd: IgdConfig::default(),
+        notify_interval: 900,
+        boot_id: 1,
+        list_max_entries: 100,
+        http_max_connections: 10,
+        gateway_events: Some(gw.borrow().subscribe()),
+        minissdpd_socket: std::path::PathBuf::new(),
+        ipv6: None,
+        before_request: None,
+    };
+    let shared = Rc::new(crate::upnp::Shared::new(ctx));
+    let gena = GenaService::new(shared.clone());
+    let server = Server {
+        docs: Documents::new(&shared.ctx.igd),
+        shared,
+        gena: gena.clone(),
+        conns: RefCell::new(ConnTable::new(10, 10)),
+    };
+    let body =
+        "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+        s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body>\
+        <u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:1\">\
+        <NewRemoteHost></NewRemoteHost><NewExternalPort>9000</NewExternalPort>\
+        <NewProtocol>TCP</NewProtocol><NewInternalPort>9000</NewInternalPort>\
+        <NewInternalClient>10.77.0.2</NewInternalClient><NewEnabled>1</NewEnabled>\
+        <NewPortMappingDescription>t</NewPortMappingDescription>\
+        <NewLeaseDuration>0</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>";
+    let raw = format!(
+        "POST /ctl/IPConn HTTP/1.1\r\nHost: {LAN_GW}:5000\r\n\
+         SOAPAction: \"urn:schemas-upnp-org:service:WANIPConnection:1#AddPortMapping\"\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let Polled::Request(req) = first(raw.as_bytes()) else {
+        panic!("not a request");
+    };
+    let (answer, _) = server.answer(
+        &req,
+        IpAddr::V4(LAN_GW),
+        IpAddr::V4(Ipv4Addr::new(10, 77, 0, 2)),
+    );
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(gw.borrow().table().len(), 1);
+    // What `gena::gateway_pump` does with the events waiting together.
+    let mut told = false;
+    while events.try_recv().is_ok() {
+        told = true;
+    }
+    assert!(told, "the gateway raised an event");
+    gena.changed(UpnpEvent::MappingsChanged);
+    assert_eq!(gena.evaluations(), 1);
+}
