@@ -208,6 +208,34 @@ impl GatewaySettings {
     }
 }
 
+/// A NAT-PMP or PCP (MAP or PEER, IPv4) request for a mapping, named as those
+/// protocols name it: by internal address and port ([`Gateway::map_internal`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalMap {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The internal client.
+    pub internal_client: Ipv4Addr,
+    /// The internal port (not 0).
+    pub internal_port: u16,
+    /// The external port asked for (0: the internal port).
+    pub suggested_port: u16,
+    /// PCP MAP's FILTER or PEER's remote peer: only it may come in.
+    pub remote_host: Option<Ipv4Addr>,
+    /// PCP PEER: the mapping is the one for `remote_host` (RFC 6887 §12).
+    pub peer: bool,
+    /// PCP's mapping nonce (`None`: NAT-PMP).
+    pub nonce: Option<Nonce>,
+    /// PCP PREFER_FAILURE: a new mapping at the suggested port or none.
+    pub exact: bool,
+    /// Description for the table.
+    pub description: String,
+    /// When the lease ends (our time).
+    pub expiry: Option<u64>,
+    /// Who asks (a THIRD_PARTY request, checked by the caller, is trusted).
+    pub by: Requester,
+}
+
 /// What start-up found in the lease file and the kernel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StartupReport {
@@ -642,6 +670,89 @@ impl Gateway {
             self.journal(&text, now);
         }
         Ok(outcome)
+    }
+
+    /// Create or renew the mapping a NAT-PMP or PCP request names by its internal
+    /// side: the one change path for both protocols, every rule in one place:
+    ///
+    /// - **renewal**: a live mapping of the client's (`protocol`, `internal_port`)
+    ///   (for PEER: and remote peer) keeps its external port;
+    /// - **nonce**: a PCP request must carry the nonce the mapping was made with
+    ///   ([`crate::table::check_nonce`]; PEER never takes over another protocol's);
+    /// - **FILTER change**: a PCP MAP renewal with another remote host replaces the
+    ///   mapping (RFC 6887 §13.3);
+    /// - **port choice**: a new mapping goes to the suggested port or the nearest
+    ///   free one the rules allow (exactly the suggested one with PREFER_FAILURE);
+    /// - **conflict retry**: when the renewed port was taken meanwhile, the nearest
+    ///   free port is chosen instead;
+    /// - **permissions**: the table's (secure mode, rules, quota); rules that deny
+    ///   the client every port are a refusal, not a shortage
+    ///   ([`TableError::Denied`]).
+    pub fn map_internal(&mut self, r: InternalMap, now: u64) -> Result<AddOutcome, GatewayError> {
+        let live = |m: &&Mapping| !m.is_expired(now);
+        let existing = if r.peer {
+            r.remote_host.and_then(|remote| {
+                self.table
+                    .find_peer(r.internal_client, r.protocol, r.internal_port, remote)
+                    .filter(live)
+                    .cloned()
+            })
+        } else {
+            self.table
+                .find_by_internal(r.internal_client, r.protocol, r.internal_port)
+                .filter(live)
+                .cloned()
+        };
+        if let Some(e) = &existing {
+            crate::table::check_nonce(e.origin.nonce(), r.nonce.as_ref(), r.peer)
+                .map_err(TableError::from)?;
+            if r.nonce.is_some() && !r.peer && e.remote_host != r.remote_host {
+                // A renewal with another FILTER: replace the mapping.
+                self.unmap(e.key(), None, Requester::Trusted, now)?;
+            }
+        }
+        let hint = match r.suggested_port {
+            0 => r.internal_port,
+            p => p,
+        };
+        let origin = match r.nonce {
+            Some(nonce) => crate::table::Origin::Pcp { nonce },
+            None => crate::table::Origin::NatPmp,
+        };
+        let req = |port| NewMapping {
+            protocol: r.protocol,
+            external_port: port,
+            remote_host: r.remote_host,
+            internal_client: r.internal_client,
+            internal_port: r.internal_port,
+            description: r.description.clone(),
+            expiry: r.expiry,
+            origin,
+        };
+        let mut result = match &existing {
+            Some(e) => self.map(req(e.external_port), r.by, false, now),
+            None => self.map(req(hint), r.by, !r.exact, now),
+        };
+        if existing.is_some()
+            && matches!(
+                result,
+                Err(GatewayError::Table(TableError::Conflict { .. }))
+            )
+        {
+            result = self.map(req(hint), r.by, true, now);
+        }
+        result.map_err(|e| match e {
+            GatewayError::Table(TableError::NoPortAvailable)
+                if self
+                    .table
+                    .rules()
+                    .allowed_external_ports(r.internal_client, r.internal_port, &r.description)
+                    .is_empty() =>
+            {
+                GatewayError::Table(TableError::Denied)
+            }
+            other => other,
+        })
     }
 
     /// Runs `f` (request handlers calling [`Gateway::map`], [`Gateway::unmap`] and

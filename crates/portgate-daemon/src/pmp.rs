@@ -234,30 +234,3 @@ impl Announcer {
 pub(crate) fn own_or_invalid(gw: &Gateway, ip: Ipv4Addr) -> bool {
     crate::table::validate_internal_client(ip, &gw.own_addresses()).is_err()
 }
-
-/// With a port search (NAT-PMP, PCP without PREFER_FAILURE), a request the
-/// permission rules deny at every external port comes back from the table
-/// as "no port available"; for these protocols it is a refusal (NAT-PMP 2,
-/// PCP NOT_AUTHORIZED), not a shortage.
-pub(crate) fn denied_everywhere(
-    err: crate::gateway::GatewayError,
-    gw: &Gateway,
-    client: Ipv4Addr,
-    internal_port: u16,
-    description: &str,
-) -> crate::gateway::GatewayError {
-    use crate::gateway::GatewayError;
-    use crate::table::TableError;
-    match err {
-        GatewayError::Table(TableError::NoPortAvailable)
-            if gw
-                .table()
-                .rules()
-                .allowed_external_ports(client, internal_port, description)
-                .is_empty() =>
-        {
-            GatewayError::Table(TableError::Denied)
-        }
-        other => other,
-    }
-}

@@ -601,3 +601,98 @@ fn the_core_expires_flushes_and_cleans_on_its_own_timers() {
     assert!(gw.table().is_empty());
     assert!(fw.ports().is_empty());
 }
+
+// ---- the one change path for NAT-PMP and PCP: map_internal ----
+
+fn internal(port: u16, nonce: Option<[u8; 12]>, remote: Option<Ipv4Addr>) -> InternalMap {
+    InternalMap {
+        protocol: Protocol::Udp,
+        internal_client: HOST,
+        internal_port: port,
+        suggested_port: 0,
+        remote_host: remote,
+        peer: false,
+        nonce,
+        exact: false,
+        description: "t".into(),
+        expiry: Some(NOW + 600),
+        by: Requester::Client(HOST),
+    }
+}
+
+#[test]
+fn map_internal_renews_checks_the_nonce_and_replaces_on_filter_change() {
+    let (mut gw, fw) = gateway(settings(None));
+    let (n1, n2) = (Some([1; 12]), Some([2; 12]));
+    let peer = Ipv4Addr::new(198, 51, 100, 9);
+    let first = gw.map_internal(internal(5000, n1, None), NOW).expect("map");
+    assert_eq!(first.mapping.external_port, 5000);
+    // A renewal with another nonce is refused, whatever port it suggests.
+    let mut other = internal(5000, n2, None);
+    other.suggested_port = 7000;
+    assert!(matches!(
+        gw.map_internal(other, NOW + 1),
+        Err(GatewayError::Table(TableError::NonceMismatch))
+    ));
+    // A renewal keeps its external port even when another is suggested.
+    let mut renew = internal(5000, n1, None);
+    renew.suggested_port = 7000;
+    assert_eq!(
+        gw.map_internal(renew, NOW + 2)
+            .expect("renew")
+            .mapping
+            .external_port,
+        5000
+    );
+    // Another FILTER replaces the mapping: one element, restricted to the peer.
+    let filtered = gw
+        .map_internal(internal(5000, n1, Some(peer)), NOW + 3)
+        .expect("filter");
+    assert_eq!(filtered.mapping.remote_host, Some(peer));
+    assert_eq!(gw.table().len(), 1);
+    assert_eq!(fw.ports().len(), 1);
+    // PEER never takes over what another protocol made.
+    gw.map_internal(internal(6000, None, None), NOW)
+        .expect("nat-pmp");
+    let mut p = internal(6000, n1, Some(peer));
+    p.peer = true;
+    assert!(
+        gw.map_internal(p.clone(), NOW + 4).is_ok(),
+        "no PEER mapping for that peer yet: a new one"
+    );
+    let mut q = p;
+    q.nonce = n2;
+    assert!(matches!(
+        gw.map_internal(q, NOW + 5),
+        Err(GatewayError::Table(TableError::NonceMismatch))
+    ));
+}
+
+#[test]
+fn map_internal_turns_every_port_denied_into_a_refusal() {
+    let mut s = settings(None);
+    s.rules = RuleSet::new();
+    if let Ok(r) = Rule::parse("deny 0-65535 0.0.0.0/0 0-65535") {
+        s.rules.push(r);
+    }
+    let (mut gw, _) = gateway(s);
+    assert!(matches!(
+        gw.map_internal(internal(5000, None, None), NOW),
+        Err(GatewayError::Table(TableError::Denied))
+    ));
+}
+
+#[test]
+fn map_internal_retries_at_a_free_port_when_the_renewed_one_conflicts() {
+    let (mut gw, _) = gateway(settings(None));
+    let peer = Ipv4Addr::new(198, 51, 100, 9);
+    // PCP made a filtered mapping at 5000; NAT-PMP, which has no FILTER, renews the
+    // client's port: the unfiltered mapping cannot share 5000, so a free port is chosen.
+    gw.map_internal(internal(5000, Some([1; 12]), Some(peer)), NOW)
+        .expect("pcp");
+    let out = gw
+        .map_internal(internal(5000, None, None), NOW + 1)
+        .expect("nat-pmp retried");
+    assert_ne!(out.mapping.external_port, 5000);
+    assert_eq!(out.mapping.remote_host, None);
+}

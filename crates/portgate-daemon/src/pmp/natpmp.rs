@@ -26,10 +26,8 @@ use std::net::Ipv4Addr;
 use portgate_proto::natpmp as wire;
 use wire::{MapRequest, Request, RequestHeader, Response, ResultCode};
 
-use crate::gateway::{Gateway, GatewayError};
-use crate::table::{
-    clamp_lifetime, expiry_at, NewMapping, Origin, OriginKind, Protocol, Requester, TableError,
-};
+use crate::gateway::{Gateway, GatewayError, InternalMap};
+use crate::table::{clamp_lifetime, expiry_at, OriginKind, Protocol, Requester, TableError};
 
 /// Handle a version-0 datagram from the LAN host `client`.
 pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Option<Vec<u8>> {
@@ -109,46 +107,24 @@ fn map(m: MapRequest, client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Response 
     }
     let settings = gw.settings();
     let lifetime = clamp_lifetime(m.lifetime, settings.min_lifetime, settings.max_lifetime);
-    let existing = gw
-        .table()
-        .find_by_internal(client, proto, m.internal_port)
-        .filter(|e| !e.is_expired(now))
-        .map(|e| e.external_port);
-    let hint = match m.suggested_external_port {
-        0 => m.internal_port,
-        p => p,
-    };
-    let req = |port| NewMapping {
+    let req = InternalMap {
         protocol: proto,
-        external_port: port,
-        remote_host: None,
         internal_client: client,
         internal_port: m.internal_port,
+        suggested_port: m.suggested_external_port,
+        remote_host: None,
+        peer: false,
+        nonce: None,
+        exact: false,
         description: format!(
             "NAT-PMP {} {}",
             m.internal_port,
             proto.as_str().to_lowercase()
         ),
         expiry: expiry_at(now, Some(lifetime)),
-        origin: Origin::NatPmp,
+        by: Requester::Client(client),
     };
-    let by = Requester::Client(client);
-    let mut result = match existing {
-        Some(port) => gw.map(req(port), by, false, now),
-        None => gw.map(req(hint), by, true, now),
-    };
-    if existing.is_some()
-        && matches!(
-            result,
-            Err(GatewayError::Table(TableError::Conflict { .. }))
-        )
-    {
-        result = gw.map(req(hint), by, true, now);
-    }
-    let desc = req(0).description;
-    let result =
-        result.map_err(|e| super::denied_everywhere(e, gw, client, m.internal_port, &desc));
-    match result {
+    match gw.map_internal(req, now) {
         Ok(o) => reply(ResultCode::Success, o.mapping.external_port, lifetime),
         Err(e) => {
             tracing::debug!(%client, err = %e, "nat-pmp map refused");

@@ -41,10 +41,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use portgate_proto::pcp as wire;
 use wire::{Filter, MapData, OpData, PcpOption, RequestError, Response, ResultCode};
 
-use crate::gateway::{Gateway, GatewayError};
-use crate::table::{
-    clamp_lifetime, expiry_at, NewMapping, Origin, Protocol, Requester, TableError,
-};
+use crate::gateway::{Gateway, GatewayError, InternalMap};
+use crate::table::{clamp_lifetime, expiry_at, Protocol, Requester, TableError};
 
 /// The lifetime an error response carries (RFC 6887 §7.4).
 pub fn error_lifetime(code: ResultCode) -> u32 {
@@ -272,43 +270,21 @@ fn map(
         // THIRD_PARTY, allowed by the configuration and checked LAN-only.
         Requester::Trusted
     };
-    let existing = gw
-        .table()
-        .find_by_internal(internal, proto, m.internal_port)
-        .filter(|e| !e.is_expired(now))
-        .cloned();
-    if let Some(e) = &existing {
-        if let Err(e) = crate::table::check_nonce(e.origin.nonce(), Some(&m.nonce), false) {
-            return error(buf, result_for(&GatewayError::Table(e.into())), epoch);
-        }
-        if e.remote_host != remote {
-            // A renewal with another FILTER: replace the mapping.
-            if let Err(err) = gw.unmap(e.key(), None, Requester::Trusted, now) {
-                return error(buf, result_for(&err), epoch);
-            }
-        }
-    }
-    let suggested = match m.external_port {
-        0 => m.internal_port,
-        p => p,
-    };
-    let port = existing.as_ref().map_or(suggested, |e| e.external_port);
-    let new = NewMapping {
+    // Renewal, nonce, FILTER change, port choice: the gateway's one change path.
+    let req = InternalMap {
         protocol: proto,
-        external_port: port,
-        remote_host: remote,
         internal_client: internal,
         internal_port: m.internal_port,
+        suggested_port: m.external_port,
+        remote_host: remote,
+        peer: false,
+        nonce: Some(m.nonce),
+        exact: prefer_failure,
         description,
         expiry: expiry_at(now, Some(lifetime)),
-        origin: Origin::Pcp { nonce: m.nonce },
+        by,
     };
-    let exact = prefer_failure && existing.is_none();
-    let desc = new.description.clone();
-    let result = gw
-        .map(new, by, !exact, now)
-        .map_err(|e| super::denied_everywhere(e, gw, internal, m.internal_port, &desc));
-    match result {
+    match gw.map_internal(req, now) {
         Ok(o) => success(lifetime, o.mapping.external_port),
         Err(e) => {
             tracing::debug!(client = %internal, err = %e, "pcp map refused");

@@ -46,7 +46,7 @@ use wire::{OpData, PeerData, Response, ResultCode};
 use super::pcp::{description, echoed_options, error, result_for};
 use crate::gateway::Gateway;
 use crate::pinhole::{requested_port_allowed, NewPinhole, PinholeOrigin, Pinholes};
-use crate::table::{clamp_lifetime, expiry_at, NewMapping, Origin, Protocol, Requester};
+use crate::table::{clamp_lifetime, expiry_at, Protocol, Requester};
 
 /// Steps 1 and 2: the transport protocol (UNSUPP_PROTOCOL for other than TCP and
 /// UDP; MALFORMED_REQUEST when the internal or the remote peer port is 0) and the
@@ -164,31 +164,27 @@ pub(super) fn peer4(
     }
     let s = gw.settings();
     let lifetime = clamp_lifetime(req.lifetime, s.min_lifetime, s.max_lifetime);
-    let suggested = match p.external_port {
-        0 => p.internal_port,
-        port => port,
-    };
     let by = if internal == requester {
         Requester::Client(requester)
     } else {
         // THIRD_PARTY, allowed by the configuration and checked LAN-only.
         Requester::Trusted
     };
-    let new = NewMapping {
+    // Renewal (same external port), nonce, port choice: the gateway's change path.
+    let new = crate::gateway::InternalMap {
         protocol: proto,
-        external_port: existing.as_ref().map_or(suggested, |e| e.external_port),
-        remote_host: Some(remote),
         internal_client: internal,
         internal_port: p.internal_port,
+        suggested_port: p.external_port,
+        remote_host: Some(remote),
+        peer: true,
+        nonce: Some(p.nonce),
+        exact: false,
         description: peer_description(req, p, proto),
         expiry: expiry_at(now, Some(lifetime)),
-        origin: Origin::Pcp { nonce: p.nonce },
+        by,
     };
-    let desc = new.description.clone();
-    let result = gw
-        .map(new, by, true, now)
-        .map_err(|e| super::denied_everywhere(e, gw, internal, p.internal_port, &desc));
-    match result {
+    match gw.map_internal(new, now) {
         Ok(o) => {
             tracing::info!(client = %internal, iport = p.internal_port, %proto,
                 eport = o.mapping.external_port, peer = %remote, rport = p.remote_peer_port,
