@@ -1025,7 +1025,7 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] must next be called: the earliest of the
     /// next expiry, the lease file's flush deadline, the next idle cleaning and the
-    /// next announcement. The time is the core's (see [`crate::clock::now_precise`]:
+    /// next announcement. The time is the core's (see `clock::now_precise`:
     /// the seconds are the `now` the request methods take). `None`: nothing is due
     /// until a request or an address change comes.
     pub fn poll_timeout(&self) -> Option<Duration> {

@@ -183,7 +183,7 @@ pub fn announcements(gw: &Gateway, now: u64) -> Vec<Vec<u8>> {
 /// Schedule of announcement bursts, kept by the gateway core
 /// ([`Gateway::poll_timeout`]): [`Announcer::restart`] on start-up and on every
 /// external address change; [`Announcer::poll`] says when to send. Times are the
-/// core's (monotonic, with sub-second precision, see [`crate::clock::now_precise`]).
+/// core's (monotonic, with sub-second precision, see `clock::now_precise`).
 #[derive(Debug, Clone, Default)]
 pub struct Announcer {
     sent: u32,

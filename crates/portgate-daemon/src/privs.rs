@@ -9,7 +9,7 @@
 //! It runs before the runtime and the rtnetlink thread exist: capabilities belong to a
 //! thread, and new threads inherit them from the one that creates them.
 
-pub use portgate_service::privs::{names, Dropped};
+pub use portgate_service::privs::Dropped;
 use rustix::thread::CapabilitySet;
 
 /// The capabilities portgated keeps.
@@ -24,6 +24,7 @@ pub fn drop_privileges() -> std::io::Result<Dropped> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portgate_service::privs::names;
 
     #[test]
     fn kept_set_is_the_two_network_capabilities() {

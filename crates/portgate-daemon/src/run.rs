@@ -7,10 +7,10 @@
 //! time (see [`crate::gateway`]). No process is spawned, ever.
 //!
 //! Start-up: parse flags and `miniupnpd.conf` (`--check-config` prints the
-//! effective configuration and exits), lock the pid file ([`crate::pidfile`]:
+//! effective configuration and exits), lock the pid file (`pidfile`:
 //! a second instance refuses to start), find the LAN subnets
 //! (`listening_ip`: interface names are resolved with `getifaddrs`) and the
-//! external address ([`crate::extaddr::detect`]), open our nftables table,
+//! external address (`extaddr::detect`), open our nftables table,
 //! load the lease file and reconcile the kernel with it, bind UDP 5351 on
 //! every LAN address (NAT-PMP/PCP, also used to send announcements to
 //! 224.0.0.1:5350), start the UPnP device, and
@@ -22,14 +22,14 @@
 //! `handle_timeout` ([`Gateway::poll_timeout`]); this loop only sleeps until then
 //! and sends the announcements the core queues. Its own timers are I/O: the
 //! periodic external address check ([`EXTERNAL_CHECK_INTERVAL`]) and the
-//! firewall watch ([`crate::fwwatch`]).
+//! firewall watch (`fwwatch`).
 //!
 //! Signals: SIGTERM/SIGINT clean shutdown (UPnP byebye, lease file written,
 //! nftables table removed unless `keep_table_on_exit`), SIGHUP reload of the
 //! configuration keeping every mapping the new rules still allow (and re-reading
 //! the IPv6 LAN prefixes), SIGUSR1 re-detection of the external address.
 //!
-//! Process model, logging and readiness notification: [`crate::service`] (forks
+//! Process model, logging and readiness notification: `service` (forks
 //! into the background unless `-d` or `--foreground`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -53,7 +53,7 @@ use crate::pmp;
 pub const EXTERNAL_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Unix (wall-clock) time in seconds: only for what leaves the process (see
-/// [`crate::clock`]).
+/// `clock`).
 pub fn unix_now() -> u64 {
     crate::clock::wall_now()
 }

@@ -419,7 +419,7 @@ impl Pinholes {
         if !self.journal.is_on() {
             return;
         }
-        if self.table.len() == 0 || !self.journal.append(text, self.table.len(), now) {
+        if self.table.is_empty() || !self.journal.append(text, self.table.len(), now) {
             self.persist();
         }
     }

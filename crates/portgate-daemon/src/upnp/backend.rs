@@ -148,7 +148,7 @@ pub struct GatewayBackend {
 
 impl GatewayBackend {
     /// Wraps `gw`; counters, link state and speed come from `wan_ifname`'s sysfs
-    /// entries ([`crate::netif::link_facts`]). A bit rate of 0 means "not configured":
+    /// entries (`netif::link_facts`). A bit rate of 0 means "not configured":
     /// the link's speed is reported instead, as miniupnpd does.
     pub fn new(
         gw: SharedGateway,

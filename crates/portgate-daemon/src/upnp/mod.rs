@@ -19,7 +19,7 @@
 //! (port [`UpnpContext::http_port`]; 0 picks a free port, shared by every address),
 //! logs `upnp: http server bound, description at <url>` for each HTTP listener and spawns its tasks with
 //! `tokio::task::spawn_local`. Every listening socket is tied to its LAN interface
-//! (`SO_BINDTODEVICE`, [`crate::netif`]): nothing arriving on the WAN reaches it. If
+//! (`SO_BINDTODEVICE`, `netif`): nothing arriving on the WAN reaches it. If
 //! UDP 1900 is taken (an SSDP cache daemon owns it) the device registers its services with that daemon over its unix socket instead
 //! ([`register`]; path from [`UpnpContext::minissdpd_socket`], `minissdpdsocket`); on any
 //! other SSDP failure the HTTP side still runs and a warning is logged.
@@ -55,7 +55,7 @@ use tokio::task::JoinHandle;
 pub use backend::{BackendError, ConnectionInfo, GatewayBackend, UpnpBackend, WanCounters};
 
 /// One LAN address the device serves (from `listening_ip`): the gateway's own
-/// [`LanNet`], so that UPnP and the gateway core share one LAN check
+/// [`crate::gateway::LanNet`], so that UPnP and the gateway core share one LAN check
 /// ([`lan_for`]).
 pub type LanAddr = crate::gateway::LanNet;
 
