@@ -246,6 +246,31 @@ mod service {
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
     }
 
+    /// A pinhole change appends to lease_file6 instead of rewriting it: a handle
+    /// opened before the changes still reads them all (a rewrite renames a new file
+    /// over the old one, and the handle keeps reading the old file). Before the
+    /// journal every change rewrote the file (failed: 1 line through the handle, 2 in
+    /// the file).
+    #[test]
+    fn a_pinhole_change_does_not_rewrite_lease_file6() {
+        use std::io::Read as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("leases6");
+        let (mut gw, _fw, mut p) = start(Some(file.clone()));
+        let a = p
+            .add(&mut gw, req(HOST, 8080, Some(NOW + 100)), NOW)
+            .unwrap();
+        let mut held = std::fs::File::open(&file).unwrap();
+        p.add(&mut gw, req(HOST, 8081, Some(NOW + 100)), NOW)
+            .unwrap();
+        p.update(&mut gw, a.record.uid, Some(NOW + 500), Some(HOST), NOW + 1)
+            .unwrap();
+        let mut seen = String::new();
+        held.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen.lines().count(), 3, "{seen}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), seen);
+    }
+
     #[test]
     fn restart_restores_from_lease_file6_and_drops_strays() {
         let dir = tempfile::tempdir().unwrap();
