@@ -1,5 +1,9 @@
-//! The gateway service: the one place where a mapping request meets the
-//! table, the kernel and the lease file.
+//! The gateway core: the one place where a mapping request meets the
+//! table, the kernel and the lease file. It is sans-IO: the firewall is a
+//! [`Firewall`] and the lease file a [`lease::LeaseStore`], both passed in;
+//! time is passed in; its timers are asked for with [`Gateway::poll_timeout`]
+//! and run by [`Gateway::handle_timeout`]; the datagrams it wants sent come out
+//! of [`Gateway::poll_transmit`].
 //!
 //! Every front end (UPnP IGD SOAP, NAT-PMP, PCP) calls [`Gateway`]; none
 //! touches the [`MappingTable`], the firewall or the lease file directly, so
@@ -14,14 +18,14 @@
 //!   is recreated, the whole mapping table is pushed again
 //!   ([`Firewall::reconcile`]) and the request succeeds if that works.
 //! - **persistence**: every change a client is told about (map, unmap) is
-//!   appended to the lease file as journal lines ([`lease::append`]: the
+//!   appended to the lease file as journal lines ([`lease::Journal`]: the
 //!   new line of a mapping, or a removal line) *before* the call returns, so
 //!   an acknowledged mapping survives `kill -9`; one change costs the same
 //!   whatever the number of mappings. The file is compacted (rewritten whole,
 //!   atomically: temp + fsync + rename) when the journal holds more lines than
 //!   [`JOURNAL_SLACK`] or the live mappings, at start-up and at shutdown.
-//!   Appends are fsynced by [`Gateway::flush`], which the run loop calls
-//!   within [`PERSIST_DELAY`]: a power loss can take at most that much.
+//!   Appends are fsynced by [`Gateway::flush`], which [`Gateway::handle_timeout`]
+//!   runs within [`PERSIST_DELAY`]: a power loss can take at most that much.
 //!   Expiries only mark the file dirty: an expired line is harmless (it is
 //!   dropped when read) and the file is rewritten by the next flush.
 //! - **forwarding**: a missing external address, or a reserved/private one
@@ -30,8 +34,16 @@
 //!   NETWORK_FAILURE).
 //! - **epoch**: seconds since the mapping table started, reset when the
 //!   external address changes (RFC 6886 §3.6, RFC 6887 §8.5).
+//! - **the change path**: NAT-PMP and PCP name a mapping by its internal side
+//!   and go through [`Gateway::map_internal`] (renewal, nonce, FILTER change,
+//!   port choice, conflict retry); SOAP names the external port and calls
+//!   [`Gateway::map`]; both end in the table's permission, conflict and quota
+//!   rules.
 //! - **events**: [`GatewayEvent`]s go out on a broadcast channel
-//!   ([`Gateway::subscribe`]) for GENA and for NAT-PMP/PCP announcements.
+//!   ([`Gateway::subscribe`]): the only way GENA hears of a change.
+//! - **timers**: expiry, the lease file's fsync and compaction, idle cleaning
+//!   (`clean_ruleset_interval`) and the NAT-PMP/PCP announcement bursts after
+//!   start-up and each external address change ([`Timers`]).
 //!
 //! # Threading
 //!
@@ -42,7 +54,9 @@
 //! handling strictly sequential (no locks, no reordering between a map and
 //! its lease write) and lets the sans-IO handlers take `&mut Gateway`.
 //!
-//! Time (`now`) is unix time in seconds, passed in by the caller.
+//! Time (`now`) is the daemon's monotonic clock in seconds (it reads as unix
+//! time until the wall clock steps), passed in by the caller; the timers take
+//! the same clock as a `Duration`, with its sub-second part.
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
