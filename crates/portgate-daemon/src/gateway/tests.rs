@@ -696,3 +696,58 @@ fn map_internal_retries_at_a_free_port_when_the_renewed_one_conflicts() {
     assert_ne!(out.mapping.external_port, 5000);
     assert_eq!(out.mapping.remote_host, None);
 }
+
+/// The core without a file system: the lease journal in a MemoryStore, replayed by a
+/// restart on the same store into the same table.
+#[test]
+fn the_journal_in_a_memory_store_restores_the_table() {
+    let store = lease::MemoryStore::default();
+    let boxed = || Some(Box::new(store.clone()) as Box<dyn lease::LeaseStore>);
+    let fw = SharedMem::default();
+    let start = |now| {
+        Gateway::start_with(
+            settings(None),
+            Box::new(fw.clone()),
+            boxed(),
+            Some(EXT),
+            now,
+        )
+        .expect("start")
+    };
+    let (mut gw, _) = start(NOW);
+    for port in [4000, 4001, 4002] {
+        gw.map(req(port, HOST, 600), Requester::Client(HOST), false, NOW)
+            .expect("map");
+    }
+    let k = gw
+        .table()
+        .iter()
+        .find(|m| m.external_port == 4001)
+        .map(Mapping::key);
+    gw.unmap(k.expect("4001"), None, Requester::Client(HOST), NOW + 1)
+        .expect("unmap");
+    assert_eq!(store.0.borrow().replaces, 1, "only start-up rewrote it");
+    assert_eq!(store.0.borrow().appends, 4);
+    let before: Vec<Mapping> = gw.table().iter().cloned().collect();
+    drop(gw);
+    let (gw, report) = start(NOW + 2);
+    assert_eq!(report.restored, 2);
+    let ports: Vec<u16> = gw.table().iter().map(|m| m.external_port).collect();
+    assert_eq!(ports.len(), 2);
+    for m in &before {
+        let again = gw
+            .table()
+            .iter()
+            .find(|x| x.key() == m.key())
+            .expect("restored");
+        assert_eq!(
+            (again.internal_client, again.expiry),
+            (m.internal_client, m.expiry)
+        );
+    }
+    assert_eq!(
+        fw.ports().len(),
+        2,
+        "the kernel reconciled with the journal"
+    );
+}
