@@ -155,6 +155,11 @@ pub struct GatewaySettings {
     pub lease_file: Option<PathBuf>,
     /// LAN subnets served.
     pub lan: Vec<LanNet>,
+    /// CGN mode's pool and pairing (`cgn_mode=yes`); `None`: one external address.
+    pub cgn: Option<crate::cgn::Cgn>,
+    /// Whether NAT-PMP requests are served on the 5351 sockets (off in CGN mode unless
+    /// `cgn_natpmp=yes`; PCP is served there either way).
+    pub natpmp: bool,
 }
 
 impl GatewaySettings {
@@ -173,7 +178,21 @@ impl GatewaySettings {
             pcp_allow_thirdparty: cfg.pcp_allow_thirdparty,
             lease_file: cfg.lease_file.clone(),
             lan,
+            // The configuration was checked when read: `build` succeeded then.
+            cgn: cfg.cgn.build().ok().flatten(),
+            natpmp: cfg.cgn.serves_natpmp(),
         }
+        .with_cgn_capacity()
+    }
+
+    /// In CGN mode the table holds up to the pool's capacity, not one address's.
+    fn with_cgn_capacity(mut self) -> Self {
+        if let Some(c) = &self.cgn {
+            self.limits.max_total = u32::try_from(c.capacity())
+                .unwrap_or(u32::MAX)
+                .max(self.limits.max_total);
+        }
+        self
     }
 }
 
@@ -285,11 +304,13 @@ pub fn firewall_key(m: &Mapping) -> portgate_nft::MappingKey {
         proto: L4Proto(m.protocol.number()),
         external_port: m.external_port,
         remote: m.remote_host,
+        external: m.external,
     }
 }
 
 fn new_from(m: &Mapping) -> NewMapping {
     NewMapping {
+        external: m.external,
         protocol: m.protocol,
         external_port: m.external_port,
         remote_host: m.remote_host,
@@ -344,6 +365,7 @@ impl Gateway {
                             continue;
                         }
                         let req = NewMapping {
+                            external: None,
                             protocol: e.protocol,
                             external_port: e.external_port,
                             remote_host: e.remote_host,
@@ -355,6 +377,7 @@ impl Gateway {
                         };
                         // Later duplicates of a key win, as with miniupnpd's reload.
                         let k = MappingKey {
+                            external: None,
                             protocol: req.protocol,
                             external_port: req.external_port,
                         };
@@ -516,6 +539,13 @@ impl Gateway {
             return Err(GatewayError::ForwardingDisabled);
         }
         self.expire(now);
+        let mut req = req;
+        let mut any = any;
+        if let Some(cgn) = &self.settings.cgn {
+            // CGN mode: the subscriber's paired address and a port of its set.
+            cgn.place(&mut req, &self.table, any, now)?;
+            any = false;
+        }
         let outcome = if any {
             self.table.add_any(req, by, now)?
         } else {

@@ -12,6 +12,7 @@
 //!
 //! Time is always passed in (seconds), never read from a clock here.
 
+pub mod cgn;
 pub mod clock;
 pub mod config;
 pub mod control;

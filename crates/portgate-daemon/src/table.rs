@@ -133,9 +133,12 @@ pub enum OriginKind {
     Pcp,
 }
 
-/// The key of a mapping: protocol and external port.
+/// The key of a mapping: external address (CGN mode only), protocol and external port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MappingKey {
+    /// The pool address the mapping is on (CGN mode, [`crate::cgn`]); `None`: the
+    /// gateway's one external address.
+    pub external: Option<Ipv4Addr>,
     /// Protocol.
     pub protocol: Protocol,
     /// External port (never 0 in the table).
@@ -145,6 +148,8 @@ pub struct MappingKey {
 /// One port mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
+    /// The pool address it is on (CGN mode); `None`: the external address.
+    pub external: Option<Ipv4Addr>,
     /// Protocol.
     pub protocol: Protocol,
     /// External port.
@@ -169,6 +174,7 @@ impl Mapping {
     /// The table key.
     pub fn key(&self) -> MappingKey {
         MappingKey {
+            external: self.external,
             protocol: self.protocol,
             external_port: self.external_port,
         }
@@ -188,6 +194,9 @@ impl Mapping {
 /// A request to create or refresh a mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMapping {
+    /// The pool address (CGN mode, chosen by [`crate::cgn::Cgn::place`]); `None`: the
+    /// external address.
+    pub external: Option<Ipv4Addr>,
     /// Protocol.
     pub protocol: Protocol,
     /// External port wanted (1..=65535; for `add_any`, the preferred one).
@@ -286,6 +295,13 @@ pub enum TableError {
     /// AddAnyPortMapping found no free allowed port (UPnP 728 NoPortMapsAvailable).
     #[error("no free external port allowed")]
     NoPortAvailable,
+    /// CGN mode: an exact external port outside the subscriber's port set on its paired
+    /// address ([`crate::cgn`]; PCP CANNOT_PROVIDE_EXTERNAL, UPnP 718).
+    #[error("port outside the subscriber's port set on {external}")]
+    OutsidePortSet {
+        /// The subscriber's paired address.
+        external: Ipv4Addr,
+    },
 }
 
 /// Whether [`MappingTable::add`] created or refreshed.
@@ -320,7 +336,7 @@ pub struct MappingTable {
     /// entry; boxed it costs a pointer there and its own allocation.
     map: BTreeMap<MappingKey, Box<Mapping>>,
     expiries: BTreeSet<(u64, MappingKey)>,
-    by_client: BTreeSet<(Ipv4Addr, Protocol, u16, u16)>,
+    by_client: BTreeSet<(Ipv4Addr, Protocol, u16, u16, Option<Ipv4Addr>)>,
     client_counts: HashMap<Ipv4Addr, u32>,
     index: OnceCell<Vec<MappingKey>>,
 }
@@ -410,10 +426,17 @@ impl MappingTable {
     ) -> Option<&Mapping> {
         self.by_client
             .range(
-                (client, protocol, internal_port, 0)..=(client, protocol, internal_port, u16::MAX),
+                (client, protocol, internal_port, 0, None)
+                    ..=(
+                        client,
+                        protocol,
+                        internal_port,
+                        u16::MAX,
+                        Some(Ipv4Addr::BROADCAST),
+                    ),
             )
             .next()
-            .and_then(|&(_, p, _, e)| self.at(&key(p, e)))
+            .and_then(|&(_, p, _, e, x)| self.at(&key_at(x, p, e)))
     }
 
     /// The mapping of `client` for (`protocol`, `internal_port`) restricted to
@@ -427,9 +450,16 @@ impl MappingTable {
     ) -> Option<&Mapping> {
         self.by_client
             .range(
-                (client, protocol, internal_port, 0)..=(client, protocol, internal_port, u16::MAX),
+                (client, protocol, internal_port, 0, None)
+                    ..=(
+                        client,
+                        protocol,
+                        internal_port,
+                        u16::MAX,
+                        Some(Ipv4Addr::BROADCAST),
+                    ),
             )
-            .filter_map(|&(_, p, _, e)| self.at(&key(p, e)))
+            .filter_map(|&(_, p, _, e, x)| self.at(&key_at(x, p, e)))
             .find(|m| m.remote_host == Some(remote_host))
     }
 
@@ -505,7 +535,7 @@ impl MappingTable {
         ) {
             return Err(TableError::Denied);
         }
-        let k = key(req.protocol, req.external_port);
+        let k = key_at(req.external, req.protocol, req.external_port);
         let mut previous = None;
         if let Some(existing) = self.at(&k) {
             if existing.is_expired(now) {
@@ -529,6 +559,7 @@ impl MappingTable {
         }
         self.check_quota(req.internal_client)?;
         let mapping = Mapping {
+            external: req.external,
             protocol: req.protocol,
             external_port: req.external_port,
             remote_host: req.remote_host,
@@ -685,9 +716,18 @@ impl MappingTable {
     ) -> Vec<Mapping> {
         let keys: Vec<MappingKey> = self
             .by_client
-            .range((client, Protocol::Tcp, 0, 0)..=(client, Protocol::Udp, u16::MAX, u16::MAX))
-            .filter(|&&(_, p, _, _)| protocol.is_none() || protocol == Some(p))
-            .map(|&(_, p, _, e)| key(p, e))
+            .range(
+                (client, Protocol::Tcp, 0, 0, None)
+                    ..=(
+                        client,
+                        Protocol::Udp,
+                        u16::MAX,
+                        u16::MAX,
+                        Some(Ipv4Addr::BROADCAST),
+                    ),
+            )
+            .filter(|&&(_, p, _, _, _)| protocol.is_none() || protocol == Some(p))
+            .map(|&(_, p, _, e, x)| key_at(x, p, e))
             .filter(|k| only.is_none() || self.map.get(k).map(|m| m.origin.kind()) == only)
             .collect();
         keys.into_iter().filter_map(|k| self.remove(k)).collect()
@@ -724,6 +764,7 @@ impl MappingTable {
         let old = self.remove(k);
         let created_at = old.as_ref().map_or(0, |o| o.created_at);
         let mapping = Mapping {
+            external: req.external,
             protocol: req.protocol,
             external_port: req.external_port,
             remote_host: req.remote_host,
@@ -752,6 +793,7 @@ impl MappingTable {
             m.protocol,
             m.internal_port,
             m.external_port,
+            m.external,
         ));
         *self.client_counts.entry(m.internal_client).or_insert(0) += 1;
         self.map.insert(k, Box::new(m));
@@ -768,6 +810,7 @@ impl MappingTable {
             m.protocol,
             m.internal_port,
             m.external_port,
+            m.external,
         ));
         if let Some(c) = self.client_counts.get_mut(&m.internal_client) {
             *c = c.saturating_sub(1);
@@ -837,7 +880,12 @@ impl MappingTable {
 }
 
 fn key(protocol: Protocol, external_port: u16) -> MappingKey {
+    key_at(None, protocol, external_port)
+}
+
+fn key_at(external: Option<Ipv4Addr>, protocol: Protocol, external_port: u16) -> MappingKey {
     MappingKey {
+        external,
         protocol,
         external_port,
     }
@@ -962,6 +1010,7 @@ mod tests {
 
     fn req(proto: Protocol, eport: u16, client: Ipv4Addr, iport: u16) -> NewMapping {
         NewMapping {
+            external: None,
             protocol: proto,
             external_port: eport,
             remote_host: None,

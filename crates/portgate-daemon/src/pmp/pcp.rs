@@ -65,9 +65,9 @@ pub fn result_for(err: &GatewayError) -> ResultCode {
                 ResultCode::NotAuthorized
             }
             TableError::QuotaExceeded { .. } => ResultCode::UserExceededQuota,
-            TableError::Conflict { .. } | TableError::ZeroExternalPort => {
-                ResultCode::CannotProvideExternal
-            }
+            TableError::Conflict { .. }
+            | TableError::ZeroExternalPort
+            | TableError::OutsidePortSet { .. } => ResultCode::CannotProvideExternal,
             TableError::TableFull { .. } | TableError::NoPortAvailable | TableError::NotFound => {
                 ResultCode::NoResources
             }
@@ -109,6 +109,11 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
         Some(_) if !gw.settings().pcp_allow_thirdparty => {
             return error(buf, ResultCode::UnsupportedOption, epoch)
         }
+        // CGN mode: only the configured CPE proxies, for subscribers (RFC 6887 §13.1).
+        Some(IpAddr::V4(a)) if gw.settings().cgn.is_some() => match &gw.settings().cgn {
+            Some(c) if c.third_party_allowed(client, a) && !super::own_or_invalid(gw, a) => a,
+            _ => return error(buf, ResultCode::NotAuthorized, epoch),
+        },
         Some(IpAddr::V4(a)) if gw.is_lan(a) && !super::own_or_invalid(gw, a) => a,
         Some(_) => return error(buf, ResultCode::NotAuthorized, epoch),
     };
@@ -235,8 +240,13 @@ fn map(
         Ok(r) => r,
         Err(code) => return error(buf, code, epoch),
     };
-    let ext_addr = gw.external().unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let success = |lifetime, external_port| {
+    let own_addr = gw.external().unwrap_or(Ipv4Addr::UNSPECIFIED);
+    // CGN mode: the subscriber's paired address, also in a deletion's answer.
+    let paired = gw.settings().cgn.as_ref().and_then(|c| c.pair(internal));
+    let success = |lifetime, external_port, ext: Option<Ipv4Addr>| {
+        let ext_addr = ext
+            .or(paired.as_ref().map(|p| p.external))
+            .unwrap_or(own_addr);
         Some(
             Response {
                 result: ResultCode::Success,
@@ -254,7 +264,9 @@ fn map(
     };
     if req.lifetime == 0 {
         return match gw.unmap_internal(internal, proto, m.internal_port, Some(&m.nonce), now) {
-            Ok(_) | Err(GatewayError::Table(TableError::NotFound)) => success(0, m.external_port),
+            Ok(_) | Err(GatewayError::Table(TableError::NotFound)) => {
+                success(0, m.external_port, None)
+            }
             Err(e) => error(buf, result_for(&e), epoch),
         };
     }
@@ -296,6 +308,7 @@ fn map(
     };
     let port = existing.as_ref().map_or(suggested, |e| e.external_port);
     let new = NewMapping {
+        external: None,
         protocol: proto,
         external_port: port,
         remote_host: remote,
@@ -311,7 +324,7 @@ fn map(
         .map(new, by, !exact, now)
         .map_err(|e| super::denied_everywhere(e, gw, internal, m.internal_port, &desc));
     match result {
-        Ok(o) => success(lifetime, o.mapping.external_port),
+        Ok(o) => success(lifetime, o.mapping.external_port, o.mapping.external),
         Err(e) => {
             tracing::debug!(client = %internal, err = %e, "pcp map refused");
             error(buf, result_for(&e), epoch)

@@ -171,6 +171,7 @@ pub(super) fn peer4(
         Requester::Trusted
     };
     let new = NewMapping {
+        external: None,
         protocol: proto,
         external_port: existing.as_ref().map_or(suggested, |e| e.external_port),
         remote_host: Some(remote),
