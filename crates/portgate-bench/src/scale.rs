@@ -858,15 +858,9 @@ pub(crate) fn cost_windows(
 pub const BATCH: usize = 256;
 
 fn kernel_elements(lab: &Lab) -> usize {
-    kernel_elements_of(lab, "fwd4")
-}
-
-/// The elements of our map `name` (`nft list map`'s " : " separators, the map's type
-/// line counted once).
-pub(crate) fn kernel_elements_of(lab: &Lab, name: &str) -> usize {
     lab.exec(
         Host::Gateway,
-        &["nft", "list", "map", "inet", "portgate", name],
+        &["nft", "list", "map", "inet", "portgate", "fwd4"],
     )
     .map(|o| String::from_utf8_lossy(&o.stdout).matches(" : ").count())
     .unwrap_or(0)

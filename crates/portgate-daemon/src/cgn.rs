@@ -24,11 +24,17 @@
 //! - **THIRD_PARTY** (RFC 6887 §13.1) from CPE proxies: only sources in
 //!   `cgn_thirdparty_from` may name another host, and only a subscriber; anything else
 //!   is NOT_AUTHORIZED.
+//! - **A request rate per source** ([`RateLimit`], `cgn_request_rate`, default
+//!   [`DEFAULT_REQUEST_RATE`] per second): the requests of a source past its rate in
+//!   the current second are dropped unanswered before any table or kernel work (PCP
+//!   clients retransmit with backoff, RFC 6887 §8.1.1), so one flooding subscriber
+//!   costs the others little more than the reads of its datagrams.
 //!
 //! The kernel side: mappings of the pool are keyed by external address, protocol and
 //! port (`portgate_nft`'s `fwd4c` map). The subscribers' outbound SNAT stays the
 //! admin's; docs/scale.md gives the nftables rules that use the same pairing.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
@@ -55,7 +61,13 @@ pub struct CgnConfig {
     pub natpmp: bool,
     /// `cgn_upnp` (default no): serve UPnP IGD too in CGN mode.
     pub upnp: bool,
+    /// `cgn_request_rate` (default [`DEFAULT_REQUEST_RATE`]; 0: no limit): NAT-PMP/PCP
+    /// requests per second one source may make.
+    pub request_rate: u32,
 }
+
+/// Default of `cgn_request_rate`: requests per second per source.
+pub const DEFAULT_REQUEST_RATE: u32 = 100;
 
 impl Default for CgnConfig {
     fn default() -> Self {
@@ -68,6 +80,7 @@ impl Default for CgnConfig {
             thirdparty_from: Vec::new(),
             natpmp: false,
             upnp: false,
+            request_rate: DEFAULT_REQUEST_RATE,
         }
     }
 }
@@ -154,6 +167,9 @@ impl CgnConfig {
             "cgn_thirdparty_from" => self.thirdparty_from.extend(prefixes(v)?),
             "cgn_natpmp" => self.natpmp = yes_no(v)?,
             "cgn_upnp" => self.upnp = yes_no(v)?,
+            "cgn_request_rate" => {
+                self.request_rate = v.parse::<u32>().map_err(|_| "expected a number")?
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -178,6 +194,7 @@ impl CgnConfig {
             ("cgn_thirdparty_from", list(&self.thirdparty_from)),
             ("cgn_natpmp", yn(self.natpmp)),
             ("cgn_upnp", yn(self.upnp)),
+            ("cgn_request_rate", Some(self.request_rate.to_string())),
         ]
     }
 
@@ -197,6 +214,33 @@ impl CgnConfig {
             return Ok(None);
         }
         Cgn::new(self).map(Some)
+    }
+}
+
+/// Requests per source and second (a fixed one-second window; `now` in seconds).
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    second: u64,
+    counts: HashMap<Ipv4Addr, u32>,
+}
+
+impl RateLimit {
+    /// Whether one more request from `source` fits `rate` per second at `now` (0: no
+    /// limit); counts it when it does.
+    pub fn admit(&mut self, source: Ipv4Addr, now: u64, rate: u32) -> bool {
+        if rate == 0 {
+            return true;
+        }
+        if now != self.second {
+            self.second = now;
+            self.counts.clear();
+        }
+        let c = self.counts.entry(source).or_insert(0);
+        if *c >= rate {
+            return false;
+        }
+        *c += 1;
+        true
     }
 }
 

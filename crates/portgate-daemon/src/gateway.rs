@@ -160,6 +160,9 @@ pub struct GatewaySettings {
     /// Whether NAT-PMP requests are served on the 5351 sockets (off in CGN mode unless
     /// `cgn_natpmp=yes`; PCP is served there either way).
     pub natpmp: bool,
+    /// NAT-PMP/PCP requests per second one source may make (`cgn_request_rate` in CGN
+    /// mode; 0: no limit).
+    pub request_rate: u32,
 }
 
 impl GatewaySettings {
@@ -181,6 +184,11 @@ impl GatewaySettings {
             // The configuration was checked when read: `build` succeeded then.
             cgn: cfg.cgn.build().ok().flatten(),
             natpmp: cfg.cgn.serves_natpmp(),
+            request_rate: if cfg.cgn.enabled {
+                cfg.cgn.request_rate
+            } else {
+                0
+            },
         }
         .with_cgn_capacity()
     }
@@ -232,6 +240,8 @@ pub struct Gateway {
     recreated: bool,
     /// Inside [`Gateway::batch`]: what the requests decided, not yet committed.
     pending: Option<Pending>,
+    /// Requests per source in the current second ([`Gateway::admit_request`]).
+    rate: crate::cgn::RateLimit,
 }
 
 /// What the requests of one [`Gateway::batch`] decided: their firewall changes (sent
@@ -414,6 +424,7 @@ impl Gateway {
             wall_offset: 0,
             recreated: false,
             pending: None,
+            rate: crate::cgn::RateLimit::default(),
         };
         gw.persist_now();
         Ok((gw, report))
@@ -499,6 +510,12 @@ impl Gateway {
             .map(|n| n.addr)
             .chain(self.external)
             .collect()
+    }
+
+    /// Whether a NAT-PMP/PCP request from `source` fits its rate (`request_rate`) at
+    /// `now`; a request past it is dropped unanswered.
+    pub fn admit_request(&mut self, source: Ipv4Addr, now: u64) -> bool {
+        self.rate.admit(source, now, self.settings.request_rate)
     }
 
     /// Set the external address. On a change (of the address or of whether

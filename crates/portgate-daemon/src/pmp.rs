@@ -154,6 +154,10 @@ pub fn handle(
         tracing::debug!(%src, %local, "nat-pmp/pcp addressed to the external address: dropped");
         return None;
     }
+    if !gw.admit_request(client, now) {
+        tracing::debug!(%src, "nat-pmp/pcp over the source's request rate: dropped");
+        return None;
+    }
     let reply = match buf.first() {
         None => None,
         Some(&wire_pcp::NATPMP_VERSION) => natpmp::handle(buf, client, now, gw),

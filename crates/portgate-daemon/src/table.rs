@@ -1532,7 +1532,7 @@ mod tests {
                 let mut counts: HashMap<Ipv4Addr, u32> = HashMap::new();
                 for (k, m) in &t.map {
                     prop_assert_eq!(*k, m.key());
-                    prop_assert!(t.by_client.contains(&(m.internal_client, m.protocol, m.internal_port, m.external_port)));
+                    prop_assert!(t.by_client.contains(&(m.internal_client, m.protocol, m.internal_port, m.external_port, m.external)));
                     if let Some(e) = m.expiry { prop_assert!(t.expiries.contains(&(e, *k))); }
                     *counts.entry(m.internal_client).or_default() += 1;
                 }

@@ -3,7 +3,10 @@
 //! subscriber maps over PCP, gets its paired address, and bytes from the WAN host to
 //! that address and port reach it; the same port on two pool addresses reaches two
 //! different subscribers; THIRD_PARTY works from the configured CPE proxy only;
-//! NAT-PMP is refused (it is off in CGN mode unless configured).
+//! NAT-PMP is refused (it is off in CGN mode unless configured). The lab runs without
+//! its own masquerade: the admin's SNAT rule from docs/scale.md is installed instead,
+//! and a subscriber's outbound connection must reach the WAN host from its paired
+//! address.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -28,7 +31,7 @@ fn start(hosts: usize, pool: u8, extra: &str) -> anyhow::Result<Option<Cgn>> {
     if !portgate_lab::require() {
         return Ok(None);
     }
-    let lab = Lab::builder().lan_hosts(hosts).build()?;
+    let lab = Lab::builder().lan_hosts(hosts).masquerade(false).build()?;
     let gw = lab.gateway().clone();
     let wan = lab.external_ipv4().octets();
     let pool: Vec<Ipv4Addr> = (0..pool)
@@ -40,6 +43,26 @@ fn start(hosts: usize, pool: u8, extra: &str) -> anyhow::Result<Option<Cgn>> {
             &["ip", "addr", "add", &format!("{a}/32"), "dev", &gw.wan.name],
         )?;
     }
+    // The admin's SNAT with the same pairing (docs/scale.md): offset mod pool size, here
+    // the low bits of the address (the LAN prefix is aligned, the pool a power of two).
+    let elems: Vec<String> = pool
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("0.0.0.{i} : {a}"))
+        .collect();
+    lab.nft(
+        Host::Gateway,
+        &format!(
+            "table ip cgn_snat {{\n chain postrouting {{\n  type nat hook postrouting \
+             priority srcnat; policy accept;\n  oifname \"{wan}\" ip saddr {net}/{len} \
+             snat ip to ip saddr & 0.0.0.{mask} map {{ {elems} }}\n }}\n}}\n",
+            wan = gw.wan.name,
+            net = Ipv4Addr::from(u32::from(gw.lan.ipv4) & !(u32::MAX >> gw.lan.ipv4_prefix)),
+            len = gw.lan.ipv4_prefix,
+            mask = pool.len() - 1,
+            elems = elems.join(", "),
+        ),
+    )?;
     let dir = tempfile::tempdir()?;
     let extra = extra.replace("@LAN0@", &lab.ipv4(Host::Lan(0)).to_string());
     let list: Vec<String> = pool.iter().map(|a| a.to_string()).collect();
@@ -122,6 +145,23 @@ impl Cgn {
         )?)
     }
 
+    /// The source address the WAN host sees on a TCP connection from `host`.
+    fn outbound_source(&self, host: Host) -> anyhow::Result<Ipv4Addr> {
+        let wan = self.lab.ipv4(Host::Wan);
+        let listener = self
+            .lab
+            .in_netns(Host::Wan, || std::net::TcpListener::bind((wan, 7000)))??;
+        let to = SocketAddr::new(IpAddr::V4(wan), 7000);
+        let _conn = self.lab.in_netns(host, move || {
+            std::net::TcpStream::connect_timeout(&to, Duration::from_secs(2))
+        })??;
+        let (_, peer) = listener.accept()?;
+        match peer.ip() {
+            IpAddr::V4(a) => Ok(a),
+            IpAddr::V6(a) => anyhow::bail!("IPv6 peer {a}"),
+        }
+    }
+
     fn reaches(&self, to: Ipv4Addr, port: u16, host: Host) -> anyhow::Result<bool> {
         Ok(self.lab.tcp_probe(
             Host::Wan,
@@ -159,6 +199,14 @@ fn subscribers_get_their_paired_address_and_wan_bytes_reach_them() -> anyhow::Re
     }
     assert!(t.reaches(t.paired(a), 1500, a)?, "WAN -> first subscriber");
     assert!(t.reaches(t.paired(b), 1500, b)?, "WAN -> second subscriber");
+    // Outbound, the admin's SNAT puts each subscriber on the same paired address.
+    for host in [a, b] {
+        assert_eq!(
+            t.outbound_source(host)?,
+            t.paired(host),
+            "{host:?} outbound"
+        );
+    }
     // The other pool addresses hold no mapping of that port.
     let unused: Vec<Ipv4Addr> = t
         .pool
@@ -174,12 +222,13 @@ fn subscribers_get_their_paired_address_and_wan_bytes_reach_them() -> anyhow::Re
     )?;
     let text = String::from_utf8_lossy(&listing.stdout);
     for host in [a, b] {
-        let elem = format!(
-            "{} . tcp . 1500 : {} . 1500",
-            t.paired(host),
-            t.lab.ipv4(host)
-        );
-        assert!(text.contains(&elem), "{elem} in\n{text}");
+        // `ADDR . tcp . 1500 counter ... timeout ... : CLIENT . 1500`
+        let key = format!("{} . tcp . 1500 ", t.paired(host));
+        let data = format!(": {} . 1500", t.lab.ipv4(host));
+        let found = text
+            .split(',')
+            .any(|e| e.contains(&key) && e.contains(&data));
+        assert!(found, "{key}...{data} in\n{text}");
     }
     // ANNOUNCE is answered.
     let announce = pcp::Request {

@@ -76,11 +76,17 @@ fn configurations_that_cannot_hold_their_sets_are_refused() {
     .is_err());
     // A /8 of subscribers on 2 addresses: 8 million per address, no port each.
     assert!(Cgn::new(&cfg("192.0.2.0/31", "10.0.0.0/8")).is_err());
-    let mut c = cfg("192.0.2.0/31", "100.64.0.0/16");
-    c.set("cgn_port_quota", "2").unwrap();
-    assert!(Cgn::new(&c).is_ok(), "32 768 x 2 ports fit 64 512");
+    // A /17 on 2 addresses: 16 384 subscribers per address.
+    let mut c = cfg("192.0.2.0/31", "100.64.0.0/17");
+    assert_eq!(
+        Cgn::new(&c).unwrap().quota(),
+        3,
+        "the most that fit by default"
+    );
     c.set("cgn_port_quota", "3").unwrap();
-    assert!(Cgn::new(&c).is_err(), "32 768 x 3 do not");
+    assert!(Cgn::new(&c).is_ok(), "16 384 x 3 ports fit 64 512");
+    c.set("cgn_port_quota", "4").unwrap();
+    assert!(Cgn::new(&c).is_err(), "16 384 x 4 do not");
     let mut c = CgnConfig::default();
     assert!(
         c.set("cgn_subscribers", "100.64.0.1/10").is_err(),
@@ -229,4 +235,15 @@ fn keys_round_trip_through_the_effective_configuration() {
     assert_eq!(again.cgn, c.cgn);
     let bad = format!("{text}lease_file=/tmp/x\n");
     assert!(crate::config::Config::parse(&bad, "t.conf").is_err());
+}
+
+#[test]
+fn request_rate_is_per_source_and_per_second() {
+    let mut r = RateLimit::default();
+    let (a, b) = (sub(1), sub(2));
+    assert!((0..3).all(|_| r.admit(a, 10, 3)));
+    assert!(!r.admit(a, 10, 3), "a's fourth in the second");
+    assert!(r.admit(b, 10, 3), "b is not held back by a");
+    assert!(r.admit(a, 11, 3), "a new second");
+    assert!((0..1000).all(|_| r.admit(a, 12, 0)), "0: no limit");
 }

@@ -78,6 +78,7 @@ pub(crate) fn settings(lease_file: Option<PathBuf>) -> GatewaySettings {
         lease_file,
         cgn: None,
         natpmp: true,
+        request_rate: 0,
         lan: vec![LanNet {
             addr: LAN_GW,
             prefix: 24,

@@ -276,8 +276,12 @@ fn map(
         .options
         .iter()
         .any(|o| matches!(o, PcpOption::PreferFailure));
-    let description = description(req)
-        .unwrap_or_else(|| format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()));
+    // CGN mode stores no made-up description (it would repeat what the mapping says, at
+    // 32 heap bytes per mapping); a DESCRIPTION option is kept as anywhere.
+    let description = description(req).unwrap_or_else(|| match gw.settings().cgn {
+        Some(_) => String::new(),
+        None => format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()),
+    });
     let by = if internal == requester {
         Requester::Client(requester)
     } else {
