@@ -21,7 +21,6 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -32,8 +31,8 @@ use serde::Serialize;
 
 use crate::daemon::{self, Kind};
 use crate::scale::{
-    cost_windows, in_lan0, memory, slab_kib, with_lifetime, Memory, Op, Run, Target, COST_OPS,
-    FILL_WINDOW, LEASE, RUN_HEAD,
+    cost_windows, in_lan0, memory, send_from, slab_kib, with_lifetime, Memory, Op, Run, Target,
+    COST_OPS, FILL_WINDOW, LEASE, RUN_HEAD,
 };
 use crate::Args;
 
@@ -136,26 +135,17 @@ pub struct Fairness {
 /// Sends `o` from its subscriber's address over and over until `stop`; counts what
 /// went out and what came back.
 fn flood(gw: Ipv4Addr, o: &Op, stop: &std::sync::atomic::AtomicBool) -> anyhow::Result<(u64, u64)> {
-    use nix::sys::socket::{sendmsg, setsockopt, sockopt, ControlMessage, MsgFlags, SockaddrIn};
+    use nix::sys::socket::{setsockopt, sockopt, SockaddrIn};
     use std::sync::atomic::Ordering;
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     setsockopt(&sock, sockopt::IpTransparent, &true).context("IP_TRANSPARENT")?;
     sock.set_nonblocking(true)?;
     let bytes = o.encode();
-    let info = nix::libc::in_pktinfo {
-        ipi_ifindex: 0,
-        ipi_spec_dst: nix::libc::in_addr {
-            s_addr: u32::from_ne_bytes(o.client.octets()),
-        },
-        ipi_addr: nix::libc::in_addr { s_addr: 0 },
-    };
     let dst = SockaddrIn::from(SocketAddrV4::new(gw, pcp::SERVER_PORT));
     let (mut sent, mut answered) = (0u64, 0u64);
     let mut buf = [0u8; 1500];
     while !stop.load(Ordering::Relaxed) {
-        let iov = [std::io::IoSlice::new(&bytes)];
-        let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-        if sendmsg(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), Some(&dst)).is_ok() {
+        if send_from(&sock, o.client, &bytes, &dst).is_ok() {
             sent += 1;
         }
         while sock.recv_from(&mut buf).is_ok() {
@@ -260,22 +250,13 @@ impl Rng {
 /// Sends `o` (a refresh) from its subscriber's address and returns the answer's
 /// external address and port, if it succeeded.
 fn refresh_one(gw: Ipv4Addr, o: &Op) -> anyhow::Result<Option<(Ipv4Addr, u16)>> {
-    use nix::sys::socket::{sendmsg, setsockopt, sockopt, ControlMessage, MsgFlags, SockaddrIn};
+    use nix::sys::socket::{setsockopt, sockopt, SockaddrIn};
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     setsockopt(&sock, sockopt::IpTransparent, &true).context("IP_TRANSPARENT")?;
     sock.set_read_timeout(Some(Duration::from_secs(2)))?;
     let bytes = o.encode();
-    let info = nix::libc::in_pktinfo {
-        ipi_ifindex: 0,
-        ipi_spec_dst: nix::libc::in_addr {
-            s_addr: u32::from_ne_bytes(o.client.octets()),
-        },
-        ipi_addr: nix::libc::in_addr { s_addr: 0 },
-    };
-    let iov = [std::io::IoSlice::new(&bytes)];
-    let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
     let dst = SockaddrIn::from(SocketAddrV4::new(gw, pcp::SERVER_PORT));
-    sendmsg(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), Some(&dst))?;
+    send_from(&sock, o.client, &bytes, &dst)?;
     let mut buf = [0u8; 1500];
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {

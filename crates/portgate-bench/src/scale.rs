@@ -291,7 +291,7 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>, any_port: bool) -> anyhow::Result<Run
         size,
         deadline,
     } = *spec;
-    use nix::sys::socket::{sendmsg, setsockopt, sockopt, ControlMessage, MsgFlags, SockaddrIn};
+    use nix::sys::socket::{setsockopt, sockopt, SockaddrIn};
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     setsockopt(&sock, sockopt::IpTransparent, &true).context("IP_TRANSPARENT")?;
     // Room for a window's answers arriving in a burst (the default holds about 200).
@@ -308,17 +308,7 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>, any_port: bool) -> anyhow::Result<Run
         while in_flight.len() < window && deadline.map_or(true, |d| Instant::now() < d) {
             let Some(o) = ops.get(next) else { break };
             next += 1;
-            let bytes = o.encode();
-            let info = nix::libc::in_pktinfo {
-                ipi_ifindex: 0,
-                ipi_spec_dst: nix::libc::in_addr {
-                    s_addr: u32::from_ne_bytes(o.client.octets()),
-                },
-                ipi_addr: nix::libc::in_addr { s_addr: 0 },
-            };
-            let iov = [std::io::IoSlice::new(&bytes)];
-            let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-            sendmsg(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), Some(&dst))
+            send_from(&sock, o.client, &o.encode(), &dst)
                 .with_context(|| format!("send from {}", o.client))?;
             in_flight.insert(o.key(), Instant::now());
         }
@@ -357,6 +347,27 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>, any_port: bool) -> anyhow::Result<Run
         stats: rec.finish(name, size, start.elapsed()),
         daemon_cpu_us_per_op: None,
     })
+}
+
+/// Sends `bytes` to `dst` from the address `from` (`IP_PKTINFO`; the socket has
+/// `IP_TRANSPARENT`, the address is one of the local route's).
+pub(crate) fn send_from(
+    sock: &UdpSocket,
+    from: Ipv4Addr,
+    bytes: &[u8],
+    dst: &nix::sys::socket::SockaddrIn,
+) -> nix::Result<usize> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let info = nix::libc::in_pktinfo {
+        ipi_ifindex: 0,
+        ipi_spec_dst: nix::libc::in_addr {
+            s_addr: u32::from_ne_bytes(from.octets()),
+        },
+        ipi_addr: nix::libc::in_addr { s_addr: 0 },
+    };
+    let iov = [std::io::IoSlice::new(bytes)];
+    let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+    sendmsg(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), Some(dst))
 }
 
 /// Transactions into portgate-nft's own map, without a daemon.

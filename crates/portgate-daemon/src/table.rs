@@ -336,7 +336,7 @@ pub struct MappingTable {
     /// entry; boxed it costs a pointer there and its own allocation.
     map: BTreeMap<MappingKey, Box<Mapping>>,
     expiries: BTreeSet<(u64, MappingKey)>,
-    by_client: BTreeSet<(Ipv4Addr, Protocol, u16, u16, Option<Ipv4Addr>)>,
+    by_client: BTreeSet<ClientEntry>,
     client_counts: HashMap<Ipv4Addr, u32>,
     index: OnceCell<Vec<MappingKey>>,
 }
@@ -425,16 +425,7 @@ impl MappingTable {
         internal_port: u16,
     ) -> Option<&Mapping> {
         self.by_client
-            .range(
-                (client, protocol, internal_port, 0, None)
-                    ..=(
-                        client,
-                        protocol,
-                        internal_port,
-                        u16::MAX,
-                        Some(Ipv4Addr::BROADCAST),
-                    ),
-            )
+            .range(port_of(client, protocol, internal_port))
             .next()
             .and_then(|&(_, p, _, e, x)| self.at(&key_at(x, p, e)))
     }
@@ -449,16 +440,7 @@ impl MappingTable {
         remote_host: Ipv4Addr,
     ) -> Option<&Mapping> {
         self.by_client
-            .range(
-                (client, protocol, internal_port, 0, None)
-                    ..=(
-                        client,
-                        protocol,
-                        internal_port,
-                        u16::MAX,
-                        Some(Ipv4Addr::BROADCAST),
-                    ),
-            )
+            .range(port_of(client, protocol, internal_port))
             .filter_map(|&(_, p, _, e, x)| self.at(&key_at(x, p, e)))
             .find(|m| m.remote_host == Some(remote_host))
     }
@@ -881,6 +863,26 @@ impl MappingTable {
 
 fn key(protocol: Protocol, external_port: u16) -> MappingKey {
     key_at(None, protocol, external_port)
+}
+
+/// An entry of the per-client index: client, protocol, internal port, external port,
+/// external address.
+type ClientEntry = (Ipv4Addr, Protocol, u16, u16, Option<Ipv4Addr>);
+
+/// The per-client index entries of `client`'s `internal_port`.
+fn port_of(
+    client: Ipv4Addr,
+    protocol: Protocol,
+    internal_port: u16,
+) -> std::ops::RangeInclusive<ClientEntry> {
+    (client, protocol, internal_port, 0, None)
+        ..=(
+            client,
+            protocol,
+            internal_port,
+            u16::MAX,
+            Some(Ipv4Addr::BROADCAST),
+        )
 }
 
 fn key_at(external: Option<Ipv4Addr>, protocol: Protocol, external_port: u16) -> MappingKey {

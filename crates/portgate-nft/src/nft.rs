@@ -1125,33 +1125,25 @@ impl NftFirewall {
             let v6 = matches!(role, Role::Forward6) || (v4 && !split);
             match role {
                 Role::Prerouting => {
-                    // CGN mode's pool, one port space per external address:
+                    // CGN mode's pool (one port space per external address), then the
+                    // mappings restricted to a remote host:
                     // iifname ext meta nfproto ipv4
                     //   dnat ip to ip daddr . meta l4proto . th dport map @fwd4c
-                    rule(&|w| {
-                        iifname_eq(w, ext);
-                        if inet {
-                            nfproto_eq(w, NFPROTO_IPV4);
-                        }
-                        payload(w, PAYLOAD_NETWORK, 16, 4, R0);
-                        meta(w, NFT_META_L4PROTO, R0 + 1);
-                        payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 2);
-                        lookup(w, fwd4c, R0, Some(R0));
-                        dnat4(w, R0, R0 + 1);
-                    });
                     // iifname ext meta nfproto ipv4
                     //   dnat ip to ip saddr . meta l4proto . th dport map @fwd4r
-                    rule(&|w| {
-                        iifname_eq(w, ext);
-                        if inet {
-                            nfproto_eq(w, NFPROTO_IPV4);
-                        }
-                        payload(w, PAYLOAD_NETWORK, 12, 4, R0);
-                        meta(w, NFT_META_L4PROTO, R0 + 1);
-                        payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 2);
-                        lookup(w, fwd4r, R0, Some(R0));
-                        dnat4(w, R0, R0 + 1);
-                    });
+                    for (addr_offset, map) in [(16, fwd4c), (12, fwd4r)] {
+                        rule(&|w| {
+                            iifname_eq(w, ext);
+                            if inet {
+                                nfproto_eq(w, NFPROTO_IPV4);
+                            }
+                            payload(w, PAYLOAD_NETWORK, addr_offset, 4, R0);
+                            meta(w, NFT_META_L4PROTO, R0 + 1);
+                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 2);
+                            lookup(w, map, R0, Some(R0));
+                            dnat4(w, R0, R0 + 1);
+                        });
+                    }
                     // iifname ext meta nfproto ipv4 dnat ip to meta l4proto . th dport map @fwd4
                     rule(&|w| {
                         iifname_eq(w, ext);

@@ -111,6 +111,16 @@ fn req(client: Ipv4Addr, proto: Protocol, port: u16, iport: u16) -> NewMapping {
     }
 }
 
+fn table() -> MappingTable {
+    MappingTable::new(
+        TableLimits {
+            max_total: 1_000,
+            ..TableLimits::default()
+        },
+        Default::default(),
+    )
+}
+
 fn small() -> Cgn {
     let mut c = cfg("192.0.2.1, 192.0.2.2", "100.64.0.0/24");
     c.set("cgn_port_quota", "4").unwrap();
@@ -120,13 +130,7 @@ fn small() -> Cgn {
 #[test]
 fn place_honours_the_suggestion_inside_the_set_and_searches_it_otherwise() {
     let c = small();
-    let mut table = MappingTable::new(
-        TableLimits {
-            max_total: 1_000,
-            ..TableLimits::default()
-        },
-        Default::default(),
-    );
+    let mut table = table();
     let s = sub(3); // second block on 192.0.2.2: ports 1028-1031
     let p = c.pair(s).unwrap();
     assert_eq!(p.external, Ipv4Addr::new(192, 0, 2, 2));
@@ -167,13 +171,7 @@ fn place_honours_the_suggestion_inside_the_set_and_searches_it_otherwise() {
 #[test]
 fn quota_is_the_port_set_and_exact_ports_outside_it_are_refused() {
     let c = small();
-    let mut table = MappingTable::new(
-        TableLimits {
-            max_total: 1_000,
-            ..TableLimits::default()
-        },
-        Default::default(),
-    );
+    let mut table = table();
     let s = sub(0);
     for iport in 0..4 {
         let mut r = req(s, Protocol::Udp, 1, 100 + iport);
