@@ -1168,19 +1168,35 @@ mod tests {
         let mut r = vec![
             0u8, 130, 0, 0, 0, 0, 0, 1, 0x13, 0x88, 0x13, 0x88, 0, 0, 0, 60,
         ];
-        assert_eq!(decode(&r), Some(((6, 5000), true)));
-        // Another external port than asked: counted as a failure.
+        assert_eq!(decode(&r, false), Some(((6, 5000, 0), true)));
+        // Another external port than asked: counted as a failure, unless any port
+        // is fine (CGN mode gives a port of the subscriber's set).
         r[11] = 0x89;
-        assert_eq!(decode(&r), Some(((6, 5000), false)));
-        // PCP MAP answer for UDP 7000, result NOT_AUTHORIZED.
+        assert_eq!(decode(&r, false), Some(((6, 5000, 0), false)));
+        assert_eq!(decode(&r, true), Some(((6, 5000, 0), true)));
+        // PCP MAP answer for UDP 7000 of client 10.78.128.9 (in the nonce), result
+        // NOT_AUTHORIZED.
         let mut p = vec![0u8; 60];
         p[0] = 2;
         p[1] = 0x81;
         p[3] = 2;
+        p[27..31].copy_from_slice(&[10, 78, 128, 9]);
         p[36] = 17;
         p[40..42].copy_from_slice(&7000u16.to_be_bytes());
         p[42..44].copy_from_slice(&7000u16.to_be_bytes());
-        assert_eq!(decode(&p), Some(((17, 7000), false)));
-        assert_eq!(decode(&p[..30]), None);
+        let client = u32::from(Ipv4Addr::new(10, 78, 128, 9));
+        assert_eq!(decode(&p, false), Some(((17, 7000, client), false)));
+        assert_eq!(decode(&p[..30], false), None);
+        // The request's key is the answer's key.
+        let o = Op {
+            client: Ipv4Addr::new(10, 78, 128, 9),
+            proto: 17,
+            port: 7000,
+            lifetime: LEASE,
+            pcp: true,
+        };
+        let req = o.encode();
+        p[24..36].copy_from_slice(&req[24..36]);
+        assert_eq!(decode(&p, false).map(|(k, _)| k), Some(o.key()));
     }
 }

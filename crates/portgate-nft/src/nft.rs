@@ -238,8 +238,10 @@ impl SetId {
 ///
 /// ```text
 /// table inet filter {                    # the admin's
-///   map portgate_fwd4 { ... }  map portgate_fwd4r { ... }  set portgate_pin6 ...
+///   map portgate_fwd4 { ... }  map portgate_fwd4r { ... }  map portgate_fwd4c { ... }
+///   set portgate_pin6 ...
 ///   chain prerouting_miniupnpd {         # nat_chain
+///     iifname "eth0" meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @portgate_fwd4c
 ///     iifname "eth0" meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @portgate_fwd4r
 ///     iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @portgate_fwd4
 ///   }
