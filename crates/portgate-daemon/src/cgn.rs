@@ -369,7 +369,8 @@ impl Cgn {
     /// address and inside its port set. A suggested port inside the set is kept (the
     /// table then decides as usual: refresh, conflict); otherwise, when `any`, the
     /// nearest port of the set that is free (or already this mapping's) is chosen.
-    /// Errors: not a subscriber ([`TableError::Denied`]); the set is full
+    /// Errors: not a subscriber, or a mapping restricted to a remote host (PCP FILTER,
+    /// PEER), which the pool's map cannot hold ([`TableError::Denied`]); the set is full
     /// ([`TableError::QuotaExceeded`]); an exact port outside the set
     /// ([`TableError::OutsidePortSet`]).
     pub fn place(
@@ -380,6 +381,10 @@ impl Cgn {
         now: u64,
     ) -> Result<(), TableError> {
         let pairing = self.pair(req.internal_client).ok_or(TableError::Denied)?;
+        if req.remote_host.is_some() {
+            // `fwd4c` has no remote host component: not installable on the pool.
+            return Err(TableError::Denied);
+        }
         req.external = Some(pairing.external);
         let usable = |port: u16| match table.get(MappingKey {
             external: req.external,

@@ -245,3 +245,11 @@ fn request_rate_is_per_source_and_per_second() {
     assert!(r.admit(a, 11, 3), "a new second");
     assert!((0..1000).all(|_| r.admit(a, 12, 0)), "0: no limit");
 }
+
+#[test]
+fn a_remote_host_restriction_is_not_placed_on_the_pool() {
+    let c = small();
+    let mut r = req(sub(3), Protocol::Tcp, 1030, 80);
+    r.remote_host = Some(Ipv4Addr::new(198, 51, 100, 1));
+    assert_eq!(c.place(&mut r, &table(), true, 0), Err(TableError::Denied));
+}

@@ -237,6 +237,10 @@ fn map(
         Err(code) => return error(buf, code, epoch),
     };
     let remote = match remote_host(&req.options) {
+        // CGN mode's map is keyed by external address, with no remote host.
+        Ok(Some(_)) if gw.settings().cgn.is_some() => {
+            return error(buf, ResultCode::ExcessiveRemotePeers, epoch)
+        }
         Ok(r) => r,
         Err(code) => return error(buf, code, epoch),
     };

@@ -797,7 +797,7 @@ fn inbox_reads_until_would_block_and_at_most_a_batch() {
 /// CGN mode over 192.0.2.8/30 for the lab's /24: HOST (offset 2) pairs with
 /// 192.0.2.10, HOST2 (offset 3) with 192.0.2.11; 64 subscribers per address, port
 /// sets of `quota` ports from 1024.
-fn cgn_settings(third_party: bool, quota: &str) -> crate::gateway::GatewaySettings {
+pub(crate) fn cgn_settings(third_party: bool, quota: &str) -> crate::gateway::GatewaySettings {
     let mut s = settings(None);
     let mut c = crate::cgn::CgnConfig::default();
     for (k, v) in [
@@ -872,6 +872,21 @@ fn cgn_pcp_map_gets_the_paired_address_and_nat_pmp_is_refused() {
     assert_eq!((r[1], u16_at(&r, 2)), (130, 2));
     let r = ask(&mut gw, &[0, 0], HOST, NOW).expect("answer");
     assert_eq!((r[1], u16_at(&r, 2)), (128, 2));
+    assert_eq!(fw.ports().len(), 3);
+    // Its announcements too: PCP's ANNOUNCE only.
+    let sent = announcements(&gw, NOW);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][0], 2, "PCP version 2");
+    // A FILTER (remote host restriction) cannot be installed on a pool address.
+    let f = filter(128, 0, Ipv4Addr::new(203, 0, 113, 2));
+    let r = ask(
+        &mut gw,
+        &pcp_map(HOST, 3600, NONCE, 17, 6000, 6000, &f),
+        HOST,
+        NOW,
+    )
+    .expect("answer");
+    assert_eq!(r[3], 13, "EXCESSIVE_REMOTE_PEERS");
     assert_eq!(fw.ports().len(), 3);
 }
 
