@@ -4,6 +4,9 @@
 #
 #   bash scripts/bench.sh            # sizes 100, 1000, 10000 (about 10 minutes)
 #   bash scripts/bench.sh --quick    # sizes 100 and 1000, short budgets (< 3 minutes)
+#   bash scripts/bench.sh --scale    # docs/scale.md: many clients, one address filled,
+#                                    # then the CGN run (target/bench/scale.md, cgn.md)
+#   bash scripts/bench.sh --cgn      # the CGN run only: 1 000 000 mappings (cgn.md)
 #
 # Any other argument is passed to portgate-bench (see `portgate-bench --help`).
 # Builds release binaries with the default target dir, runs the harness as root,

@@ -103,6 +103,25 @@ impl Pcp {
         Ok(Self { sock, me })
     }
 
+    /// ANNOUNCE (RFC 6887 §14.1): succeeds when the server answers with success.
+    pub fn announce(&self) -> anyhow::Result<()> {
+        let req = pcp::Request {
+            lifetime: 0,
+            client_address: IpAddr::V4(self.me),
+            data: pcp::OpData::Announce,
+            options: Vec::new(),
+        };
+        self.sock.send(&req.to_bytes())?;
+        let mut buf = [0u8; pcp::MAX_MESSAGE_LEN];
+        let n = self.sock.recv(&mut buf).context("pcp reply")?;
+        let resp = pcp::Response::parse(buf.get(..n).unwrap_or_default())
+            .map_err(|e| anyhow!("pcp: {e}"))?;
+        if !resp.result.is_success() {
+            bail!("pcp announce: {:?}", resp.result);
+        }
+        Ok(())
+    }
+
     /// MAP TCP `port` to the same external port (`lifetime` 0 deletes); the nonce is
     /// derived from the port so a refresh or delete repeats it.
     pub fn map(&self, port: u16, lifetime: u32) -> anyhow::Result<()> {

@@ -134,7 +134,8 @@ pub fn start_with(
             }
         }
     };
-    wait_ready(lab, gw.lan.ipv4)?;
+    // CGN mode serves neither UPnP nor NAT-PMP: a PCP ANNOUNCE answer says it is up.
+    wait_ready(lab, gw.lan.ipv4, extra.contains("cgn_mode=yes"))?;
     Ok(running)
 }
 
@@ -153,15 +154,23 @@ fn wait_pidfile(path: &Path) -> anyhow::Result<u32> {
     }
 }
 
-/// Polls, from LAN host 0, the HTTP port and NAT-PMP until both answer.
-fn wait_ready(lab: &Lab, gw: Ipv4Addr) -> anyhow::Result<()> {
+/// Polls, from LAN host 0, the HTTP port and NAT-PMP until both answer (with
+/// `pcp_only`, PCP ANNOUNCE).
+fn wait_ready(lab: &Lab, gw: Ipv4Addr, pcp_only: bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
+    let me = lab.ipv4(Host::Lan(0));
     lab.in_netns(Host::Lan(0), || -> anyhow::Result<()> {
         let addr: SocketAddr = (gw, HTTP_PORT).into();
         loop {
-            let http = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
-            let pmp = http && NatPmp::new(gw).and_then(|c| c.external_address()).is_ok();
-            if pmp {
+            let up = if pcp_only {
+                crate::client::Pcp::new(gw, me)
+                    .and_then(|c| c.announce())
+                    .is_ok()
+            } else {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                    && NatPmp::new(gw).and_then(|c| c.external_address()).is_ok()
+            };
+            if up {
                 return Ok(());
             }
             if Instant::now() > deadline {

@@ -7,6 +7,7 @@
 //!
 //! Needs root. Run through `scripts/bench.sh`.
 
+mod cgn;
 mod client;
 mod daemon;
 mod load;
@@ -62,9 +63,14 @@ pub struct Args {
     pub load_only: bool,
     /// Only the scale runs (docs/scale.md): the nftables floor, NAT-PMP/PCP from
     /// 10 752 client addresses at once, one external address filled (129 024
-    /// mappings). Writes scale.json and scale.md.
+    /// mappings). Writes scale.json and scale.md. Then the CGN run (see `--cgn`).
     #[arg(long)]
     pub scale: bool,
+    /// Only the CGN run (docs/scale.md): 1 000 000 PCP mappings from 100 000
+    /// subscriber addresses over 16 external addresses, 1 000 of them probed from the
+    /// WAN host. Writes cgn.json and cgn.md.
+    #[arg(long)]
+    pub cgn: bool,
     /// Also report the size of another binary, as NAME=PATH (repeatable; scripts/bench.sh
     /// passes the router builds, docs/size.md).
     #[arg(long = "size-of", value_name = "NAME=PATH", value_parser = parse_size_of)]
@@ -118,8 +124,10 @@ impl Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let outcome = if args.scale {
-        scale::run(&args)
+    let outcome = if args.cgn {
+        cgn::run(&args).map(drop)
+    } else if args.scale {
+        scale::run(&args).and_then(|()| cgn::run(&args).map(drop))
     } else {
         run::run(&args)
     };

@@ -119,16 +119,22 @@ pub fn op(k: usize, clients: usize, lifetime: u32) -> Op {
     }
 }
 
+/// What matches an answer to its request: protocol, internal port, and for PCP the
+/// client address (carried in the nonce, which the answer echoes).
+pub type Key = (u8, u16, u32);
+
 impl Op {
-    fn key(&self) -> (u8, u16) {
-        (self.proto, self.port)
+    fn key(&self) -> Key {
+        let client = if self.pcp { u32::from(self.client) } else { 0 };
+        (self.proto, self.port, client)
     }
 
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         if self.pcp {
             let mut nonce = [0x3cu8; pcp::NONCE_LEN];
             nonce[0] = self.proto;
             nonce[1..3].copy_from_slice(&self.port.to_be_bytes());
+            nonce[3..7].copy_from_slice(&self.client.octets());
             pcp::Request {
                 lifetime: self.lifetime,
                 client_address: IpAddr::V4(self.client),
@@ -154,8 +160,9 @@ impl Op {
 }
 
 /// The mapping a reply answers and whether it succeeded (with the external port
-/// asked for, or any port for a delete): `None` for anything else.
-fn decode(r: &[u8]) -> Option<((u8, u16), bool)> {
+/// asked for, or any port for a delete, or with `any_port` any port at all): `None`
+/// for anything else.
+fn decode(r: &[u8], any_port: bool) -> Option<(Key, bool)> {
     let u16_at = |i: usize| Some(u16::from_be_bytes([*r.get(i)?, *r.get(i + 1)?]));
     match r.first()? {
         0 => {
@@ -165,13 +172,14 @@ fn decode(r: &[u8]) -> Option<((u8, u16), bool)> {
                 _ => return None,
             };
             let (iport, eport) = (u16_at(8)?, u16_at(10)?);
-            let ok = u16_at(2)? == 0 && (eport == iport || eport == 0);
-            Some(((proto, iport), ok))
+            let ok = u16_at(2)? == 0 && (eport == iport || eport == 0 || any_port);
+            Some(((proto, iport, 0), ok))
         }
         2 => {
             let (proto, iport, eport) = (*r.get(36)?, u16_at(40)?, u16_at(42)?);
-            let ok = *r.get(3)? == 0 && (eport == iport || eport == 0);
-            Some(((proto, iport), ok))
+            let client = u32::from_be_bytes(r.get(27..31)?.try_into().ok()?);
+            let ok = *r.get(3)? == 0 && (eport == iport || eport == 0 || any_port);
+            Some(((proto, iport, client), ok))
         }
         _ => None,
     }
@@ -205,18 +213,21 @@ fn cpu_ns(pid: u32) -> Option<u64> {
 }
 
 /// A daemon the requests go to: its address for NAT-PMP/PCP and its process.
-struct Target<'a> {
-    lab: &'a Lab,
-    gw: Ipv4Addr,
-    pid: u32,
+pub(crate) struct Target<'a> {
+    pub(crate) lab: &'a Lab,
+    pub(crate) gw: Ipv4Addr,
+    pub(crate) pid: u32,
+    /// Whether an answer with another external port than the internal one is a
+    /// success (CGN mode gives ports of the subscriber's set).
+    pub(crate) any_port: bool,
 }
 
 impl Target<'_> {
     /// [`pipeline`] run in LAN host 0, with the daemon's CPU time per request.
     fn run_spec(&self, spec: &Spec<'_>) -> anyhow::Result<Run> {
         let before = cpu_ns(self.pid);
-        let gw = self.gw;
-        let mut r = in_lan0(self.lab, || pipeline(gw, spec))?;
+        let (gw, any_port) = (self.gw, self.any_port);
+        let mut r = in_lan0(self.lab, || pipeline(gw, spec, any_port))?;
         if let (Some(b), Some(a)) = (before, cpu_ns(self.pid)) {
             r.daemon_cpu_us_per_op =
                 Some(a.saturating_sub(b) as f64 / 1000.0 / r.stats.count.max(1) as f64);
@@ -225,7 +236,13 @@ impl Target<'_> {
         Ok(r)
     }
 
-    fn run(&self, ops: &[Op], window: usize, name: &str, size: usize) -> anyhow::Result<Run> {
+    pub(crate) fn run(
+        &self,
+        ops: &[Op],
+        window: usize,
+        name: &str,
+        size: usize,
+    ) -> anyhow::Result<Run> {
         self.run_spec(&Spec {
             ops,
             window,
@@ -266,7 +283,7 @@ pub const COST_REPEATS: usize = 5;
 /// Sends the requests of `spec` to `gw` from their client addresses (after the
 /// deadline the wall time counts until the last answer); one socket, answers matched
 /// by (protocol, internal port).
-fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>) -> anyhow::Result<Run> {
+fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>, any_port: bool) -> anyhow::Result<Run> {
     let Spec {
         ops,
         window,
@@ -274,7 +291,7 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>) -> anyhow::Result<Run> {
         size,
         deadline,
     } = *spec;
-    use nix::sys::socket::{sendmsg, setsockopt, sockopt, ControlMessage, MsgFlags, SockaddrIn};
+    use nix::sys::socket::{setsockopt, sockopt, SockaddrIn};
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     setsockopt(&sock, sockopt::IpTransparent, &true).context("IP_TRANSPARENT")?;
     // Room for a window's answers arriving in a burst (the default holds about 200).
@@ -282,7 +299,7 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>) -> anyhow::Result<Run> {
     sock.set_read_timeout(Some(Duration::from_millis(20)))?;
     let dst = SockaddrIn::from(SocketAddrV4::new(gw, pcp::SERVER_PORT));
     let window = window.max(1);
-    let mut in_flight: HashMap<(u8, u16), Instant> = HashMap::with_capacity(window * 2);
+    let mut in_flight: HashMap<Key, Instant> = HashMap::with_capacity(window * 2);
     let mut rec = Recorder::default();
     let mut next = 0usize;
     let mut buf = [0u8; 1500];
@@ -291,17 +308,7 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>) -> anyhow::Result<Run> {
         while in_flight.len() < window && deadline.map_or(true, |d| Instant::now() < d) {
             let Some(o) = ops.get(next) else { break };
             next += 1;
-            let bytes = o.encode();
-            let info = nix::libc::in_pktinfo {
-                ipi_ifindex: 0,
-                ipi_spec_dst: nix::libc::in_addr {
-                    s_addr: u32::from_ne_bytes(o.client.octets()),
-                },
-                ipi_addr: nix::libc::in_addr { s_addr: 0 },
-            };
-            let iov = [std::io::IoSlice::new(&bytes)];
-            let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-            sendmsg(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), Some(&dst))
+            send_from(&sock, o.client, &o.encode(), &dst)
                 .with_context(|| format!("send from {}", o.client))?;
             in_flight.insert(o.key(), Instant::now());
         }
@@ -310,7 +317,7 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>) -> anyhow::Result<Run> {
         }
         match sock.recv_from(&mut buf) {
             Ok((n, _)) => {
-                if let Some((key, ok)) = buf.get(..n).and_then(decode) {
+                if let Some((key, ok)) = buf.get(..n).and_then(|r| decode(r, any_port)) {
                     if let Some(sent) = in_flight.remove(&key) {
                         rec.push(sent.elapsed(), ok);
                     }
@@ -340,6 +347,27 @@ fn pipeline(gw: Ipv4Addr, spec: &Spec<'_>) -> anyhow::Result<Run> {
         stats: rec.finish(name, size, start.elapsed()),
         daemon_cpu_us_per_op: None,
     })
+}
+
+/// Sends `bytes` to `dst` from the address `from` (`IP_PKTINFO`; the socket has
+/// `IP_TRANSPARENT`, the address is one of the local route's).
+pub(crate) fn send_from(
+    sock: &UdpSocket,
+    from: Ipv4Addr,
+    bytes: &[u8],
+    dst: &nix::sys::socket::SockaddrIn,
+) -> nix::Result<usize> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let info = nix::libc::in_pktinfo {
+        ipi_ifindex: 0,
+        ipi_spec_dst: nix::libc::in_addr {
+            s_addr: u32::from_ne_bytes(from.octets()),
+        },
+        ipi_addr: nix::libc::in_addr { s_addr: 0 },
+    };
+    let iov = [std::io::IoSlice::new(bytes)];
+    let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+    sendmsg(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), Some(dst))
 }
 
 /// Transactions into portgate-nft's own map, without a daemon.
@@ -375,6 +403,7 @@ fn nft_mapping(k: usize) -> Mapping {
             proto: L4Proto(o.proto),
             external_port: o.port,
             remote: None,
+            external: None,
         },
         internal_addr: o.client,
         internal_port: o.port,
@@ -458,14 +487,14 @@ fn kib_field(text: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn slab_kib() -> u64 {
+pub(crate) fn slab_kib() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| kib_field(&t, "Slab"))
         .unwrap_or(0)
 }
 
-fn memory(pid: u32, mappings: usize) -> Memory {
+pub(crate) fn memory(pid: u32, mappings: usize) -> Memory {
     // Let freed slab objects settle (RCU frees them after a grace period).
     std::thread::sleep(Duration::from_millis(500));
     Memory {
@@ -620,7 +649,10 @@ fn setup_clients(lab: &Lab) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn in_lan0<T: Send>(lab: &Lab, f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+pub(crate) fn in_lan0<T: Send>(
+    lab: &Lab,
+    f: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
     lab.in_netns(Host::Lan(0), f)?
 }
 
@@ -628,7 +660,7 @@ fn report_run(r: &Run) {
     eprint!("   {}", run_row(r));
 }
 
-fn with_lifetime(ops: &[Op], lifetime: u32) -> Vec<Op> {
+pub(crate) fn with_lifetime(ops: &[Op], lifetime: u32) -> Vec<Op> {
     ops.iter().map(|o| Op { lifetime, ..*o }).collect()
 }
 
@@ -673,6 +705,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             lab: &lab,
             gw: gw_lan,
             pid: d.pid,
+            any_port: false,
         };
         let adds = target.run_spec(&Spec {
             ops: &ops,
@@ -703,6 +736,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         lab: &lab,
         gw: GATEWAY_SCALE_ADDR,
         pid,
+        any_port: false,
     };
     let mut throughput = Vec::new();
     let plan: Vec<Op> = (0..THROUGHPUT_MAPPINGS)
@@ -724,30 +758,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // 0 -> 1 000.
     let first = full_plan.get(..1000).unwrap_or(&full_plan);
     let r = target.run(first, FILL_WINDOW, "add", 0)?;
-    let cost_windows = |size: usize, cost: &mut Vec<Run>| -> anyhow::Result<()> {
-        // The last COST_OPS mappings below `size`, refreshed, deleted, added back.
-        let part = full_plan.get(size - COST_OPS..size).unwrap_or(&[]);
-        for w in [1, FILL_WINDOW] {
-            let mut kinds: [Vec<Run>; 3] = Default::default();
-            for _ in 0..COST_REPEATS {
-                for (i, (name, lifetime, before)) in [
-                    ("refresh", LEASE, size),
-                    ("delete", 0, size),
-                    ("add", LEASE, size - COST_OPS),
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    let batch = with_lifetime(part, lifetime);
-                    if let Some(k) = kinds.get_mut(i) {
-                        k.push(target.run(&batch, w, name, before)?);
-                    }
-                }
-            }
-            cost.extend(kinds.into_iter().filter_map(median_run));
-        }
-        Ok(())
-    };
+    let cost_windows =
+        |size: usize, cost: &mut Vec<Run>| cost_windows(&target, &full_plan, size, cost);
     cost_windows(1000, &mut cost)?;
     read_points.push(reads(&lab, 1000)?);
     memory_points.push(memory(pid, 1000));
@@ -818,6 +830,38 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let _ = std::fs::remove_dir_all(&dir);
     write(&results, &args.out)
+}
+
+/// Cost windows at `size` mappings: the last [`COST_OPS`] mappings of `plan` below
+/// `size` refreshed, deleted and added back, [`COST_REPEATS`] times each, one at a time
+/// and [`FILL_WINDOW`] in flight; the median of each kind goes to `cost`.
+pub(crate) fn cost_windows(
+    target: &Target<'_>,
+    plan: &[Op],
+    size: usize,
+    cost: &mut Vec<Run>,
+) -> anyhow::Result<()> {
+    let part = plan.get(size - COST_OPS..size).unwrap_or(&[]);
+    for w in [1, FILL_WINDOW] {
+        let mut kinds: [Vec<Run>; 3] = Default::default();
+        for _ in 0..COST_REPEATS {
+            for (i, (name, lifetime, before)) in [
+                ("refresh", LEASE, size),
+                ("delete", 0, size),
+                ("add", LEASE, size - COST_OPS),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let batch = with_lifetime(part, lifetime);
+                if let Some(k) = kinds.get_mut(i) {
+                    k.push(target.run(&batch, w, name, before)?);
+                }
+            }
+        }
+        cost.extend(kinds.into_iter().filter_map(median_run));
+    }
+    Ok(())
 }
 
 /// Elements per batched transaction in the nftables floor: what one round of the
@@ -908,7 +952,7 @@ fn write(r: &ScaleResults, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_row(r: &Run) -> String {
+pub(crate) fn run_row(r: &Run) -> String {
     format!(
         "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} of {} | {} |\n",
         r.op,
@@ -924,7 +968,7 @@ fn run_row(r: &Run) -> String {
     )
 }
 
-const RUN_HEAD: &str = "| op | in flight | mappings before | ops/s | p50 ms | p99 ms | failed | daemon CPU us/op |\n|---|---|---|---|---|---|---|---|\n";
+pub(crate) const RUN_HEAD: &str = "| op | in flight | mappings before | ops/s | p50 ms | p99 ms | failed | daemon CPU us/op |\n|---|---|---|---|---|---|---|---|\n";
 
 /// For each (op, window) measured both at 1 000 mappings and when full: the cost
 /// when full over the cost at 1 000, by rate and by the daemon's CPU per operation.
@@ -1124,19 +1168,35 @@ mod tests {
         let mut r = vec![
             0u8, 130, 0, 0, 0, 0, 0, 1, 0x13, 0x88, 0x13, 0x88, 0, 0, 0, 60,
         ];
-        assert_eq!(decode(&r), Some(((6, 5000), true)));
-        // Another external port than asked: counted as a failure.
+        assert_eq!(decode(&r, false), Some(((6, 5000, 0), true)));
+        // Another external port than asked: counted as a failure, unless any port
+        // is fine (CGN mode gives a port of the subscriber's set).
         r[11] = 0x89;
-        assert_eq!(decode(&r), Some(((6, 5000), false)));
-        // PCP MAP answer for UDP 7000, result NOT_AUTHORIZED.
+        assert_eq!(decode(&r, false), Some(((6, 5000, 0), false)));
+        assert_eq!(decode(&r, true), Some(((6, 5000, 0), true)));
+        // PCP MAP answer for UDP 7000 of client 10.78.128.9 (in the nonce), result
+        // NOT_AUTHORIZED.
         let mut p = vec![0u8; 60];
         p[0] = 2;
         p[1] = 0x81;
         p[3] = 2;
+        p[27..31].copy_from_slice(&[10, 78, 128, 9]);
         p[36] = 17;
         p[40..42].copy_from_slice(&7000u16.to_be_bytes());
         p[42..44].copy_from_slice(&7000u16.to_be_bytes());
-        assert_eq!(decode(&p), Some(((17, 7000), false)));
-        assert_eq!(decode(&p[..30]), None);
+        let client = u32::from(Ipv4Addr::new(10, 78, 128, 9));
+        assert_eq!(decode(&p, false), Some(((17, 7000, client), false)));
+        assert_eq!(decode(&p[..30], false), None);
+        // The request's key is the answer's key.
+        let o = Op {
+            client: Ipv4Addr::new(10, 78, 128, 9),
+            proto: 17,
+            port: 7000,
+            lifetime: LEASE,
+            pcp: true,
+        };
+        let req = o.encode();
+        p[24..36].copy_from_slice(&req[24..36]);
+        assert_eq!(decode(&p, false).map(|(k, _)| k), Some(o.key()));
     }
 }

@@ -51,6 +51,8 @@
 //!   off): the administration socket `portgate admin` speaks to (mode 0600).
 //! - `metrics_listen=ADDR:PORT` (default off): a Prometheus text-format metrics
 //!   listener; only a loopback address or one of the LAN addresses is accepted.
+//! - `cgn_mode=yes` and the other `cgn_*` keys: CGN mode, a pool of external
+//!   addresses shared by subscribers ([`crate::cgn::CgnConfig`], docs/scale.md).
 
 use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -235,6 +237,8 @@ pub struct Config {
     pub control_socket: Option<PathBuf>,
     /// `metrics_listen` (ours): Prometheus metrics listener, `None` = off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The `cgn_*` keys (ours): CGN mode ([`crate::cgn`]).
+    pub cgn: crate::cgn::CgnConfig,
     /// The `allow`/`deny` rules, in file order (then `-A` flags).
     pub rules: RuleSet,
     /// Non-fatal remarks found while reading (ignored keys, unsupported
@@ -298,6 +302,7 @@ impl Default for Config {
             list_max_entries: DEFAULT_LIST_MAX_ENTRIES,
             control_socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             metrics_listen: None,
+            cgn: crate::cgn::CgnConfig::default(),
             rules: RuleSet::new(),
             warnings: Vec::new(),
         }
@@ -444,6 +449,15 @@ impl Config {
 
     /// Cross-key checks, run after the file and again after flags.
     pub fn check_consistency(&self) -> Result<(), LineError> {
+        if let Err(why) = self.cgn.build() {
+            return Err(LineError::Inconsistent(why));
+        }
+        if self.cgn.enabled && self.lease_file.is_some() {
+            // The lease file's journal names a mapping by protocol and port only.
+            return Err(LineError::Inconsistent(
+                "lease_file is not supported in CGN mode (cgn_mode=yes) yet".into(),
+            ));
+        }
         if self.min_lifetime > self.max_lifetime {
             return Err(LineError::Inconsistent(format!(
                 "min_lifetime ({}) is above max_lifetime ({})",
@@ -614,6 +628,11 @@ impl Config {
             "packet_log" | "anchor" | "queue" | "tag" | "quickrules" => {
                 warn(self, format!("{key}: BSD pf option, ignored on Linux"));
             }
+            _ if crate::cgn::CgnConfig::owns(key) => {
+                if !self.cgn.set(key, value).map_err(|w| bad(&w))? {
+                    return Err(LineError::UnknownKey(key.to_owned()));
+                }
+            }
             _ => return Err(LineError::UnknownKey(key.to_owned())),
         }
         Ok(())
@@ -716,6 +735,9 @@ impl Config {
             ),
         );
         kv("metrics_listen", self.metrics_listen.map(|a| a.to_string()));
+        for (key, value) in self.cgn.lines() {
+            kv(key, value);
+        }
         if self.rules.is_empty() {
             out.push_str("# no permission rules: every request is allowed\n");
         }

@@ -186,6 +186,7 @@ impl Control {
             );
         };
         let key = MappingKey {
+            external: None,
             protocol,
             external_port,
         };
@@ -573,6 +574,7 @@ mod tests {
         let (mut gw, _) = gateway(settings(None));
         gw.map(
             NewMapping {
+                external: None,
                 protocol: Protocol::Tcp,
                 external_port: 8080,
                 remote_host: None,

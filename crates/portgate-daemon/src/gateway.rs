@@ -182,6 +182,14 @@ pub struct GatewaySettings {
     pub lan: Vec<LanNet>,
     /// The core's own timers: announcements and idle cleaning.
     pub timers: Timers,
+    /// CGN mode's pool and pairing (`cgn_mode=yes`); `None`: one external address.
+    pub cgn: Option<crate::cgn::Cgn>,
+    /// Whether NAT-PMP requests are served on the 5351 sockets (off in CGN mode unless
+    /// `cgn_natpmp=yes`; PCP is served there either way).
+    pub natpmp: bool,
+    /// NAT-PMP/PCP requests per second one source may make (`cgn_request_rate` in CGN
+    /// mode; 0: no limit).
+    pub request_rate: u32,
 }
 
 /// The timers [`Gateway::handle_timeout`] runs besides expiry and the lease file's
@@ -214,11 +222,30 @@ impl GatewaySettings {
             lease_file: cfg.lease_file.clone(),
             lan,
             timers: Timers {
-                announce: cfg.enable_natpmp,
+                announce: cfg.enable_natpmp || cfg.cgn.enabled,
                 clean_interval: u64::from(cfg.clean_ruleset_interval),
                 clean_threshold: usize::try_from(cfg.clean_ruleset_threshold).unwrap_or(usize::MAX),
             },
+            // The configuration was checked when read: `build` succeeded then.
+            cgn: cfg.cgn.build().ok().flatten(),
+            natpmp: cfg.cgn.serves_natpmp(),
+            request_rate: if cfg.cgn.enabled {
+                cfg.cgn.request_rate
+            } else {
+                0
+            },
         }
+        .with_cgn_capacity()
+    }
+
+    /// In CGN mode the table holds up to the pool's capacity, not one address's.
+    fn with_cgn_capacity(mut self) -> Self {
+        if let Some(c) = &self.cgn {
+            self.limits.max_total = u32::try_from(c.capacity())
+                .unwrap_or(u32::MAX)
+                .max(self.limits.max_total);
+        }
+        self
     }
 }
 
@@ -288,6 +315,8 @@ pub struct Gateway {
     outbox: std::collections::VecDeque<Vec<u8>>,
     /// When idle cleaning next runs ([`Timers::clean_interval`]).
     next_clean: Option<u64>,
+    /// Requests per source in the current second ([`Gateway::admit_request`]).
+    rate: crate::cgn::RateLimit,
 }
 
 /// What the requests of one [`Gateway::batch`] decided: their firewall changes (sent
@@ -360,11 +389,13 @@ pub fn firewall_key(m: &Mapping) -> portgate_nft::MappingKey {
         proto: L4Proto(m.protocol.number()),
         external_port: m.external_port,
         remote: m.remote_host,
+        external: m.external,
     }
 }
 
 fn new_from(m: &Mapping) -> NewMapping {
     NewMapping {
+        external: m.external,
         protocol: m.protocol,
         external_port: m.external_port,
         remote_host: m.remote_host,
@@ -437,6 +468,7 @@ impl Gateway {
                     continue;
                 }
                 let req = NewMapping {
+                    external: None,
                     protocol: e.protocol,
                     external_port: e.external_port,
                     remote_host: e.remote_host,
@@ -448,6 +480,7 @@ impl Gateway {
                 };
                 // Later duplicates of a key win, as with miniupnpd's reload.
                 let k = MappingKey {
+                    external: None,
                     protocol: req.protocol,
                     external_port: req.external_port,
                 };
@@ -480,6 +513,7 @@ impl Gateway {
             announcer: crate::pmp::Announcer::new(),
             outbox: std::collections::VecDeque::new(),
             next_clean: None,
+            rate: crate::cgn::RateLimit::default(),
         };
         gw.restart_timers(now);
         if gw.settings.timers.announce {
@@ -571,6 +605,12 @@ impl Gateway {
             .collect()
     }
 
+    /// Whether a NAT-PMP/PCP request from `source` fits its rate (`request_rate`) at
+    /// `now`; a request past it is dropped unanswered.
+    pub fn admit_request(&mut self, source: Ipv4Addr, now: u64) -> bool {
+        self.rate.admit(source, now, self.settings.request_rate)
+    }
+
     /// Set the external address. On a change (of the address or of whether
     /// forwarding is possible) the epoch restarts at `now`, an event goes
     /// out, and `true` is returned (the caller announces over NAT-PMP/PCP).
@@ -612,6 +652,13 @@ impl Gateway {
             return Err(GatewayError::ForwardingDisabled);
         }
         self.expire(now);
+        let mut req = req;
+        let mut any = any;
+        if let Some(cgn) = &self.settings.cgn {
+            // CGN mode: the subscriber's paired address and a port of its set.
+            cgn.place(&mut req, &self.table, any, now)?;
+            any = false;
+        }
         let outcome = if any {
             self.table.add_any(req, by, now)?
         } else {
@@ -734,6 +781,7 @@ impl Gateway {
             None => crate::table::Origin::NatPmp,
         };
         let req = |port| NewMapping {
+            external: None,
             protocol: r.protocol,
             external_port: port,
             remote_host: r.remote_host,

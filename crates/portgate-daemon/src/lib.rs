@@ -20,6 +20,7 @@
 //! Time is always passed in, never read from a clock inside the core; the rest
 //! (clock, sockets, signals, service management) is private to the crate.
 
+pub mod cgn;
 pub(crate) mod clock;
 pub mod config;
 pub(crate) mod control;

@@ -154,6 +154,10 @@ pub fn handle(
         tracing::debug!(%src, %local, "nat-pmp/pcp addressed to the external address: dropped");
         return None;
     }
+    if !gw.admit_request(client, now) {
+        tracing::debug!(%src, "nat-pmp/pcp over the source's request rate: dropped");
+        return None;
+    }
     let reply = match buf.first() {
         None => None,
         Some(&wire_pcp::NATPMP_VERSION) => natpmp::handle(buf, client, now, gw),
@@ -167,16 +171,21 @@ pub fn handle(
 
 /// The unsolicited messages for the current state: a NAT-PMP external
 /// address announcement (RFC 6886 §3.2.1) and a PCP ANNOUNCE response
-/// (RFC 6887 §14.1.3), both sent to [`ANNOUNCE_DEST`]. Empty when no
-/// external address is known.
+/// (RFC 6887 §14.1.3), both sent to [`ANNOUNCE_DEST`] (the PCP one only when NAT-PMP
+/// is off). Empty when no external address is known.
 pub fn announcements(gw: &Gateway, now: u64) -> Vec<Vec<u8>> {
     let epoch = gw.epoch(now);
     let Some(addr) = gw.external() else {
         return Vec::new();
     };
+    let pcp = wire_pcp::Response::announce(epoch).to_bytes();
+    if !gw.settings().natpmp {
+        // NAT-PMP is off (CGN mode): PCP's ANNOUNCE only.
+        return vec![pcp];
+    }
     vec![
         wire_natpmp::Response::announcement(epoch, addr).to_bytes(),
-        wire_pcp::Response::announce(epoch).to_bytes(),
+        pcp,
     ]
 }
 

@@ -428,7 +428,7 @@ async fn start_upnp(
     v6: Option<(&[Lan6], &SharedPinholes)>,
     pmp_socks: &[(Ipv4Addr, Rc<UdpSocket>)],
 ) -> anyhow::Result<Option<crate::upnp::UpnpHandle>> {
-    if !cfg.enable_upnp {
+    if !cfg.enable_upnp || !cfg.cgn.serves_upnp() {
         return Ok(None);
     }
     let backend = crate::upnp::backend::GatewayBackend::new(
@@ -649,7 +649,8 @@ async fn run(
 
     let mut pmp_socks: Vec<(Ipv4Addr, Rc<UdpSocket>)> = Vec::new();
     let mut tasks = Vec::new();
-    if cfg.enable_natpmp {
+    // CGN mode serves PCP (and NAT-PMP only with `cgn_natpmp`) on 5351.
+    if cfg.enable_natpmp || cfg.cgn.enabled {
         for l in &lan {
             let s = Rc::new(bind_pmp(l.addr)?);
             tasks.push(tokio::task::spawn_local(serve_pmp(

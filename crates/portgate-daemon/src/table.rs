@@ -175,9 +175,12 @@ pub enum OriginKind {
     Pcp,
 }
 
-/// The key of a mapping: protocol and external port.
+/// The key of a mapping: external address (CGN mode only), protocol and external port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MappingKey {
+    /// The pool address the mapping is on (CGN mode, [`crate::cgn`]); `None`: the
+    /// gateway's one external address.
+    pub external: Option<Ipv4Addr>,
     /// Protocol.
     pub protocol: Protocol,
     /// External port (never 0 in the table).
@@ -187,6 +190,8 @@ pub struct MappingKey {
 /// One port mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
+    /// The pool address it is on (CGN mode); `None`: the external address.
+    pub external: Option<Ipv4Addr>,
     /// Protocol.
     pub protocol: Protocol,
     /// External port.
@@ -211,6 +216,7 @@ impl Mapping {
     /// The table key.
     pub fn key(&self) -> MappingKey {
         MappingKey {
+            external: self.external,
             protocol: self.protocol,
             external_port: self.external_port,
         }
@@ -230,6 +236,9 @@ impl Mapping {
 /// A request to create or refresh a mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMapping {
+    /// The pool address (CGN mode, chosen by [`crate::cgn::Cgn::place`]); `None`: the
+    /// external address.
+    pub external: Option<Ipv4Addr>,
     /// Protocol.
     pub protocol: Protocol,
     /// External port wanted (1..=65535; for `add_any`, the preferred one).
@@ -328,6 +337,13 @@ pub enum TableError {
     /// AddAnyPortMapping found no free allowed port (UPnP 728 NoPortMapsAvailable).
     #[error("no free external port allowed")]
     NoPortAvailable,
+    /// CGN mode: an exact external port outside the subscriber's port set on its paired
+    /// address ([`crate::cgn`]; PCP CANNOT_PROVIDE_EXTERNAL, UPnP 718).
+    #[error("port outside the subscriber's port set on {external}")]
+    OutsidePortSet {
+        /// The subscriber's paired address.
+        external: Ipv4Addr,
+    },
 }
 
 /// Whether [`MappingTable::add`] created or refreshed.
@@ -362,7 +378,7 @@ pub struct MappingTable {
     /// entry; boxed it costs a pointer there and its own allocation.
     map: BTreeMap<MappingKey, Box<Mapping>>,
     expiries: BTreeSet<(u64, MappingKey)>,
-    by_client: BTreeSet<(Ipv4Addr, Protocol, u16, u16)>,
+    by_client: BTreeSet<ClientEntry>,
     client_counts: HashMap<Ipv4Addr, u32>,
     index: OnceCell<Vec<MappingKey>>,
 }
@@ -451,11 +467,9 @@ impl MappingTable {
         internal_port: u16,
     ) -> Option<&Mapping> {
         self.by_client
-            .range(
-                (client, protocol, internal_port, 0)..=(client, protocol, internal_port, u16::MAX),
-            )
+            .range(port_of(client, protocol, internal_port))
             .next()
-            .and_then(|&(_, p, _, e)| self.at(&key(p, e)))
+            .and_then(|&(_, p, _, e, x)| self.at(&key_at(x, p, e)))
     }
 
     /// The mapping of `client` for (`protocol`, `internal_port`) restricted to
@@ -468,10 +482,8 @@ impl MappingTable {
         remote_host: Ipv4Addr,
     ) -> Option<&Mapping> {
         self.by_client
-            .range(
-                (client, protocol, internal_port, 0)..=(client, protocol, internal_port, u16::MAX),
-            )
-            .filter_map(|&(_, p, _, e)| self.at(&key(p, e)))
+            .range(port_of(client, protocol, internal_port))
+            .filter_map(|&(_, p, _, e, x)| self.at(&key_at(x, p, e)))
             .find(|m| m.remote_host == Some(remote_host))
     }
 
@@ -547,7 +559,7 @@ impl MappingTable {
         ) {
             return Err(TableError::Denied);
         }
-        let k = key(req.protocol, req.external_port);
+        let k = key_at(req.external, req.protocol, req.external_port);
         let mut previous = None;
         if let Some(existing) = self.at(&k) {
             if existing.is_expired(now) {
@@ -565,6 +577,7 @@ impl MappingTable {
         }
         self.check_quota(req.internal_client)?;
         let mapping = Mapping {
+            external: req.external,
             protocol: req.protocol,
             external_port: req.external_port,
             remote_host: req.remote_host,
@@ -717,9 +730,18 @@ impl MappingTable {
     ) -> Vec<Mapping> {
         let keys: Vec<MappingKey> = self
             .by_client
-            .range((client, Protocol::Tcp, 0, 0)..=(client, Protocol::Udp, u16::MAX, u16::MAX))
-            .filter(|&&(_, p, _, _)| protocol.is_none() || protocol == Some(p))
-            .map(|&(_, p, _, e)| key(p, e))
+            .range(
+                (client, Protocol::Tcp, 0, 0, None)
+                    ..=(
+                        client,
+                        Protocol::Udp,
+                        u16::MAX,
+                        u16::MAX,
+                        Some(Ipv4Addr::BROADCAST),
+                    ),
+            )
+            .filter(|&&(_, p, _, _, _)| protocol.is_none() || protocol == Some(p))
+            .map(|&(_, p, _, e, x)| key_at(x, p, e))
             .filter(|k| only.is_none() || self.map.get(k).map(|m| m.origin.kind()) == only)
             .collect();
         keys.into_iter().filter_map(|k| self.remove(k)).collect()
@@ -756,6 +778,7 @@ impl MappingTable {
         let old = self.remove(k);
         let created_at = old.as_ref().map_or(0, |o| o.created_at);
         let mapping = Mapping {
+            external: req.external,
             protocol: req.protocol,
             external_port: req.external_port,
             remote_host: req.remote_host,
@@ -784,6 +807,7 @@ impl MappingTable {
             m.protocol,
             m.internal_port,
             m.external_port,
+            m.external,
         ));
         *self.client_counts.entry(m.internal_client).or_insert(0) += 1;
         self.map.insert(k, Box::new(m));
@@ -800,6 +824,7 @@ impl MappingTable {
             m.protocol,
             m.internal_port,
             m.external_port,
+            m.external,
         ));
         if let Some(c) = self.client_counts.get_mut(&m.internal_client) {
             *c = c.saturating_sub(1);
@@ -869,7 +894,32 @@ impl MappingTable {
 }
 
 fn key(protocol: Protocol, external_port: u16) -> MappingKey {
+    key_at(None, protocol, external_port)
+}
+
+/// An entry of the per-client index: client, protocol, internal port, external port,
+/// external address.
+type ClientEntry = (Ipv4Addr, Protocol, u16, u16, Option<Ipv4Addr>);
+
+/// The per-client index entries of `client`'s `internal_port`.
+fn port_of(
+    client: Ipv4Addr,
+    protocol: Protocol,
+    internal_port: u16,
+) -> std::ops::RangeInclusive<ClientEntry> {
+    (client, protocol, internal_port, 0, None)
+        ..=(
+            client,
+            protocol,
+            internal_port,
+            u16::MAX,
+            Some(Ipv4Addr::BROADCAST),
+        )
+}
+
+fn key_at(external: Option<Ipv4Addr>, protocol: Protocol, external_port: u16) -> MappingKey {
     MappingKey {
+        external,
         protocol,
         external_port,
     }
@@ -994,6 +1044,7 @@ mod tests {
 
     fn req(proto: Protocol, eport: u16, client: Ipv4Addr, iport: u16) -> NewMapping {
         NewMapping {
+            external: None,
             protocol: proto,
             external_port: eport,
             remote_host: None,
@@ -1531,7 +1582,7 @@ mod tests {
                 let mut counts: HashMap<Ipv4Addr, u32> = HashMap::new();
                 for (k, m) in &t.map {
                     prop_assert_eq!(*k, m.key());
-                    prop_assert!(t.by_client.contains(&(m.internal_client, m.protocol, m.internal_port, m.external_port)));
+                    prop_assert!(t.by_client.contains(&(m.internal_client, m.protocol, m.internal_port, m.external_port, m.external)));
                     if let Some(e) = m.expiry { prop_assert!(t.expiries.contains(&(e, *k))); }
                     *counts.entry(m.internal_client).or_default() += 1;
                 }

@@ -124,6 +124,9 @@ fn start_device(lab: &Lab, sock: PathBuf) -> Device {
                             max_lifetime: 86_400,
                             pcp_allow_thirdparty: false,
                             lease_file: None,
+                            cgn: None,
+                            natpmp: true,
+                            request_rate: 0,
                             lan: vec![LanNet {
                                 addr: lan_ip,
                                 prefix: 24,

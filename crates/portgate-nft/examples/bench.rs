@@ -30,6 +30,7 @@ fn mapping(i: u16) -> Mapping {
             proto: L4Proto::TCP,
             external_port: 10_000 + i,
             remote: None,
+            external: None,
         },
         internal_addr: Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8),
         internal_port: 10_000 + i,

@@ -14,11 +14,13 @@
 //! table inet portgate {
 //!   map fwd4  { type inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; counter; }
 //!   map fwd4r { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; counter; }
+//!   map fwd4c { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; counter; }
 //!   set pin6  { type ipv6_addr . inet_proto . inet_service; flags timeout; counter; }
 //!   set pin6r { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags timeout; counter; }
 //!   set pin6p { type ipv6_addr . inet_proto . inet_service . inet_service; flags timeout; counter; }
 //!   set pin6rp { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service; flags timeout; counter; }
 //!   chain prerouting { type nat hook prerouting priority dstnat; policy accept;
+//!     iifname "eth0" meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @fwd4c
 //!     iifname "eth0" meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @fwd4r
 //!     iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @fwd4
 //!   }
@@ -43,8 +45,9 @@
 //! tables and the same rules (without the standalone established/drop rules) are appended
 //! to the admin's regular chains; shutdown removes only those.
 //!
-//! Mappings restricted to one remote host live in `fwd4r`, looked up first; the others in
-//! `fwd4`. Pinholes restricted to a remote host, a remote (source) port or both live in
+//! Mappings of one external address (CGN mode's pool, [`MappingKey::external`]) live in
+//! `fwd4c`, looked up first, keyed by the destination address; mappings restricted to
+//! one remote host in `fwd4r`, looked up next; the others in `fwd4`. Pinholes restricted to a remote host, a remote (source) port or both live in
 //! `pin6r`, `pin6p` and `pin6rp`. A mapping is one map element whose timeout is the lease (none = permanent), so
 //! the kernel expires leases even if the daemon dies, and whose counter gives per-mapping
 //! packets/bytes. Adding, refreshing or deleting a mapping is one netlink transaction

@@ -198,6 +198,7 @@ mod tests {
                 proto: L4Proto::UDP,
                 external_port: port,
                 remote: None,
+                external: None,
             },
             internal_addr: Ipv4Addr::new(10, 0, 0, 5),
             internal_port: port,

@@ -14,8 +14,9 @@ use crate::netlink::{
     NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP,
 };
 use crate::types::{
-    decode_fwd4_data, decode_fwd4_key, decode_pin6_key, fwd4_data, fwd4_key, fwd4r_key, pin6_key,
-    Change, Mapping, MappingEntry, Pinhole, PinholeEntry, PinholeKey,
+    decode_fwd4_data, decode_fwd4_key, decode_fwd4c_key, decode_pin6_key, fwd4_data, fwd4_key,
+    fwd4c_key, fwd4r_key, pin6_key, Change, Mapping, MappingEntry, Pinhole, PinholeEntry,
+    PinholeKey,
 };
 use crate::{Firewall, FirewallError};
 
@@ -170,6 +171,8 @@ enum SetId {
     Fwd4,
     /// IPv4 mappings restricted to one remote host.
     Fwd4r,
+    /// IPv4 mappings of one external address (CGN mode's address pool).
+    Fwd4c,
     /// IPv6 pinholes without a remote host.
     Pin6,
     /// IPv6 pinholes restricted to one remote host.
@@ -181,9 +184,10 @@ enum SetId {
 }
 
 impl SetId {
-    const ALL: [SetId; 6] = [
+    const ALL: [SetId; 7] = [
         SetId::Fwd4,
         SetId::Fwd4r,
+        SetId::Fwd4c,
         SetId::Pin6,
         SetId::Pin6r,
         SetId::Pin6p,
@@ -205,12 +209,14 @@ impl SetId {
         match (self, layout) {
             (SetId::Fwd4, false) => "fwd4",
             (SetId::Fwd4r, false) => "fwd4r",
+            (SetId::Fwd4c, false) => "fwd4c",
             (SetId::Pin6, false) => "pin6",
             (SetId::Pin6r, false) => "pin6r",
             (SetId::Pin6p, false) => "pin6p",
             (SetId::Pin6rp, false) => "pin6rp",
             (SetId::Fwd4, true) => "portgate_fwd4",
             (SetId::Fwd4r, true) => "portgate_fwd4r",
+            (SetId::Fwd4c, true) => "portgate_fwd4c",
             (SetId::Pin6, true) => "portgate_pin6",
             (SetId::Pin6r, true) => "portgate_pin6r",
             (SetId::Pin6p, true) => "portgate_pin6p",
@@ -219,7 +225,7 @@ impl SetId {
     }
 
     fn is_v4(self) -> bool {
-        matches!(self, SetId::Fwd4 | SetId::Fwd4r)
+        matches!(self, SetId::Fwd4 | SetId::Fwd4r | SetId::Fwd4c)
     }
 }
 
@@ -232,8 +238,10 @@ impl SetId {
 ///
 /// ```text
 /// table inet filter {                    # the admin's
-///   map portgate_fwd4 { ... }  map portgate_fwd4r { ... }  set portgate_pin6 ...
+///   map portgate_fwd4 { ... }  map portgate_fwd4r { ... }  map portgate_fwd4c { ... }
+///   set portgate_pin6 ...
 ///   chain prerouting_miniupnpd {         # nat_chain
+///     iifname "eth0" meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @portgate_fwd4c
 ///     iifname "eth0" meta nfproto ipv4 dnat ip to ip saddr . meta l4proto . th dport map @portgate_fwd4r
 ///     iifname "eth0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @portgate_fwd4
 ///   }
@@ -911,25 +919,36 @@ impl NftFirewall {
             match c {
                 Change::Put(m) => {
                     let data = fwd4_data(m.internal_addr, m.internal_port);
-                    let (set, key) = match m.key.remote {
-                        Some(r) => (
+                    let (set, key) = match (m.key.external, m.key.remote) {
+                        (Some(x), _) => (
+                            SetId::Fwd4c,
+                            fwd4c_key(x, m.key.proto, m.key.external_port).to_vec(),
+                        ),
+                        (None, Some(r)) => (
                             SetId::Fwd4r,
                             fwd4r_key(r, m.key.proto, m.key.external_port).to_vec(),
                         ),
-                        None => (
+                        (None, None) => (
                             SetId::Fwd4,
                             fwd4_key(m.key.proto, m.key.external_port).to_vec(),
                         ),
                     };
                     self.put_elem(&mut b, set, &key, Some(&data), m.timeout, replace);
                 }
-                Change::Remove(k) => match k.remote {
-                    Some(r) => self.del_elem(
+                Change::Remove(k) => match (k.external, k.remote) {
+                    (Some(x), _) => self.del_elem(
+                        &mut b,
+                        SetId::Fwd4c,
+                        &fwd4c_key(x, k.proto, k.external_port),
+                    ),
+                    (None, Some(r)) => self.del_elem(
                         &mut b,
                         SetId::Fwd4r,
                         &fwd4r_key(r, k.proto, k.external_port),
                     ),
-                    None => self.del_elem(&mut b, SetId::Fwd4, &fwd4_key(k.proto, k.external_port)),
+                    (None, None) => {
+                        self.del_elem(&mut b, SetId::Fwd4, &fwd4_key(k.proto, k.external_port))
+                    }
                 },
                 Change::PutPinhole(p) => {
                     let set = SetId::of_pinhole(&p.key);
@@ -977,7 +996,7 @@ impl NftFirewall {
                     8,
                     Some((ipv4_service, 8)),
                 ),
-                SetId::Fwd4r => (
+                SetId::Fwd4r | SetId::Fwd4c => (
                     concat(&[TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
                     12,
                     Some((ipv4_service, 8)),
@@ -1081,6 +1100,7 @@ impl NftFirewall {
         let standalone = cfg.standalone && !layout;
         let fwd4 = SetId::Fwd4.name(layout);
         let fwd4r = SetId::Fwd4r.name(layout);
+        let fwd4c = SetId::Fwd4c.name(layout);
         let pin6 = SetId::Pin6.name(layout);
         let pin6r = SetId::Pin6r.name(layout);
         let pin6p = SetId::Pin6p.name(layout);
@@ -1107,19 +1127,25 @@ impl NftFirewall {
             let v6 = matches!(role, Role::Forward6) || (v4 && !split);
             match role {
                 Role::Prerouting => {
+                    // CGN mode's pool (one port space per external address), then the
+                    // mappings restricted to a remote host:
+                    // iifname ext meta nfproto ipv4
+                    //   dnat ip to ip daddr . meta l4proto . th dport map @fwd4c
                     // iifname ext meta nfproto ipv4
                     //   dnat ip to ip saddr . meta l4proto . th dport map @fwd4r
-                    rule(&|w| {
-                        iifname_eq(w, ext);
-                        if inet {
-                            nfproto_eq(w, NFPROTO_IPV4);
-                        }
-                        payload(w, PAYLOAD_NETWORK, 12, 4, R0);
-                        meta(w, NFT_META_L4PROTO, R0 + 1);
-                        payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 2);
-                        lookup(w, fwd4r, R0, Some(R0));
-                        dnat4(w, R0, R0 + 1);
-                    });
+                    for (addr_offset, map) in [(16, fwd4c), (12, fwd4r)] {
+                        rule(&|w| {
+                            iifname_eq(w, ext);
+                            if inet {
+                                nfproto_eq(w, NFPROTO_IPV4);
+                            }
+                            payload(w, PAYLOAD_NETWORK, addr_offset, 4, R0);
+                            meta(w, NFT_META_L4PROTO, R0 + 1);
+                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0 + 2);
+                            lookup(w, map, R0, Some(R0));
+                            dnat4(w, R0, R0 + 1);
+                        });
+                    }
                     // iifname ext meta nfproto ipv4 dnat ip to meta l4proto . th dport map @fwd4
                     rule(&|w| {
                         iifname_eq(w, ext);
@@ -1615,10 +1641,14 @@ impl Firewall for NftFirewall {
 
     fn list(&mut self) -> Result<Vec<MappingEntry>, FirewallError> {
         let mut out = Vec::new();
-        for set in [SetId::Fwd4r, SetId::Fwd4] {
+        for set in [SetId::Fwd4c, SetId::Fwd4r, SetId::Fwd4] {
             self.dump_set(set, |p| {
                 let e = parse_elem(p)?;
-                let key = decode_fwd4_key(&e.key)?;
+                let key = if set == SetId::Fwd4c {
+                    decode_fwd4c_key(&e.key)?
+                } else {
+                    decode_fwd4_key(&e.key)?
+                };
                 let data = e
                     .data
                     .as_deref()

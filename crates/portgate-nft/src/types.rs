@@ -28,7 +28,14 @@ pub struct MappingKey {
     /// External (WAN) port.
     pub external_port: u16,
     /// Only this remote host may use the mapping (UPnP `NewRemoteHost`); `None` = any.
+    /// Ignored when `external` is set (the `fwd4c` map has no remote host component:
+    /// callers must not combine the two).
     pub remote: Option<Ipv4Addr>,
+    /// Only traffic to this external (destination) address uses the mapping: CGN mode,
+    /// where each pool address has its own port space (map `fwd4c`, keyed
+    /// `ipv4_addr . inet_proto . inet_service`). `None`: any address of the WAN
+    /// interface (maps `fwd4` and `fwd4r`).
+    pub external: Option<Ipv4Addr>,
 }
 
 /// An IPv4 port mapping: traffic to the external port goes to the internal host.
@@ -175,7 +182,13 @@ pub(crate) fn fwd4r_key(remote: Ipv4Addr, proto: L4Proto, port: u16) -> [u8; 12]
     [a[0], a[1], a[2], a[3], proto.0, 0, 0, 0, p[0], p[1], 0, 0]
 }
 
-/// Data of both maps: internal ipv4 . internal port.
+/// Key of `fwd4c`: external (destination) ipv4 . l4proto . port; the same layout as
+/// [`fwd4r_key`], in another map.
+pub(crate) fn fwd4c_key(external: Ipv4Addr, proto: L4Proto, port: u16) -> [u8; 12] {
+    fwd4r_key(external, proto, port)
+}
+
+/// Data of the maps: internal ipv4 . internal port.
 pub(crate) fn fwd4_data(addr: Ipv4Addr, port: u16) -> [u8; 8] {
     let a = addr.octets();
     let p = port.to_be_bytes();
@@ -215,6 +228,7 @@ pub(crate) fn decode_fwd4_key(b: &[u8]) -> Result<MappingKey, FirewallError> {
                 proto: L4Proto(k[0]),
                 external_port: u16::from_be_bytes([k[4], k[5]]),
                 remote: None,
+                external: None,
             })
         }
         12 => {
@@ -223,10 +237,22 @@ pub(crate) fn decode_fwd4_key(b: &[u8]) -> Result<MappingKey, FirewallError> {
                 proto: L4Proto(k[4]),
                 external_port: u16::from_be_bytes([k[8], k[9]]),
                 remote: Some(Ipv4Addr::new(k[0], k[1], k[2], k[3])),
+                external: None,
             })
         }
         _ => Err(FirewallError::Decode("unexpected set key or data length")),
     }
+}
+
+/// Decodes a `fwd4c` key (12 bytes: external ipv4 . l4proto . port).
+pub(crate) fn decode_fwd4c_key(b: &[u8]) -> Result<MappingKey, FirewallError> {
+    let k: [u8; 12] = arr(b)?;
+    Ok(MappingKey {
+        proto: L4Proto(k[4]),
+        external_port: u16::from_be_bytes([k[8], k[9]]),
+        remote: None,
+        external: Some(Ipv4Addr::new(k[0], k[1], k[2], k[3])),
+    })
 }
 
 /// Decodes map data into (internal address, internal port).
@@ -288,6 +314,7 @@ mod tests {
     fn hostile_lengths() {
         assert!(decode_fwd4_key(&[0; 7]).is_err());
         assert!(decode_fwd4_key(&[]).is_err());
+        assert!(decode_fwd4c_key(&[0; 8]).is_err());
         assert!(decode_fwd4_data(&[0; 9]).is_err());
         assert!(decode_pin6_key(&[0; 25]).is_err());
         // A remote-port component of 0 is not a key we write (0 means any port).
@@ -301,6 +328,7 @@ mod tests {
                 proto: L4Proto::TCP,
                 external_port: port,
                 remote: None,
+                external: None,
             },
             internal_addr: Ipv4Addr::new(10, 0, 0, 2),
             internal_port: iport,
@@ -344,12 +372,18 @@ mod tests {
                 proto: L4Proto(proto),
                 external_port: port,
                 remote: remote.map(Ipv4Addr::from),
+                external: None,
             };
             let kb = match key.remote {
                 Some(r) => fwd4r_key(r, key.proto, port).to_vec(),
                 None => fwd4_key(key.proto, port).to_vec(),
             };
             prop_assert_eq!(decode_fwd4_key(&kb).unwrap(), key);
+            if let Some(a) = remote {
+                let ck = MappingKey { remote: None, external: Some(Ipv4Addr::from(a)), ..key };
+                let cb = fwd4c_key(Ipv4Addr::from(a), key.proto, port);
+                prop_assert_eq!(decode_fwd4c_key(&cb).unwrap(), ck);
+            }
             let d = fwd4_data(Ipv4Addr::from(ia), ip);
             prop_assert_eq!(decode_fwd4_data(&d).unwrap(), (Ipv4Addr::from(ia), ip));
         }

@@ -27,6 +27,7 @@ fn mapping(
             proto: L4Proto::TCP,
             external_port: port,
             remote,
+            external: None,
         },
         internal_addr: to,
         internal_port: iport,
@@ -78,7 +79,7 @@ fn init_add_list_delete_against_kernel() {
     fw.init().unwrap();
     let json = ns.nft_json("portgate").expect("table created");
     let rules = rule_count(&json);
-    assert_eq!(rules, 9, "2 prerouting + 7 forward rules");
+    assert_eq!(rules, 10, "3 prerouting + 7 forward rules");
     // The key types we store make nft print the intended types.
     let text = ns.exec(&["nft", "list", "map", "inet", "portgate", "fwd4"]);
     assert!(
@@ -96,6 +97,11 @@ fn init_add_list_delete_against_kernel() {
     );
     assert!(
         text.contains("dnat ip to meta l4proto . th dport map @fwd4"),
+        "{text}"
+    );
+
+    assert!(
+        text.contains("dnat ip to ip daddr . meta l4proto . th dport map @fwd4c"),
         "{text}"
     );
 
@@ -145,6 +151,30 @@ fn init_add_list_delete_against_kernel() {
         "{left:?}"
     );
     assert_eq!((listed[2].packets, listed[2].bytes), (0, 0));
+
+    // CGN mode: the same port on two external addresses, two elements of fwd4c.
+    let pool = [Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)];
+    let on = |ext: Ipv4Addr, to: Ipv4Addr| Mapping {
+        key: MappingKey {
+            external: Some(ext),
+            ..mapping(7000, None, to, 7000, Some(600)).key
+        },
+        ..mapping(7000, None, to, 7000, Some(600))
+    };
+    let (x, y) = (on(pool[0], lan), on(pool[1], Ipv4Addr::new(10, 9, 0, 9)));
+    fw.apply(&[Change::Put(x), Change::Put(y)]).unwrap();
+    let json = ns.nft_json("portgate").unwrap();
+    let s = serde_json::to_string(&elements(&json, "fwd4c")).unwrap();
+    assert!(
+        s.contains("192.0.2.1") && s.contains("192.0.2.2") && s.contains("10.9.0.9"),
+        "{s}"
+    );
+    let listed = fw.list().unwrap();
+    assert_eq!(listed.len(), 5);
+    assert!(listed.iter().any(|e| e.mapping == x) && listed.iter().any(|e| e.mapping == y));
+    fw.apply(&[Change::Remove(x.key), Change::Remove(y.key)])
+        .unwrap();
+    assert!(elements(&ns.nft_json("portgate").unwrap(), "fwd4c").is_empty());
 
     // Replace: same key, new target and timeout.
     let a2 = mapping(8080, None, Ipv4Addr::new(10, 9, 0, 3), 81, Some(60));
@@ -199,6 +229,7 @@ fn elements_expire_in_the_kernel() {
             proto: L4Proto::UDP,
             external_port: 4000,
             remote: None,
+            external: None,
         },
         internal_addr: Ipv4Addr::new(10, 1, 1, 1),
         internal_port: 4000,

@@ -76,6 +76,9 @@ pub(crate) fn settings(lease_file: Option<PathBuf>) -> GatewaySettings {
         max_lifetime: 86_400,
         pcp_allow_thirdparty: false,
         lease_file,
+        cgn: None,
+        natpmp: true,
+        request_rate: 0,
         lan: vec![LanNet {
             addr: LAN_GW,
             prefix: 24,
@@ -92,6 +95,7 @@ pub(crate) fn gateway(settings: GatewaySettings) -> (Gateway, SharedMem) {
 
 fn req(port: u16, client: Ipv4Addr, lifetime: u64) -> NewMapping {
     NewMapping {
+        external: None,
         protocol: Protocol::Tcp,
         external_port: port,
         remote_host: None,
@@ -276,6 +280,7 @@ fn leases_survive_a_restart_and_kernel_is_reconciled() {
                 proto: L4Proto::UDP,
                 external_port: 9999,
                 remote: None,
+                external: None,
             },
             internal_addr: HOST2,
             internal_port: 9999,
@@ -391,6 +396,7 @@ fn clean_idle_removes_what_saw_no_traffic_for_an_interval() {
         proto: portgate_nft::L4Proto(6),
         external_port: port,
         remote: None,
+        external: None,
     };
     // Below the threshold nothing is noted, so nothing can be removed.
     assert!(gw.clean_idle(4, NOW + 10).is_empty());

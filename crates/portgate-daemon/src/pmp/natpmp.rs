@@ -19,7 +19,10 @@
 //!   no usable external address → Network Failure (3);
 //! - unparsable requests: unsupported version → result 1, unknown opcode →
 //!   result 5 (both 8-byte replies), truncated or response opcodes dropped
-//!   (§3.5, [`wire::RequestHeader::error_response`]).
+//!   (§3.5, [`wire::RequestHeader::error_response`]);
+//! - NAT-PMP turned off (CGN mode without `cgn_natpmp`, PCP still served on the
+//!   same port): every request is answered Not Authorized/Refused (2), "the user
+//!   has turned the feature off" (§3.5), and nothing is mapped.
 
 use std::net::Ipv4Addr;
 
@@ -40,6 +43,10 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
             return header.error_response(epoch).map(|r| r.to_bytes());
         }
     };
+    if !gw.settings().natpmp {
+        tracing::debug!(%client, "nat-pmp is off: refused");
+        return Some(refusal(&req, epoch).to_bytes());
+    }
     let resp = match req {
         Request::ExternalAddress => match gw.external() {
             Some(address) if gw.forwarding() => Response::ExternalAddress {
@@ -56,6 +63,25 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
         Request::Map(m) => map(m, client, now, gw),
     };
     Some(resp.to_bytes())
+}
+
+/// The answer to `req` when NAT-PMP is off: Not Authorized/Refused (RFC 6886 §3.5).
+fn refusal(req: &Request, epoch: u32) -> Response {
+    match req {
+        Request::ExternalAddress => Response::ExternalAddress {
+            result: ResultCode::NotAuthorized,
+            epoch,
+            address: Ipv4Addr::UNSPECIFIED,
+        },
+        Request::Map(m) => Response::Map {
+            protocol: m.protocol,
+            result: ResultCode::NotAuthorized,
+            epoch,
+            internal_port: m.internal_port,
+            external_port: 0,
+            lifetime: 0,
+        },
+    }
 }
 
 fn protocol(p: wire::Protocol) -> Protocol {

@@ -63,9 +63,9 @@ pub fn result_for(err: &GatewayError) -> ResultCode {
                 ResultCode::NotAuthorized
             }
             TableError::QuotaExceeded { .. } => ResultCode::UserExceededQuota,
-            TableError::Conflict { .. } | TableError::ZeroExternalPort => {
-                ResultCode::CannotProvideExternal
-            }
+            TableError::Conflict { .. }
+            | TableError::ZeroExternalPort
+            | TableError::OutsidePortSet { .. } => ResultCode::CannotProvideExternal,
             TableError::TableFull { .. } | TableError::NoPortAvailable | TableError::NotFound => {
                 ResultCode::NoResources
             }
@@ -107,6 +107,11 @@ pub fn handle(buf: &[u8], client: Ipv4Addr, now: u64, gw: &mut Gateway) -> Optio
         Some(_) if !gw.settings().pcp_allow_thirdparty => {
             return error(buf, ResultCode::UnsupportedOption, epoch)
         }
+        // CGN mode: only the configured CPE proxies, for subscribers (RFC 6887 §13.1).
+        Some(IpAddr::V4(a)) if gw.settings().cgn.is_some() => match &gw.settings().cgn {
+            Some(c) if c.third_party_allowed(client, a) && !super::own_or_invalid(gw, a) => a,
+            _ => return error(buf, ResultCode::NotAuthorized, epoch),
+        },
         Some(IpAddr::V4(a)) if gw.is_lan(a) && !super::own_or_invalid(gw, a) => a,
         Some(_) => return error(buf, ResultCode::NotAuthorized, epoch),
     };
@@ -230,11 +235,20 @@ fn map(
         Err(code) => return error(buf, code, epoch),
     };
     let remote = match remote_host(&req.options) {
+        // CGN mode's map is keyed by external address, with no remote host.
+        Ok(Some(_)) if gw.settings().cgn.is_some() => {
+            return error(buf, ResultCode::ExcessiveRemotePeers, epoch)
+        }
         Ok(r) => r,
         Err(code) => return error(buf, code, epoch),
     };
-    let ext_addr = gw.external().unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let success = |lifetime, external_port| {
+    let own_addr = gw.external().unwrap_or(Ipv4Addr::UNSPECIFIED);
+    // CGN mode: the subscriber's paired address, also in a deletion's answer.
+    let paired = gw.settings().cgn.as_ref().and_then(|c| c.pair(internal));
+    let success = |lifetime, external_port, ext: Option<Ipv4Addr>| {
+        let ext_addr = ext
+            .or(paired.as_ref().map(|p| p.external))
+            .unwrap_or(own_addr);
         Some(
             Response {
                 result: ResultCode::Success,
@@ -252,7 +266,9 @@ fn map(
     };
     if req.lifetime == 0 {
         return match gw.unmap_internal(internal, proto, m.internal_port, Some(&m.nonce), now) {
-            Ok(_) | Err(GatewayError::Table(TableError::NotFound)) => success(0, m.external_port),
+            Ok(_) | Err(GatewayError::Table(TableError::NotFound)) => {
+                success(0, m.external_port, None)
+            }
             Err(e) => error(buf, result_for(&e), epoch),
         };
     }
@@ -262,8 +278,12 @@ fn map(
         .options
         .iter()
         .any(|o| matches!(o, PcpOption::PreferFailure));
-    let description = description(req)
-        .unwrap_or_else(|| format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()));
+    // CGN mode stores no made-up description (it would repeat what the mapping says, at
+    // 32 heap bytes per mapping); a DESCRIPTION option is kept as anywhere.
+    let description = description(req).unwrap_or_else(|| match gw.settings().cgn {
+        Some(_) => String::new(),
+        None => format!("PCP {} {}", m.internal_port, proto.as_str().to_lowercase()),
+    });
     let by = if internal == requester {
         Requester::Client(requester)
     } else {
@@ -285,7 +305,7 @@ fn map(
         by,
     };
     match gw.map_internal(req, now) {
-        Ok(o) => success(lifetime, o.mapping.external_port),
+        Ok(o) => success(lifetime, o.mapping.external_port, o.mapping.external),
         Err(e) => {
             tracing::debug!(client = %internal, err = %e, "pcp map refused");
             error(buf, result_for(&e), epoch)

@@ -793,3 +793,155 @@ fn inbox_reads_until_would_block_and_at_most_a_batch() {
         .iter()
         .all(|(d, f)| d.len() == 4 && *f == src(HOST2)));
 }
+
+/// CGN mode over 192.0.2.8/30 for the lab's /24: HOST (offset 2) pairs with
+/// 192.0.2.10, HOST2 (offset 3) with 192.0.2.11; 64 subscribers per address, port
+/// sets of `quota` ports from 1024.
+pub(crate) fn cgn_settings(third_party: bool, quota: &str) -> crate::gateway::GatewaySettings {
+    let mut s = settings(None);
+    let mut c = crate::cgn::CgnConfig::default();
+    for (k, v) in [
+        ("cgn_mode", "yes"),
+        ("cgn_external_pool", "192.0.2.8/30"),
+        ("cgn_subscribers", "10.77.0.0/24"),
+        ("cgn_thirdparty_from", "10.77.0.2"),
+        ("cgn_port_quota", quota),
+    ] {
+        assert!(c.set(k, v).expect("valid"));
+    }
+    s.cgn = c.build().expect("fits");
+    s.natpmp = c.serves_natpmp();
+    s.pcp_allow_thirdparty = third_party;
+    s.limits.max_total = 10_000;
+    s
+}
+
+#[test]
+fn cgn_pcp_map_gets_the_paired_address_and_nat_pmp_is_refused() {
+    let (mut gw, fw) = gateway(cgn_settings(false, "1000"));
+    let (a, b) = (Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 11));
+    for (host, ext) in [(HOST, a), (HOST2, b)] {
+        let r = ask(
+            &mut gw,
+            &pcp_map(host, 3600, NONCE, 6, 1500, 1500, &[]),
+            host,
+            NOW,
+        )
+        .expect("answer");
+        assert_eq!(
+            pcp_result(&r),
+            (0, 3600, 1500),
+            "the suggestion is in the set"
+        );
+        assert_eq!(&r[44..60], &mapped(ext), "the paired address");
+    }
+    let keys: Vec<_> =
+        fw.0.borrow_mut()
+            .list()
+            .expect("list")
+            .into_iter()
+            .map(|e| {
+                (
+                    e.mapping.key.external,
+                    e.mapping.key.external_port,
+                    e.mapping.internal_addr,
+                )
+            })
+            .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&(Some(a), 1500, HOST)) && keys.contains(&(Some(b), 1500, HOST2)));
+    // A suggestion outside the set: a port of the set; with PREFER_FAILURE, refused.
+    let r = ask(
+        &mut gw,
+        &pcp_map(HOST, 3600, NONCE, 6, 80, 80, &[]),
+        HOST,
+        NOW,
+    )
+    .expect("answer");
+    assert_eq!(pcp_result(&r), (0, 3600, 1024));
+    let r = ask(
+        &mut gw,
+        &pcp_map(HOST, 3600, NONCE, 6, 81, 9000, &opt(2, &[])),
+        HOST,
+        NOW,
+    )
+    .expect("answer");
+    assert_eq!(r[3], 11, "CANNOT_PROVIDE_EXTERNAL");
+    // NAT-PMP is off: Not Authorized/Refused (RFC 6886 result 2), nothing mapped.
+    let r = ask(&mut gw, &pmp_map(2, 4000, 4000, 3600), HOST, NOW).expect("answer");
+    assert_eq!((r[1], u16_at(&r, 2)), (130, 2));
+    let r = ask(&mut gw, &[0, 0], HOST, NOW).expect("answer");
+    assert_eq!((r[1], u16_at(&r, 2)), (128, 2));
+    assert_eq!(fw.ports().len(), 3);
+    // Its announcements too: PCP's ANNOUNCE only.
+    let sent = announcements(&gw, NOW);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][0], 2, "PCP version 2");
+    // A FILTER (remote host restriction) cannot be installed on a pool address.
+    let f = filter(128, 0, Ipv4Addr::new(203, 0, 113, 2));
+    let r = ask(
+        &mut gw,
+        &pcp_map(HOST, 3600, NONCE, 17, 6000, 6000, &f),
+        HOST,
+        NOW,
+    )
+    .expect("answer");
+    assert_eq!(r[3], 13, "EXCESSIVE_REMOTE_PEERS");
+    assert_eq!(fw.ports().len(), 3);
+}
+
+#[test]
+fn cgn_port_set_full_is_user_ex_quota() {
+    let (mut gw, _) = gateway(cgn_settings(false, "2"));
+    let got: Vec<(u8, u32)> = [7000, 7001, 7002]
+        .into_iter()
+        .filter_map(|p| {
+            ask(
+                &mut gw,
+                &pcp_map(HOST, 3600, NONCE, 17, p, p, &[]),
+                HOST,
+                NOW,
+            )
+        })
+        .map(|r| (r[3], u32_at(&r, 4)))
+        .collect();
+    // Two ports in the set; the third: USER_EX_QUOTA with the short error lifetime.
+    assert_eq!(got, [(0, 3600), (0, 3600), (10, 30)]);
+}
+
+#[test]
+fn cgn_third_party_from_the_proxy_only() {
+    let (mut gw, fw) = gateway(cgn_settings(true, "1000"));
+    let map = |o: &[u8]| pcp_map(HOST, 3600, NONCE, 6, 4000, 4000, o);
+    let r = ask(&mut gw, &map(&opt(1, &mapped(HOST2))), HOST, NOW).expect("answer");
+    assert_eq!(r[3], 0, "HOST is the configured proxy");
+    assert_eq!(
+        &r[44..60],
+        &mapped(Ipv4Addr::new(192, 0, 2, 11)),
+        "HOST2's pairing"
+    );
+    assert_eq!(
+        fw.ports(),
+        vec![(6, 2023, HOST2, 4000)],
+        "the set's port nearest 4000"
+    );
+    let r = ask(
+        &mut gw,
+        &pcp_map(HOST2, 3600, NONCE, 6, 4000, 4000, &opt(1, &mapped(HOST))),
+        HOST2,
+        NOW,
+    )
+    .expect("answer");
+    assert_eq!(r[3], 2, "NOT_AUTHORIZED: HOST2 is no proxy");
+    let r = ask(
+        &mut gw,
+        &map(&opt(1, &mapped(Ipv4Addr::new(10, 9, 9, 9)))),
+        HOST,
+        NOW,
+    )
+    .expect("answer");
+    assert_eq!(r[3], 2, "NOT_AUTHORIZED: not a subscriber");
+    let (mut off, _) = gateway(cgn_settings(false, "1000"));
+    let r = ask(&mut off, &map(&opt(1, &mapped(HOST2))), HOST, NOW).expect("answer");
+    assert_eq!(r[3], 5, "UNSUPP_OPTION without pcp_allow_thirdparty");
+}

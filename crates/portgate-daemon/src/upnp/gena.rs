@@ -480,6 +480,7 @@ mod tests {
 
     fn mapping(port: u16) -> Mapping {
         Mapping {
+            external: None,
             protocol: Protocol::Tcp,
             external_port: port,
             remote_host: None,

@@ -340,7 +340,9 @@ impl Call<'_> {
         match e {
             BackendError::Table(t) => Fault(match t {
                 TableError::ZeroExternalPort => 716,
-                TableError::Conflict { .. } | TableError::NonceMismatch => 718,
+                TableError::Conflict { .. }
+                | TableError::NonceMismatch
+                | TableError::OutsidePortSet { .. } => 718,
                 TableError::NotAuthorized { .. } if self.v2() => 606,
                 TableError::NotAuthorized { .. } if deleting => 714,
                 TableError::NotAuthorized { .. } => 718,
@@ -440,6 +442,7 @@ impl Call<'_> {
         let now = self.backend.now();
         let expiry = expiry_at(now, upnp_lease(version, lease_req));
         let req = NewMapping {
+            external: None,
             protocol,
             external_port,
             remote_host,
@@ -471,6 +474,7 @@ impl Call<'_> {
         let external_port = self.external_port()?;
         let protocol = self.protocol()?;
         let key = MappingKey {
+            external: None,
             protocol,
             external_port,
         };
@@ -554,6 +558,7 @@ impl Call<'_> {
         let external_port = self.external_port()?;
         let protocol = self.protocol()?;
         let key = MappingKey {
+            external: None,
             protocol,
             external_port,
         };

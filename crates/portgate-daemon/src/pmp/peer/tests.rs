@@ -378,3 +378,12 @@ fn peer6_opens_a_pinhole_for_that_peer_address_and_port() {
         assert_eq!(ask(&b, &mut gw, &mut p)[3], want);
     }
 }
+
+#[test]
+fn cgn_mode_refuses_an_ipv4_peer() {
+    // The pool's map has no remote host component: a PEER mapping cannot be installed.
+    let (mut gw, fw) = gateway(crate::pmp::tests::cgn_settings(false, "1000"));
+    let r = ask4(&mut gw, &req4(600, NONCE, 5000, 0, peer4_at(9000)), HOST);
+    assert_eq!(r[3], 2, "NOT_AUTHORIZED");
+    assert!(fw.0.borrow_mut().list().expect("list").is_empty());
+}

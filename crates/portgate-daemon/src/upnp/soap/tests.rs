@@ -38,6 +38,9 @@ fn fixture_with(secure: bool, external: Option<Ipv4Addr>) -> Fixture {
         max_lifetime: 86_400,
         pcp_allow_thirdparty: false,
         lease_file: None,
+        cgn: None,
+        natpmp: true,
+        request_rate: 0,
         lan: vec![LanNet {
             addr: GW,
             prefix: 24,
