@@ -71,6 +71,14 @@ fn upnp_request(n: u8, port: u16, lease: u32) -> PortMappingRequest {
     }
 }
 
+/// The PCP result code of a refusal.
+fn pcp_code(err: &ClientError) -> Option<pcp::ResultCode> {
+    match err {
+        ClientError::Pcp { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
 /// The kernel's element for external port `port` of `proto`.
 fn kernel_entry(w: &World, proto: u8, port: u16) -> Option<Entry> {
     w.kernel
@@ -166,14 +174,9 @@ fn pcp_nonce_renew_peer_and_delete() {
     let mut other = params.clone();
     other.nonce = [0x5a; 12];
     let err = pcp_map(&mut w, 1, other.clone()).expect_err("wrong nonce");
-    assert!(
-        matches!(
-            err,
-            ClientError::Pcp {
-                code: pcp::ResultCode::NotAuthorized,
-                ..
-            }
-        ),
+    assert_eq!(
+        pcp_code(&err),
+        Some(pcp::ResultCode::NotAuthorized),
         "{err:?}"
     );
     let before = kernel_entry(&w, TCP, 6000)
@@ -210,13 +213,11 @@ fn pcp_nonce_renew_peer_and_delete() {
     // Deleting with another nonce is refused; with ours it goes, kernel and table.
     other.lifetime = 0;
     let err = pcp_map(&mut w, 1, other).expect_err("wrong nonce delete");
-    assert!(matches!(
-        err,
-        ClientError::Pcp {
-            code: pcp::ResultCode::NotAuthorized,
-            ..
-        }
-    ));
+    assert_eq!(
+        pcp_code(&err),
+        Some(pcp::ResultCode::NotAuthorized),
+        "{err:?}"
+    );
     assert!(kernel_entry(&w, TCP, 6000).is_some());
     let mut del = params;
     del.lifetime = 0;
@@ -246,14 +247,9 @@ fn quota_per_client_over_natpmp_pcp_and_upnp() {
         "{err:?}"
     );
     let err = pcp_map(&mut w, 3, MapParams::new(TCP, 7005, 7005, 600)).expect_err("quota");
-    assert!(
-        matches!(
-            err,
-            ClientError::Pcp {
-                code: pcp::ResultCode::UserExceededQuota,
-                ..
-            }
-        ),
+    assert_eq!(
+        pcp_code(&err),
+        Some(pcp::ResultCode::UserExceededQuota),
         "{err:?}"
     );
     let err = w
@@ -400,14 +396,9 @@ fn restart_from_the_journal_after_a_crash_and_a_reboot() {
     let mut other = params.clone();
     other.nonce = [7; 12];
     let err = pcp_map(&mut w, 2, other).expect_err("another nonce");
-    assert!(
-        matches!(
-            err,
-            ClientError::Pcp {
-                code: pcp::ResultCode::NotAuthorized,
-                ..
-            }
-        ),
+    assert_eq!(
+        pcp_code(&err),
+        Some(pcp::ResultCode::NotAuthorized),
         "{err:?}"
     );
     let r = pcp_map(&mut w, 2, params).expect("renew with its nonce");
@@ -635,6 +626,33 @@ fn reload_and_idle_cleaning() {
     assert_eq!(w.core().clean_idle(1, t), 1);
     let left: Vec<u16> = w.table().iter().map(|e| e.external_port).collect();
     assert_eq!(left, vec![13_002]);
+    w.assert_agree();
+    let t = w.t;
+    assert_eq!(w.core().journal(t), Some(w.table()));
+}
+
+/// PCP FILTER (RFC 6887 §13.3) on a renewal: adding a remote-peer filter, then
+/// removing it, moves the kernel's element between the restricted and the open key,
+/// with nothing left behind.
+#[test]
+fn pcp_filter_change_on_renewal() {
+    let mut w = World::new(true);
+    let open = MapParams::new(UDP, 14_000, 14_000, 600);
+    pcp_map(&mut w, 1, open.clone()).expect("map");
+    let mut filtered = open.clone();
+    filtered.filters.push(pcp::Filter {
+        prefix_length: 128,
+        remote_peer_port: 0,
+        remote_peer_address: IpAddr::V4("198.51.100.20".parse().expect("ip")),
+    });
+    let m = pcp_map(&mut w, 1, filtered).expect("renew with a filter");
+    assert_eq!(m.external_port, 14_000);
+    let remotes: Vec<_> = w.kernel.entries().iter().map(|e| e.remote).collect();
+    assert_eq!(remotes, vec![Some("198.51.100.20".parse().expect("ip"))]);
+    w.assert_agree();
+    pcp_map(&mut w, 1, open).expect("renew without");
+    let remotes: Vec<_> = w.kernel.entries().iter().map(|e| e.remote).collect();
+    assert_eq!(remotes, vec![None]);
     w.assert_agree();
     let t = w.t;
     assert_eq!(w.core().journal(t), Some(w.table()));

@@ -1,6 +1,6 @@
 //! The daemon core as the simulations see it: the ONE place where the simulated-time
 //! tests (`tests/sim_pair.rs`) and the stateful fuzz target (`fuzz/fuzz_targets/
-//! gateway_steps.rs`, which includes this file by path) call portgated's library.
+//! gateway_steps.rs`, which includes `sim/` by path) call portgated's library.
 //!
 //! Everything here is what `run.rs` does around the gateway, with the sockets, the
 //! clock and the kernel taken out: datagrams in and replies out (`pmp::handle_batch`),
@@ -484,8 +484,9 @@ fn entry(m: &Mapping) -> Entry {
     }
 }
 
-/// The SOAP dispatcher's view of the gateway, on the simulation's clock (the daemon's
-/// own backend reads the process clock and sysfs).
+/// The SOAP dispatcher's view of the gateway, on the simulation's clock. It repeats
+/// `upnp::backend::GatewayBackend`, which reads the process clock and sysfs; once the
+/// core takes SOAP requests with `now`, this goes.
 struct SimBackend<'a> {
     gw: &'a mut Gateway,
     now: u64,

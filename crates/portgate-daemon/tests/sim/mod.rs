@@ -2,7 +2,7 @@
 //! that moves datagrams (and whole HTTP exchanges) between portgate-client's sans-IO
 //! cores and the daemon core ([`core::Core`], the only caller of the daemon's API),
 //! and the in-memory kernel. Nothing here sleeps or opens a socket: time jumps from
-//! one event to the next.
+//! one event to the next. The fuzz target `gateway_steps` includes this module by path.
 
 #![allow(dead_code)]
 
