@@ -426,6 +426,14 @@ impl Core {
         Some(v)
     }
 
+    /// Lines in the lease file as it is on disk (journal lines included; `None`
+    /// without a lease file).
+    pub fn lease_file_lines(&self) -> Option<usize> {
+        let path = self.gw.settings().lease_file.as_ref()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(text.lines().filter(|l| !l.trim().is_empty()).count())
+    }
+
     /// SIGHUP: new settings; mappings the new rules deny are removed. Returns how many.
     pub fn reload(&mut self, cfg: &CoreConfig, t: Duration) -> Result<usize, String> {
         Ok(self.gw.reload(settings(cfg)?, secs(t)).len())
