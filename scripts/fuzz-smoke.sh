@@ -9,6 +9,10 @@
 # Stable works because the sanitizer is turned off (`-s none`): cargo-fuzz then only
 # passes stable `-C` flags (sancov instrumentation) and needs no `-Z` option.
 #
+# gateway_steps is stateful: each input is a program of steps (requests from several LAN
+# hosts, time steps, restarts, table loss) run against the gateway core, with invariants
+# checked after every step; it gets longer inputs than the parsers' default.
+#
 # Usage: scripts/fuzz-smoke.sh [target...]      (default: every target)
 set -euo pipefail
 
@@ -41,13 +45,17 @@ for target in "${targets[@]}"; do
     if [ -d "fuzz/seeds/$target" ]; then
         corpora+=("fuzz/seeds/$target")
     fi
+    extra=()
+    case "$target" in
+        gateway_steps) extra=(-max_len=1024) ;;
+    esac
     log="$logs/$target.log"
     echo "fuzz-smoke: running $target for ${seconds}s"
     status=0
     # The outer timeout only catches a fuzzer that ignores -max_total_time.
     timeout "$((seconds * 2 + 120))" \
         cargo fuzz run -s none "$target" "${corpora[@]}" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" \
         >"$log" 2>&1 || status=$?
     runs="$(grep -Eo 'Done [0-9]+ runs' "$log" | grep -Eo '[0-9]+' | tail -n 1 || true)"
     cov="$(grep -Eo 'cov: [0-9]+' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)"
