@@ -69,8 +69,6 @@ pub struct ConnectionInfo {
 
 /// The gateway operations UPnP uses. See the module docs.
 pub trait UpnpBackend {
-    /// Current time in the table's clock (the daemon's monotonic seconds).
-    fn now(&self) -> u64;
     /// Whether secure mode is on now (`secure_mode`; a SIGHUP may change it).
     fn secure_mode(&self) -> bool;
     /// Number of mappings.
@@ -101,6 +99,7 @@ pub trait UpnpBackend {
         req: NewMapping,
         by: Requester,
         any: bool,
+        now: u64,
     ) -> Result<AddOutcome, BackendError>;
     /// DeletePortMapping.
     fn delete_mapping(
@@ -108,6 +107,7 @@ pub trait UpnpBackend {
         key: MappingKey,
         remote_host: Option<Ipv4Addr>,
         by: Requester,
+        now: u64,
     ) -> Result<Mapping, BackendError>;
     /// DeletePortMappingRange: the removed mappings.
     fn delete_range(
@@ -116,6 +116,7 @@ pub trait UpnpBackend {
         start: u16,
         end: u16,
         by: Requester,
+        now: u64,
     ) -> Result<Vec<Mapping>, BackendError>;
 }
 
@@ -167,9 +168,6 @@ impl GatewayBackend {
 }
 
 impl UpnpBackend for GatewayBackend {
-    fn now(&self) -> u64 {
-        crate::clock::now()
-    }
     fn secure_mode(&self) -> bool {
         self.gw.borrow().settings().limits.secure_mode
     }
@@ -243,9 +241,10 @@ impl UpnpBackend for GatewayBackend {
         req: NewMapping,
         by: Requester,
         any: bool,
+        now: u64,
     ) -> Result<AddOutcome, BackendError> {
         let mut gw = self.gw.borrow_mut();
-        let now = crate::clock::sync(&mut gw);
+        gw.set_wall_offset(crate::clock::wall_offset());
         Ok(gw.map(req, by, any, now)?)
     }
 
@@ -254,9 +253,10 @@ impl UpnpBackend for GatewayBackend {
         key: MappingKey,
         remote_host: Option<Ipv4Addr>,
         by: Requester,
+        now: u64,
     ) -> Result<Mapping, BackendError> {
         let mut gw = self.gw.borrow_mut();
-        let now = crate::clock::sync(&mut gw);
+        gw.set_wall_offset(crate::clock::wall_offset());
         Ok(gw.unmap(key, remote_host, by, now)?)
     }
 
@@ -266,9 +266,10 @@ impl UpnpBackend for GatewayBackend {
         start: u16,
         end: u16,
         by: Requester,
+        now: u64,
     ) -> Result<Vec<Mapping>, BackendError> {
         let mut gw = self.gw.borrow_mut();
-        let now = crate::clock::sync(&mut gw);
+        gw.set_wall_offset(crate::clock::wall_offset());
         Ok(gw.unmap_range(protocol, start, end, by, now)?)
     }
 }

@@ -554,6 +554,7 @@ impl Server {
                             secure_mode: backend.secure_mode(),
                             list_max_entries: ctx.list_max_entries,
                             device_version: ctx.igd.version.into(),
+                            now: crate::clock::now(),
                         },
                         &ctx.igd.uuids[2],
                         &mut *backend,

@@ -33,6 +33,9 @@ pub struct SoapSettings {
     /// means the IGD:2 maximum whatever the SOAPAction's version (as miniupnpd built
     /// with IGD:2), and Layer3Forwarding names WANConnectionDevice:2.
     pub device_version: IgdVersion,
+    /// The request's time in the gateway core's seconds (the driver reads the clock:
+    /// the dispatcher and the core never do).
+    pub now: u64,
 }
 
 /// What to answer.
@@ -439,7 +442,7 @@ impl Call<'_> {
         } else {
             self.version
         };
-        let now = self.backend.now();
+        let now = self.settings.now;
         let expiry = expiry_at(now, upnp_lease(version, lease_req));
         let req = NewMapping {
             external: None,
@@ -453,7 +456,7 @@ impl Call<'_> {
             origin: Origin::Upnp,
         };
         let by = Requester::Client(self.requester);
-        match self.backend.add_mapping(req, by, any) {
+        match self.backend.add_mapping(req, by, any, self.settings.now) {
             Ok(o) => {
                 self.changed = true;
                 if any {
@@ -478,10 +481,12 @@ impl Call<'_> {
             protocol,
             external_port,
         };
-        match self
-            .backend
-            .delete_mapping(key, remote_host, Requester::Client(self.requester))
-        {
+        match self.backend.delete_mapping(
+            key,
+            remote_host,
+            Requester::Client(self.requester),
+            self.settings.now,
+        ) {
             Ok(_) => {
                 self.changed = true;
                 Ok(Vec::new())
@@ -520,7 +525,10 @@ impl Call<'_> {
         } else {
             Requester::Client(self.requester)
         };
-        match self.backend.delete_range(protocol, start, end, by) {
+        match self
+            .backend
+            .delete_range(protocol, start, end, by, self.settings.now)
+        {
             Ok(v) if v.is_empty() => Err(Fault(730)),
             Ok(_) => {
                 self.changed = true;
@@ -531,7 +539,7 @@ impl Call<'_> {
     }
 
     fn lease_left(&self, m: &Mapping) -> String {
-        m.remaining(self.backend.now()).unwrap_or(0).to_string()
+        m.remaining(self.settings.now).unwrap_or(0).to_string()
     }
 
     fn generic(&mut self) -> Result<Out, Fault> {
@@ -589,7 +597,7 @@ impl Call<'_> {
         } else {
             usize::try_from(asked).unwrap_or(cap).min(cap)
         };
-        let now = self.backend.now();
+        let now = self.settings.now;
         let entries: Vec<PortMappingEntry> = self
             .backend
             .mappings_in_range(protocol, start, end, max)

@@ -317,6 +317,7 @@ impl Core {
                 secure_mode,
                 list_max_entries: 1000,
                 device_version: portgate_daemon::config::IgdVersion::V2,
+                now: secs(t),
             },
             "uuid:sim-wcd",
             &mut backend,
@@ -496,18 +497,16 @@ fn entry(m: &Mapping) -> Entry {
     }
 }
 
-/// The SOAP dispatcher's view of the gateway, on the simulation's clock. It repeats
-/// `upnp::backend::GatewayBackend`, which reads the process clock and sysfs; once the
-/// core takes SOAP requests with `now`, this goes.
+/// The SOAP dispatcher's view of the gateway in the simulation. The daemon's
+/// `upnp::backend::GatewayBackend` holds a shared gateway and reads the WAN link's
+/// sysfs entries and the clock for the connection's uptime; this one holds the
+/// simulation's gateway and time. Changes take the request's `now` either way.
 struct SimBackend<'a> {
     gw: &'a mut Gateway,
     now: u64,
 }
 
 impl UpnpBackend for SimBackend<'_> {
-    fn now(&self) -> u64 {
-        self.now
-    }
     fn secure_mode(&self) -> bool {
         self.gw.settings().limits.secure_mode
     }
@@ -557,16 +556,18 @@ impl UpnpBackend for SimBackend<'_> {
         req: NewMapping,
         by: Requester,
         any: bool,
+        now: u64,
     ) -> Result<AddOutcome, BackendError> {
-        Ok(self.gw.map(req, by, any, self.now)?)
+        Ok(self.gw.map(req, by, any, now)?)
     }
     fn delete_mapping(
         &mut self,
         key: MappingKey,
         remote_host: Option<Ipv4Addr>,
         by: Requester,
+        now: u64,
     ) -> Result<Mapping, BackendError> {
-        Ok(self.gw.unmap(key, remote_host, by, self.now)?)
+        Ok(self.gw.unmap(key, remote_host, by, now)?)
     }
     fn delete_range(
         &mut self,
@@ -574,7 +575,8 @@ impl UpnpBackend for SimBackend<'_> {
         start: u16,
         end: u16,
         by: Requester,
+        now: u64,
     ) -> Result<Vec<Mapping>, BackendError> {
-        Ok(self.gw.unmap_range(protocol, start, end, by, self.now)?)
+        Ok(self.gw.unmap_range(protocol, start, end, by, now)?)
     }
 }

@@ -58,6 +58,7 @@ fn fixture_with(secure: bool, external: Option<Ipv4Addr>) -> Fixture {
             secure_mode: secure,
             list_max_entries: 1000,
             device_version: IgdVersion::V1,
+            now,
         },
     }
 }
@@ -82,7 +83,10 @@ impl Fixture {
             soapaction,
             body,
             from,
-            self.settings,
+            SoapSettings {
+                now: crate::clock::now(),
+                ..self.settings
+            },
             "wcd-uuid",
             &mut self.be,
         )
