@@ -528,6 +528,7 @@ impl Server {
                         req.head.headers.get("SOAPAction"),
                         &req.body,
                         peer,
+                        crate::clock::now(),
                         &mut *v6.pinholes.borrow_mut(),
                     ),
                     None => return (error_response(500, true, server), true),

@@ -41,22 +41,26 @@ pub const OUTBOUND_PINHOLE_TIMEOUT: u32 = 86_400;
 
 /// The pinhole operations WANIPv6FirewallControl needs.
 pub trait PinholeBackend {
-    /// Current time (unix seconds).
-    fn now(&self) -> u64;
     /// Whether pinholes are enabled (`ipv6_disable=no`).
     fn enabled(&self) -> bool;
     /// Whether `ip` is a host of the IPv6 LAN.
     fn is_lan(&self, ip: Ipv6Addr) -> bool;
-    /// Add or refresh a pinhole; its UniqueID.
-    fn add(&mut self, req: NewPinhole) -> Result<u16, PinholeServiceError>;
+    /// Add or refresh a pinhole at `now` (the gateway core's seconds); its UniqueID.
+    fn add(&mut self, req: NewPinhole, now: u64) -> Result<u16, PinholeServiceError>;
     /// New lease for `uid`, owned by `by`.
-    fn update(&mut self, uid: u16, expiry: u64, by: Ipv6Addr) -> Result<(), PinholeServiceError>;
+    fn update(
+        &mut self,
+        uid: u16,
+        expiry: u64,
+        by: Ipv6Addr,
+        now: u64,
+    ) -> Result<(), PinholeServiceError>;
     /// Delete `uid`, owned by `by`.
-    fn delete(&mut self, uid: u16, by: Ipv6Addr) -> Result<(), PinholeServiceError>;
-    /// The pinhole `uid`, if live.
-    fn get(&self, uid: u16) -> Option<PinholeRecord>;
+    fn delete(&mut self, uid: u16, by: Ipv6Addr, now: u64) -> Result<(), PinholeServiceError>;
+    /// The pinhole `uid`, if live at `now`.
+    fn get(&self, uid: u16, now: u64) -> Option<PinholeRecord>;
     /// Packets accepted through `uid`.
-    fn packets(&mut self, uid: u16) -> Result<u64, PinholeServiceError>;
+    fn packets(&mut self, uid: u16, now: u64) -> Result<u64, PinholeServiceError>;
 }
 
 /// [`PinholeBackend`] over the daemon's shared gateway and pinhole service.
@@ -79,53 +83,55 @@ impl GatewayPinholes {
 }
 
 impl GatewayPinholes {
-    /// The time for a change, after telling the pinholes where the wall clock is
-    /// (changes write lease_file6).
-    fn change_time(&self) -> u64 {
+    /// Before a change: tell the pinholes where the wall clock is (changes write
+    /// lease_file6 lines in unix time).
+    fn sync_wall(&self) {
         self.pins
             .borrow_mut()
             .set_wall_offset(crate::clock::wall_offset());
-        crate::clock::now()
     }
 }
 
 impl PinholeBackend for GatewayPinholes {
-    fn now(&self) -> u64 {
-        crate::clock::now()
-    }
     fn enabled(&self) -> bool {
         self.pins.borrow().settings().enabled
     }
     fn is_lan(&self, ip: Ipv6Addr) -> bool {
         self.pins.borrow().is_lan(ip)
     }
-    fn add(&mut self, req: NewPinhole) -> Result<u16, PinholeServiceError> {
-        let now = self.change_time();
+    fn add(&mut self, req: NewPinhole, now: u64) -> Result<u16, PinholeServiceError> {
+        self.sync_wall();
         let r = self
             .pins
             .borrow_mut()
             .add(&mut self.gw.borrow_mut(), req, now)?;
         Ok(r.record.uid)
     }
-    fn update(&mut self, uid: u16, expiry: u64, by: Ipv6Addr) -> Result<(), PinholeServiceError> {
-        let now = self.change_time();
+    fn update(
+        &mut self,
+        uid: u16,
+        expiry: u64,
+        by: Ipv6Addr,
+        now: u64,
+    ) -> Result<(), PinholeServiceError> {
+        self.sync_wall();
         self.pins
             .borrow_mut()
             .update(&mut self.gw.borrow_mut(), uid, Some(expiry), Some(by), now)
             .map(|_| ())
     }
-    fn delete(&mut self, uid: u16, by: Ipv6Addr) -> Result<(), PinholeServiceError> {
-        let now = self.change_time();
+    fn delete(&mut self, uid: u16, by: Ipv6Addr, now: u64) -> Result<(), PinholeServiceError> {
+        self.sync_wall();
         self.pins
             .borrow_mut()
             .delete(&mut self.gw.borrow_mut(), uid, Some(by), now)
             .map(|_| ())
     }
-    fn get(&self, uid: u16) -> Option<PinholeRecord> {
-        self.pins.borrow().get(uid, self.now()).cloned()
+    fn get(&self, uid: u16, now: u64) -> Option<PinholeRecord> {
+        self.pins.borrow().get(uid, now).cloned()
     }
-    fn packets(&mut self, uid: u16) -> Result<u64, PinholeServiceError> {
-        let now = self.change_time();
+    fn packets(&mut self, uid: u16, now: u64) -> Result<u64, PinholeServiceError> {
+        self.sync_wall();
         self.pins
             .borrow_mut()
             .packets(&mut self.gw.borrow_mut(), uid, now)
@@ -149,11 +155,12 @@ fn service_error(e: &PinholeServiceError) -> Fault {
 }
 
 /// Handles one SOAP request POSTed to the WANIPv6FirewallControl control URL by
-/// `requester`.
+/// `requester` at `now` (the gateway core's seconds, read by the HTTP driver).
 pub fn handle(
     soapaction: Option<&str>,
     body: &[u8],
     requester: IpAddr,
+    now: u64,
     backend: &mut dyn PinholeBackend,
 ) -> SoapOutcome {
     let Some(raw) = soapaction else {
@@ -168,7 +175,14 @@ pub fn handle(
         IpAddr::V4(_) => None,
     };
     let mut changed = false;
-    let result = dispatch(&action.action, &request, requester, backend, &mut changed);
+    let result = dispatch(
+        &action.action,
+        &request,
+        requester,
+        now,
+        backend,
+        &mut changed,
+    );
     answer(&action, result, changed)
 }
 
@@ -223,8 +237,13 @@ fn uid(req: &SoapRequest) -> Result<u16, Fault> {
 }
 
 /// The pinhole `uid`, which must be `by`'s (704 absent, 606 another host's).
-fn owned(backend: &dyn PinholeBackend, uid: u16, by: Ipv6Addr) -> Result<PinholeRecord, Fault> {
-    let r = backend.get(uid).ok_or(Fault(704))?;
+fn owned(
+    backend: &dyn PinholeBackend,
+    uid: u16,
+    by: Ipv6Addr,
+    now: u64,
+) -> Result<PinholeRecord, Fault> {
+    let r = backend.get(uid, now).ok_or(Fault(704))?;
     if r.spec.internal_client != by {
         return Err(Fault(606));
     }
@@ -235,6 +254,7 @@ fn dispatch(
     action: &str,
     req: &SoapRequest,
     requester: Option<Ipv6Addr>,
+    now: u64,
     backend: &mut dyn PinholeBackend,
     changed: &mut bool,
 ) -> Result<Out, Fault> {
@@ -286,18 +306,20 @@ fn dispatch(
             let protocol = protocol(req)?;
             let lease = lease(req, "LeaseTime")?;
             requested_port_allowed(internal_port).map_err(|e| service_error(&e.into()))?;
-            let now = backend.now();
             let id = backend
-                .add(NewPinhole {
-                    remote_host: remote,
-                    remote_port,
-                    internal_client: client,
-                    internal_port,
-                    protocol,
-                    expiry: Some(now + u64::from(lease)),
-                    description: String::new(),
-                    origin: PinholeOrigin::Upnp,
-                })
+                .add(
+                    NewPinhole {
+                        remote_host: remote,
+                        remote_port,
+                        internal_client: client,
+                        internal_port,
+                        protocol,
+                        expiry: Some(now + u64::from(lease)),
+                        description: String::new(),
+                        origin: PinholeOrigin::Upnp,
+                    },
+                    now,
+                )
                 .map_err(|e| service_error(&e))?;
             *changed = true;
             Ok(vec![("UniqueID".to_owned(), id.to_string())])
@@ -305,25 +327,26 @@ fn dispatch(
         "UpdatePinhole" => {
             let uid = uid(req)?;
             let lease = lease(req, "NewLeaseTime")?;
-            owned(backend, uid, by)?;
-            let now = backend.now();
+            owned(backend, uid, by, now)?;
             backend
-                .update(uid, now + u64::from(lease), by)
+                .update(uid, now + u64::from(lease), by, now)
                 .map_err(|e| service_error(&e))?;
             *changed = true;
             Ok(Vec::new())
         }
         "DeletePinhole" => {
             let uid = uid(req)?;
-            owned(backend, uid, by)?;
-            backend.delete(uid, by).map_err(|e| service_error(&e))?;
+            owned(backend, uid, by, now)?;
+            backend
+                .delete(uid, by, now)
+                .map_err(|e| service_error(&e))?;
             *changed = true;
             Ok(Vec::new())
         }
         "GetPinholePackets" => {
             let uid = uid(req)?;
-            owned(backend, uid, by)?;
-            let n = backend.packets(uid).map_err(|e| service_error(&e))?;
+            owned(backend, uid, by, now)?;
+            let n = backend.packets(uid, now).map_err(|e| service_error(&e))?;
             Ok(vec![(
                 "PinholePackets".to_owned(),
                 u32::try_from(n).unwrap_or(u32::MAX).to_string(),
@@ -331,8 +354,8 @@ fn dispatch(
         }
         "CheckPinholeWorking" => {
             let uid = uid(req)?;
-            owned(backend, uid, by)?;
-            let n = backend.packets(uid).map_err(|e| service_error(&e))?;
+            owned(backend, uid, by, now)?;
+            let n = backend.packets(uid, now).map_err(|e| service_error(&e))?;
             if n == 0 {
                 return Err(Fault(709));
             }

@@ -43,7 +43,7 @@ fn call(
     }
     body.push_str(&format!("</u:{action}></s:Body></s:Envelope>"));
     let sa = format!("\"{URN}#{action}\"");
-    handle(Some(&sa), body.as_bytes(), IpAddr::V6(from), b)
+    handle(Some(&sa), body.as_bytes(), IpAddr::V6(from), NOW, b)
 }
 
 fn add_args<'a>(
@@ -167,6 +167,7 @@ fn hostile_requests_get_their_error_codes() {
         Some(&format!("\"{URN}#DeletePinhole\"")),
         b"<x/>",
         IpAddr::V4(std::net::Ipv4Addr::new(10, 77, 0, 2)),
+        NOW,
         &mut b,
     );
     assert_eq!(o.error, Some(402));
@@ -263,6 +264,7 @@ fn hostile_requests_get_their_error_codes() {
         Some("\"urn:schemas-upnp-org:service:WANIPConnection:1#AddPinhole\""),
         b"",
         IpAddr::V6(HOST),
+        NOW,
         &mut b,
     );
     assert_eq!(o.error, Some(401));
