@@ -66,10 +66,15 @@ for target in "${targets[@]}"; do
         -Z unstable-options -C panic=immediate-abort | sed 's/\x1f$//')
     build_std=(-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
     tdir="$out/$target"
-    timed "$target: build portgated, portgate, portgate-multicall (router profile)" \
+    timed "$target: build portgated, portgate (router profile)" \
         "$CARGO" build --quiet --profile router --target "$target" --target-dir "$tdir" \
         "${build_std[@]}" -p portgate-daemon --no-default-features --bin portgated \
-        -p portgate-cli --bin portgate -p portgate-multicall --bin portgate-multicall
+        -p portgate-cli --bin portgate
+    # Apart: built with portgate above, the multi-call binary would get portgate-cli's
+    # default `full-cli` feature too (cargo unifies the features of one build).
+    timed "$target: build portgate-multicall (router profile)" \
+        "$CARGO" build --quiet --profile router --target "$target" --target-dir "$tdir" \
+        "${build_std[@]}" -p portgate-multicall --bin portgate-multicall
     bin="$tdir/$target/router"
     for b in portgated portgate portgate-multicall; do
         echo "$target $b $(stat -c %s "$bin/$b")"
