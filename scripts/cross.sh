@@ -61,9 +61,21 @@ for target in "${targets[@]}"; do
     # Static, not static-pie (a static-pie crashed under qemu on mipsel); musl from zig,
     # not rustc's self-contained copy (Debian ships none for these targets); no unwind
     # tables (panic=immediate-abort: nothing unwinds, nothing prints a backtrace).
+    link=()
+    case "$target" in
+        mips*)
+            # LLVM writes a .pdr section (MIPS procedure descriptors, for old debuggers:
+            # nothing loads it) of 24 bytes per function, 215 KB in the multi-call
+            # binary; strip keeps it. A linker script added to the default layout drops
+            # it.
+            printf 'SECTIONS { /DISCARD/ : { *(.pdr) } } INSERT AFTER .text;\n' \
+                >"$out/bin/discard-pdr.ld"
+            link=(-C "link-arg=-Wl,-T,$out/bin/discard-pdr.ld")
+            ;;
+    esac
     export CARGO_ENCODED_RUSTFLAGS=$(printf '%s\x1f' -C relocation-model=static \
         -C target-feature=+crt-static -C link-self-contained=no -C force-unwind-tables=no \
-        -Z unstable-options -C panic=immediate-abort | sed 's/\x1f$//')
+        -Z unstable-options -C panic=immediate-abort "${link[@]}" | sed 's/\x1f$//')
     build_std=(-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
     tdir="$out/$target"
     timed "$target: build portgated, portgate (router profile)" \
