@@ -34,10 +34,14 @@ if [ ! -x /usr/sbin/miniupnpd ]; then
     echo "bench.sh: /usr/sbin/miniupnpd not found (Debian package miniupnpd-nftables); add --no-reference to skip it" >&2
 fi
 
-# The router builds' sizes go into the report too (docs/size.md).
+# The sizes of the builds the size bars apply to go into the report too: the static
+# musl router builds with std rebuilt, for aarch64 and mipsel (docs/size.md).
 SIZE_NO_LIMITS=1 bash "$root/scripts/size.sh" >/dev/null
-sizes=(--size-of "portgated, router profile=$target/router/portgated"
-       --size-of "portgate-multicall, router profile=$target/router/portgate-multicall")
+sizes=()
+for t in aarch64-unknown-linux-musl mipsel-unknown-linux-musl; do
+    sizes+=(--size-of "portgated, $t (bar 1 300 000)=$root/target/cross/$t/$t/router/portgated"
+            --size-of "portgate-multicall, $t (bar 1 800 000)=$root/target/cross/$t/$t/router/portgate-multicall")
+done
 
 run=("$bin/portgate-bench" --portgated "$bin/portgated" --portgate "$bin/portgate" "${sizes[@]}"
      --out "$out" "$@")

@@ -61,15 +61,34 @@ for target in "${targets[@]}"; do
     # Static, not static-pie (a static-pie crashed under qemu on mipsel); musl from zig,
     # not rustc's self-contained copy (Debian ships none for these targets); no unwind
     # tables (panic=immediate-abort: nothing unwinds, nothing prints a backtrace).
+    link=()
+    case "$target" in
+        mips*)
+            # LLVM writes a .pdr section (MIPS procedure descriptors, for old debuggers:
+            # nothing loads it) of 24 bytes per function, 215 KB in the multi-call
+            # binary; strip keeps it. A linker script added to the default layout drops
+            # it, and the unwind tables left (13 KB with .eh_frame_hdr, such as musl's C
+            # objects'): with panic=immediate-abort nothing unwinds. MIPS32 code is the largest:
+            # the multi-call binary needs both to stay under its bar (docs/size.md).
+            printf 'SECTIONS { /DISCARD/ : { *(.pdr) *(.eh_frame) } } INSERT AFTER .text;\n' \
+                >"$out/bin/discard-pdr.ld"
+            link=(-C "link-arg=-Wl,-T,$out/bin/discard-pdr.ld")
+            ;;
+    esac
     export CARGO_ENCODED_RUSTFLAGS=$(printf '%s\x1f' -C relocation-model=static \
         -C target-feature=+crt-static -C link-self-contained=no -C force-unwind-tables=no \
-        -Z unstable-options -C panic=immediate-abort | sed 's/\x1f$//')
+        -Z unstable-options -C panic=immediate-abort "${link[@]}" | sed 's/\x1f$//')
     build_std=(-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
     tdir="$out/$target"
-    timed "$target: build portgated, portgate, portgate-multicall (router profile)" \
+    timed "$target: build portgated, portgate (router profile)" \
         "$CARGO" build --quiet --profile router --target "$target" --target-dir "$tdir" \
         "${build_std[@]}" -p portgate-daemon --no-default-features --bin portgated \
-        -p portgate-cli --bin portgate -p portgate-multicall --bin portgate-multicall
+        -p portgate-cli --bin portgate
+    # Apart: built with portgate above, the multi-call binary would get portgate-cli's
+    # default `full-cli` feature too (cargo unifies the features of one build).
+    timed "$target: build portgate-multicall (router profile)" \
+        "$CARGO" build --quiet --profile router --target "$target" --target-dir "$tdir" \
+        "${build_std[@]}" -p portgate-multicall --bin portgate-multicall
     bin="$tdir/$target/router"
     for b in portgated portgate portgate-multicall; do
         echo "$target $b $(stat -c %s "$bin/$b")"

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use portgate_proto::json::{self, obj, Value};
 
 /// Where portgated listens by default (its `control_socket` key).
 pub const DEFAULT_SOCKET: &str = "/run/portgated.sock";
@@ -73,7 +73,7 @@ pub fn ask(socket: &PathBuf, request: &Value) -> anyhow::Result<Value> {
     stream.write_all(line.as_bytes())?;
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer)?;
-    let v: Value = serde_json::from_str(answer.trim())
+    let v = json::parse(answer.trim())
         .map_err(|e| anyhow::anyhow!("malformed answer from portgated: {e}"))?;
     if v.get("ok") != Some(&Value::Bool(true)) {
         let why = v
@@ -88,18 +88,21 @@ pub fn ask(socket: &PathBuf, request: &Value) -> anyhow::Result<Value> {
 /// Runs `portgate admin ...`.
 pub fn run(json_out: bool, a: &AdminArgs) -> anyhow::Result<()> {
     let request = match &a.cmd {
-        AdminCmd::Status => json!({"cmd": "status"}),
-        AdminCmd::List => json!({"cmd": "list"}),
+        AdminCmd::Status => obj([("cmd", "status".into())]),
+        AdminCmd::List => obj([("cmd", "list".into())]),
         AdminCmd::Delete {
             external_port,
             protocol,
-        } => {
-            json!({"cmd": "delete", "protocol": protocol.to_ascii_lowercase(), "external_port": external_port})
-        }
-        AdminCmd::DeleteClient { client } => {
-            json!({"cmd": "delete-client", "client": client.to_string()})
-        }
-        AdminCmd::Reload => json!({"cmd": "reload"}),
+        } => obj([
+            ("cmd", "delete".into()),
+            ("protocol", protocol.to_ascii_lowercase().into()),
+            ("external_port", (*external_port).into()),
+        ]),
+        AdminCmd::DeleteClient { client } => obj([
+            ("cmd", "delete-client".into()),
+            ("client", client.to_string().into()),
+        ]),
+        AdminCmd::Reload => obj([("cmd", "reload".into())]),
     };
     let v = ask(&a.socket, &request)?;
     if json_out {
@@ -131,7 +134,7 @@ pub fn run(json_out: bool, a: &AdminArgs) -> anyhow::Result<()> {
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
+        Value::Str(s) => s.clone(),
         other => other.to_string(),
     }
 }
@@ -160,8 +163,7 @@ fn status_text(v: &Value) -> String {
 
 fn list_text(v: &Value) -> String {
     let mut out = String::new();
-    let none = Vec::new();
-    let mappings = v["mappings"].as_array().unwrap_or(&none);
+    let mappings = v["mappings"].as_array().unwrap_or_default();
     out.push_str(&format!("{} mapping(s)\n", mappings.len()));
     if !mappings.is_empty() {
         out.push_str("proto  ext port  internal               remote host      via      lease  packets  description\n");
@@ -183,7 +185,7 @@ fn list_text(v: &Value) -> String {
             text(&m["description"]),
         ));
     }
-    let pinholes = v["pinholes"].as_array().unwrap_or(&none);
+    let pinholes = v["pinholes"].as_array().unwrap_or_default();
     out.push_str(&format!("{} pinhole(s)\n", pinholes.len()));
     for p in pinholes {
         out.push_str(&format!(
@@ -207,17 +209,24 @@ mod tests {
 
     #[test]
     fn list_and_status_text() {
-        let v = json!({"ok": true, "mappings": [{"protocol": "tcp", "external_port": 8080,
+        let v = json::parse(
+            r#"{"ok": true, "mappings": [{"protocol": "tcp", "external_port": 8080,
             "internal_client": "10.0.0.2", "internal_port": 80, "remote_host": null,
             "origin": "pcp", "description": "web", "lease_left": 3599, "packets": 3}],
-            "pinholes": []});
+            "pinholes": []}"#,
+        )
+        .unwrap();
         let t = list_text(&v);
         assert!(t.starts_with("1 mapping(s)\n"), "{t}");
         assert!(t.contains("tcp        8080  10.0.0.2:80"), "{t}");
         assert!(t.contains("pcp"), "{t}");
         let s = status_text(
-            &json!({"external_address": "203.0.113.1", "uptime": 5, "epoch": 5,
-            "mappings": 1, "pinholes": 0, "counters": {"pcp": {"requests": 2, "refusals": 1, "errors": 0}}}),
+            &json::parse(
+                r#"{"external_address": "203.0.113.1", "uptime": 5, "epoch": 5,
+                "mappings": 1, "pinholes": 0,
+                "counters": {"pcp": {"requests": 2, "refusals": 1, "errors": 0}}}"#,
+            )
+            .unwrap(),
         );
         assert!(s.contains("pcp              2         1       0"), "{s}");
         assert!(s.contains("upnp             -"), "{s}");

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use portgate_proto::json::{self, obj, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, UnixListener};
 
@@ -73,7 +73,7 @@ impl Control {
 
     /// The answer to one request line at `now` (the daemon's clock, [`crate::clock::now`]).
     pub fn answer(&self, line: &str, now: u64) -> Value {
-        let req: Value = match serde_json::from_str(line) {
+        let req = match json::parse(line) {
             Ok(v) => v,
             Err(e) => return refuse(format!("not a JSON object: {e}")),
         };
@@ -92,25 +92,32 @@ impl Control {
 
     fn status(&self, now: u64) -> Value {
         let g = self.gw.borrow();
-        let counters: serde_json::Map<String, Value> = Proto::ALL
+        let counters = Proto::ALL
             .iter()
             .map(|&p| {
                 let c = stats::get(p);
                 (
                     p.name().to_owned(),
-                    json!({"requests": c.requests, "refusals": c.refusals, "errors": c.errors}),
+                    obj([
+                        ("requests", c.requests.into()),
+                        ("refusals", c.refusals.into()),
+                        ("errors", c.errors.into()),
+                    ]),
                 )
             })
             .collect();
-        json!({
-            "ok": true,
-            "external_address": g.external().map(|a| a.to_string()),
-            "uptime": self.started.elapsed().as_secs(),
-            "epoch": g.epoch(now),
-            "mappings": g.table().len(),
-            "pinholes": self.pins.borrow().table().len(),
-            "counters": counters,
-        })
+        obj([
+            ("ok", true.into()),
+            (
+                "external_address",
+                g.external().map(|a| a.to_string()).into(),
+            ),
+            ("uptime", self.started.elapsed().as_secs().into()),
+            ("epoch", g.epoch(now).into()),
+            ("mappings", g.table().len().into()),
+            ("pinholes", self.pins.borrow().table().len().into()),
+            ("counters", Value::Obj(counters)),
+        ])
     }
 
     fn list(&self, now: u64) -> Value {
@@ -120,54 +127,66 @@ impl Control {
             Vec::new()
         });
         let kernel6 = g.firewall().list_pinholes().unwrap_or_default();
-        let mappings: Vec<Value> = g
+        let mappings = g
             .table()
             .iter()
             .map(|m| {
                 let key = crate::gateway::firewall_key(m);
                 let k = kernel.iter().find(|e| e.mapping.key == key);
-                json!({
-                    "protocol": m.protocol.as_str().to_ascii_lowercase(),
-                    "external_port": m.external_port,
-                    "internal_client": m.internal_client.to_string(),
-                    "internal_port": m.internal_port,
-                    "remote_host": m.remote_host.map(|a| a.to_string()),
-                    "origin": match m.origin.kind() {
-                        crate::table::OriginKind::Upnp => "upnp",
-                        crate::table::OriginKind::NatPmp => "natpmp",
-                        crate::table::OriginKind::Pcp => "pcp",
-                    },
-                    "description": m.description,
-                    "lease_left": m.remaining(now),
-                    "packets": k.map(|e| e.packets),
-                    "bytes": k.map(|e| e.bytes),
-                })
+                let origin = match m.origin.kind() {
+                    crate::table::OriginKind::Upnp => "upnp",
+                    crate::table::OriginKind::NatPmp => "natpmp",
+                    crate::table::OriginKind::Pcp => "pcp",
+                };
+                obj([
+                    ("protocol", m.protocol.as_str().to_ascii_lowercase().into()),
+                    ("external_port", m.external_port.into()),
+                    ("internal_client", m.internal_client.to_string().into()),
+                    ("internal_port", m.internal_port.into()),
+                    ("remote_host", m.remote_host.map(|a| a.to_string()).into()),
+                    ("origin", origin.into()),
+                    ("description", m.description.as_str().into()),
+                    ("lease_left", m.remaining(now).into()),
+                    ("packets", k.map(|e| e.packets).into()),
+                    ("bytes", k.map(|e| e.bytes).into()),
+                ])
             })
             .collect();
         let pins = self.pins.borrow();
-        let pinholes: Vec<Value> = pins
+        let pinholes = pins
             .table()
             .iter()
             .map(|r| {
                 let key = r.firewall_key();
                 let k = kernel6.iter().find(|e| e.pinhole.key == key);
-                json!({
-                    "uid": r.uid,
-                    "protocol": r.spec.protocol.as_str().to_ascii_lowercase(),
-                    "internal_client": r.spec.internal_client.to_string(),
-                    "internal_port": r.spec.internal_port,
-                    "remote_host": r.spec.remote_host.map(|a| a.to_string()),
-                    "origin": match r.spec.origin {
-                        PinholeOrigin::Upnp => "upnp",
-                        PinholeOrigin::Pcp(_) => "pcp",
-                    },
-                    "lease_left": r.remaining(now),
-                    "packets": k.map(|e| e.packets),
-                    "bytes": k.map(|e| e.bytes),
-                })
+                let origin = match r.spec.origin {
+                    PinholeOrigin::Upnp => "upnp",
+                    PinholeOrigin::Pcp(_) => "pcp",
+                };
+                obj([
+                    ("uid", r.uid.into()),
+                    (
+                        "protocol",
+                        r.spec.protocol.as_str().to_ascii_lowercase().into(),
+                    ),
+                    ("internal_client", r.spec.internal_client.to_string().into()),
+                    ("internal_port", r.spec.internal_port.into()),
+                    (
+                        "remote_host",
+                        r.spec.remote_host.map(|a| a.to_string()).into(),
+                    ),
+                    ("origin", origin.into()),
+                    ("lease_left", r.remaining(now).into()),
+                    ("packets", k.map(|e| e.packets).into()),
+                    ("bytes", k.map(|e| e.bytes).into()),
+                ])
             })
             .collect();
-        json!({"ok": true, "mappings": mappings, "pinholes": pinholes})
+        obj([
+            ("ok", true.into()),
+            ("mappings", Value::Arr(mappings)),
+            ("pinholes", Value::Arr(pinholes)),
+        ])
     }
 
     fn delete(&self, req: &Value, now: u64) -> Value {
@@ -196,12 +215,18 @@ impl Control {
         match g.unmap(key, None, Requester::Trusted, now) {
             Ok(m) => {
                 tracing::info!(protocol = ?m.protocol, external_port, internal = %m.internal_client, "admin: mapping deleted");
-                json!({"ok": true, "deleted": {
-                    "protocol": m.protocol.as_str().to_ascii_lowercase(),
-                    "external_port": m.external_port,
-                    "internal_client": m.internal_client.to_string(),
-                    "internal_port": m.internal_port,
-                }})
+                obj([
+                    ("ok", true.into()),
+                    (
+                        "deleted",
+                        obj([
+                            ("protocol", m.protocol.as_str().to_ascii_lowercase().into()),
+                            ("external_port", m.external_port.into()),
+                            ("internal_client", m.internal_client.to_string().into()),
+                            ("internal_port", m.internal_port.into()),
+                        ]),
+                    ),
+                ])
             }
             Err(e) => refuse(e.to_string()),
         }
@@ -242,7 +267,7 @@ impl Control {
             }
         };
         tracing::info!(%client, deleted, "admin: client's mappings deleted");
-        json!({"ok": true, "deleted": deleted})
+        obj([("ok", true.into()), ("deleted", deleted.into())])
     }
 
     fn reload(&self) -> Value {
@@ -252,7 +277,7 @@ impl Control {
         // The reload itself is SIGHUP's, in the main loop: same path, same logs.
         let me = rustix::process::getpid();
         match rustix::process::kill_process(me, rustix::process::Signal::HUP) {
-            Ok(()) => json!({"ok": true, "reloading": true}),
+            Ok(()) => obj([("ok", true.into()), ("reloading", true.into())]),
             Err(e) => refuse(format!("cannot signal the reload: {e}")),
         }
     }
@@ -326,7 +351,7 @@ impl Control {
 }
 
 fn refuse(error: String) -> Value {
-    json!({"ok": false, "error": error})
+    obj([("ok", false.into()), ("error", error.into())])
 }
 
 /// The bound control socket; dropping it removes the socket file (when it is still
@@ -607,23 +632,32 @@ mod tests {
     fn status_list_and_metrics() {
         let c = control("/nonexistent/portgated.conf");
         let s = ask(&c, r#"{"cmd":"status"}"#);
-        assert_eq!(s["ok"], true);
-        assert_eq!(s["external_address"], EXT.to_string());
+        assert_eq!(s["ok"].as_bool(), Some(true));
+        assert_eq!(
+            s["external_address"].as_str(),
+            Some(EXT.to_string().as_str())
+        );
         assert_eq!(
             (s["mappings"].as_u64(), s["pinholes"].as_u64()),
             (Some(1), Some(0))
         );
-        assert!(s["counters"]["natpmp"]["requests"].is_u64());
+        assert!(s["counters"]["natpmp"]["requests"].as_u64().is_some());
         let l = ask(&c, r#"{"cmd":"list"}"#);
         let m = &l["mappings"][0];
-        assert_eq!(m["protocol"], "tcp");
-        assert_eq!(m["external_port"], 8080);
-        assert_eq!(m["internal_client"], HOST.to_string());
-        assert_eq!(m["internal_port"], 80);
-        assert_eq!(m["origin"], "upnp");
-        assert_eq!(m["lease_left"], 600);
-        assert_eq!(m["remote_host"], Value::Null);
-        assert!(m["packets"].is_u64(), "the memory firewall's counter: {m}");
+        assert_eq!(m["protocol"].as_str(), Some("tcp"));
+        assert_eq!(m["external_port"].as_u64(), Some(8080));
+        assert_eq!(
+            m["internal_client"].as_str(),
+            Some(HOST.to_string().as_str())
+        );
+        assert_eq!(m["internal_port"].as_u64(), Some(80));
+        assert_eq!(m["origin"].as_str(), Some("upnp"));
+        assert_eq!(m["lease_left"].as_u64(), Some(600));
+        assert!(m["remote_host"].is_null());
+        assert!(
+            m["packets"].as_u64().is_some(),
+            "the memory firewall's counter: {m}"
+        );
         let text = c.metrics(NOW);
         assert!(text.contains("\nportgate_mappings 1\n"), "{text}");
         assert!(
@@ -662,17 +696,67 @@ mod tests {
             ),
             (r#"{"cmd":"delete-client","client":"nobody"}"#, "address"),
             (r#"{"cmd":"reload"}"#, "nothing reloaded"),
+            // Valid JSON that is not a request object.
+            ("[]", "missing"),
+            (r#""status""#, "missing"),
+            (r#"{"cmd":1}"#, "missing"),
+            (r#"{"cmd":"status"} x"#, "not a JSON object"),
+            (r#"{"cmd":"st\u0000atus"}"#, "unknown command"),
+            (&"[".repeat(5000), "nested too deeply"),
         ] {
             let v = ask(&c, line);
-            assert_eq!(v["ok"], false, "{line}: {v}");
+            assert_eq!(v["ok"].as_bool(), Some(false), "{line}: {v}");
             let e = v["error"].as_str().unwrap_or_default();
             assert!(e.contains(why), "{line}: {e}");
         }
         assert_eq!(
-            ask(&c, r#"{"cmd":"status"}"#)["mappings"],
-            1,
+            ask(&c, r#"{"cmd":"status"}"#)["mappings"].as_u64(),
+            Some(1),
             "nothing changed"
         );
+    }
+
+    #[test]
+    fn answers_are_one_line_of_json_whatever_the_description() {
+        let c = control("/nonexistent/portgated.conf");
+        let description = "a \"quoted\"\nline\\ with \u{1} control \u{e9}";
+        c.gw.borrow_mut()
+            .map(
+                NewMapping {
+                    protocol: Protocol::Udp,
+                    external_port: 9000,
+                    remote_host: None,
+                    internal_client: HOST,
+                    internal_port: 9000,
+                    description: description.into(),
+                    expiry: None,
+                    origin: Origin::Upnp,
+                },
+                Requester::Client(HOST),
+                false,
+                NOW,
+            )
+            .unwrap();
+        let line = ask(&c, r#"{"cmd":"list"}"#).to_string();
+        assert!(!line.contains('\n'), "{line}");
+        let back = json::parse(&line).unwrap();
+        let m = back["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["external_port"].as_u64() == Some(9000))
+            .unwrap();
+        // What the table stored (it may clean a description up) comes back unchanged.
+        let stored =
+            c.gw.borrow()
+                .table()
+                .iter()
+                .find(|m| m.external_port == 9000)
+                .map(|m| m.description.to_string())
+                .unwrap();
+        assert_eq!(m["description"].as_str(), Some(stored.as_str()));
+        assert!(m["lease_left"].is_null(), "permanent: {m}");
+        assert_eq!(m["protocol"].as_str(), Some("udp"));
     }
 
     #[test]
@@ -682,22 +766,22 @@ mod tests {
             &c,
             r#"{"cmd":"delete","protocol":"TCP","external_port":8080}"#,
         );
-        assert_eq!(v["ok"], true, "{v}");
-        assert_eq!(v["deleted"]["internal_port"], 80);
-        assert_eq!(ask(&c, r#"{"cmd":"status"}"#)["mappings"], 0);
+        assert_eq!(v["ok"].as_bool(), Some(true), "{v}");
+        assert_eq!(v["deleted"]["internal_port"].as_u64(), Some(80));
+        assert_eq!(ask(&c, r#"{"cmd":"status"}"#)["mappings"].as_u64(), Some(0));
         let again = ask(
             &c,
             r#"{"cmd":"delete","protocol":"tcp","external_port":8080}"#,
         );
-        assert_eq!(again["ok"], false);
+        assert_eq!(again["ok"].as_bool(), Some(false));
 
         let c = control("/nonexistent/portgated.conf");
         let line = format!(r#"{{"cmd":"delete-client","client":"{HOST}"}}"#);
-        assert_eq!(ask(&c, &line)["deleted"], 1);
-        assert_eq!(ask(&c, &line)["deleted"], 0);
+        assert_eq!(ask(&c, &line)["deleted"].as_u64(), Some(1));
+        assert_eq!(ask(&c, &line)["deleted"].as_u64(), Some(0));
         assert_eq!(
-            ask(&c, r#"{"cmd":"delete-client","client":"2001:db8::2"}"#)["deleted"],
-            0
+            ask(&c, r#"{"cmd":"delete-client","client":"2001:db8::2"}"#)["deleted"].as_u64(),
+            Some(0)
         );
     }
 

@@ -3,10 +3,11 @@
 //! authorization, quota, conflict) and errors (malformed or unsupported requests,
 //! resource or firewall failures).
 //!
-//! Process-wide atomics: the front ends count where they answer, without a handle to
-//! pass around.
+//! Process-wide counters: the front ends count where they answer, without a handle to
+//! pass around. 64-bit counters behind a mutex, not 64-bit atomics: 32-bit MIPS (a
+//! router target, docs/cross.md) has none.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// A protocol counted apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,50 +64,32 @@ pub struct Counts {
     pub errors: u64,
 }
 
-struct Slot {
-    requests: AtomicU64,
-    refusals: AtomicU64,
-    errors: AtomicU64,
-}
+const ZERO: Counts = Counts {
+    requests: 0,
+    refusals: 0,
+    errors: 0,
+};
 
-impl Slot {
-    const fn new() -> Self {
-        Slot {
-            requests: AtomicU64::new(0),
-            refusals: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-        }
-    }
-}
-
-static COUNTS: [Slot; 3] = [Slot::new(), Slot::new(), Slot::new()];
+static COUNTS: Mutex<[Counts; 3]> = Mutex::new([ZERO; 3]);
 
 /// Counts one answered request of `proto`.
 pub fn note(proto: Proto, outcome: Outcome) {
-    let Some(slot) = COUNTS.get(proto.index()) else {
+    let mut all = COUNTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(c) = all.get_mut(proto.index()) else {
         return;
     };
-    slot.requests.fetch_add(1, Ordering::Relaxed);
+    c.requests = c.requests.wrapping_add(1);
     match outcome {
         Outcome::Ok => {}
-        Outcome::Refused => {
-            slot.refusals.fetch_add(1, Ordering::Relaxed);
-        }
-        Outcome::Error => {
-            slot.errors.fetch_add(1, Ordering::Relaxed);
-        }
+        Outcome::Refused => c.refusals = c.refusals.wrapping_add(1),
+        Outcome::Error => c.errors = c.errors.wrapping_add(1),
     }
 }
 
 /// The counters of `proto` so far.
 pub fn get(proto: Proto) -> Counts {
-    COUNTS
-        .get(proto.index())
-        .map_or_else(Counts::default, |s| Counts {
-            requests: s.requests.load(Ordering::Relaxed),
-            refusals: s.refusals.load(Ordering::Relaxed),
-            errors: s.errors.load(Ordering::Relaxed),
-        })
+    let all = COUNTS.lock().unwrap_or_else(PoisonError::into_inner);
+    all.get(proto.index()).copied().unwrap_or_default()
 }
 
 /// The outcome of a NAT-PMP reply from its result code (RFC 6886 section 3.5: 2 Not

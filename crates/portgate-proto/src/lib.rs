@@ -19,6 +19,7 @@
 //! | [`stun`] | STUN binding request/response | RFC 5389 |
 //! | [`minissdpd`] | the MiniSSDPd unix-socket protocol | MiniSSDPd |
 //! | [`upnp_error`] | UPnP control error codes | UDA 1.1 §3.2.2, IGD:2 |
+//! | [`json`] | JSON values for portgated's administration socket | RFC 8259 |
 #![forbid(unsafe_code)]
 #![deny(clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::indexing_slicing))]
@@ -27,6 +28,7 @@ pub mod description;
 pub mod error;
 pub mod gena;
 pub mod http;
+pub mod json;
 pub mod minissdpd;
 pub mod natpmp;
 pub mod pcp;

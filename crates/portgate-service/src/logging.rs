@@ -10,7 +10,10 @@
 
 use std::str::FromStr;
 
-use crate::syslog::{Syslog, DEV_LOG};
+use tracing_subscriber::fmt::time::SystemTime;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::syslog::{Syslog, SyslogLine, DEV_LOG};
 
 /// Environment variable naming the syslog socket instead of [`DEV_LOG`].
 pub const SYSLOG_SOCKET_ENV: &str = "PORTGATE_SYSLOG_SOCKET";
@@ -62,27 +65,78 @@ pub fn init(ident: &str, target: LogTarget, foreground: bool, level: &str) {
         .and_then(|v| v.trim().parse().ok())
         .or_else(|| level.parse().ok())
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let syslog = target.uses_syslog(foreground);
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false);
-    if target.uses_syslog(foreground) {
+    // One subscriber type for both destinations (its code is generated once: see
+    // docs/size.md): without_time() then the same timer type keeps the time off.
+    let (builder, sink) = if syslog {
         let path = std::env::var_os(SYSLOG_SOCKET_ENV).unwrap_or_else(|| DEV_LOG.into());
-        // syslog stamps the time and the level is in PRI: only the message and fields.
-        builder
-            .with_writer(Syslog::new(path, ident))
-            .with_ansi(false)
-            .without_time()
-            .with_level(false)
-            .init();
+        (
+            builder.without_time().with_timer(SystemTime),
+            Sink::Syslog(Syslog::new(path, ident)),
+        )
     } else {
-        builder
-            .with_writer(std::io::stderr)
-            // Colour codes only for a terminal, not in a service manager's journal (and
-            // only where tracing-subscriber's `ansi` feature is on).
-            .with_ansi(
-                cfg!(feature = "ansi") && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            )
-            .init();
+        (builder, Sink::Stderr)
+    };
+    builder
+        .with_writer(sink)
+        // syslog stamps the time and the level is in PRI: only the message and fields.
+        .with_level(!syslog)
+        // Colour codes only for a terminal, not in a service manager's journal nor in
+        // syslog (and only where tracing-subscriber's `ansi` feature is on).
+        .with_ansi(
+            !syslog
+                && cfg!(feature = "ansi")
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .init();
+}
+
+/// Where log lines go: stderr or syslog.
+enum Sink {
+    Stderr,
+    Syslog(Syslog),
+}
+
+/// One log line on its way to a [`Sink`].
+enum SinkLine {
+    Stderr(std::io::Stderr),
+    Syslog(SyslogLine),
+}
+
+impl std::io::Write for SinkLine {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Stderr(w) => w.write(data),
+            Self::Syslog(w) => w.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Stderr(w) => w.flush(),
+            Self::Syslog(w) => w.flush(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for Sink {
+    type Writer = SinkLine;
+
+    fn make_writer(&'a self) -> SinkLine {
+        match self {
+            Self::Stderr => SinkLine::Stderr(std::io::stderr()),
+            Self::Syslog(s) => SinkLine::Syslog(s.make_writer()),
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SinkLine {
+        match self {
+            Self::Stderr => SinkLine::Stderr(std::io::stderr()),
+            Self::Syslog(s) => SinkLine::Syslog(s.make_writer_for(meta)),
+        }
     }
 }
 
