@@ -723,6 +723,7 @@ mod tests {
         c.gw.borrow_mut()
             .map(
                 NewMapping {
+                    external: None,
                     protocol: Protocol::Udp,
                     external_port: 9000,
                     remote_host: None,
