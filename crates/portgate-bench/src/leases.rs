@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use portgate_lab::Lab;
 use serde::Serialize;
 
-use crate::cgn::{self, GATEWAY_ADDR, PER_SUBSCRIBER, POOL, SUBSCRIBERS, SUB_PREFIX};
+use crate::cgn::{self, GATEWAY_ADDR, POOL, SUBSCRIBERS, SUB_PREFIX};
 use crate::daemon::{self, Kind};
 use crate::scale::{in_lan0, Op, Run, Spec, Target, LEASE};
 use crate::Args;
@@ -70,6 +70,9 @@ pub struct LeaseResults {
     pub expiry: Run,
     /// The unix second all leases ended in.
     pub expiry_at: u64,
+    /// Elements of the kernel's pool map 10 s after it (the map's type line counts
+    /// one): the spare subscribers' and the checked mappings are left.
+    pub kernel_after: Option<usize>,
 }
 
 /// Ports per subscriber on its address, as portgated computes `cgn_port_quota`'s
@@ -220,11 +223,10 @@ pub fn run(
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        // Until the replacement is seen (checked between rounds of SPARE requests).
+        // Windows of 2 s until the one in which the replacement is seen.
         let mut runs = Vec::new();
         let limit = ready + Duration::from_secs(60);
         let r = loop {
-            let seen = done_at.lock().map(|g| g.is_some()).unwrap_or(true);
             let r = target.run_spec(&Spec {
                 ops: &cycled,
                 window: WINDOW,
@@ -236,6 +238,7 @@ pub fn run(
                 Ok(r) => runs.push(r),
                 Err(e) => break Err(e),
             }
+            let seen = done_at.lock().map(|g| g.is_some()).unwrap_or(true);
             if seen || Instant::now() > limit {
                 break Ok(());
             }
@@ -259,7 +262,9 @@ pub fn run(
     let t = Instant::now();
     let d = daemon::start_with(lab, Kind::Portgated, &args.portgated, dir, &extra)?;
     let restart_s = t.elapsed().as_secs_f64();
-    eprintln!("   restart (a million in the kernel and the file): first PCP answer after {restart_s:.2} s");
+    eprintln!(
+        "   restart ({leases} in the kernel and the file): first PCP answer after {restart_s:.2} s"
+    );
     let target = Target {
         pid: d.pid,
         ..target
@@ -280,8 +285,17 @@ pub fn run(
         size: leases,
         deadline: Some(Instant::now() + left),
     })?;
+    // Small again: the kernel's pool map can be listed (the spare subscribers' and
+    // the checked mappings are left).
+    let kernel_after = lab
+        .exec(
+            portgate_lab::Host::Gateway,
+            &["nft", "list", "map", "inet", "portgate", "fwd4c"],
+        )
+        .map(|o| String::from_utf8_lossy(&o.stdout).matches(" : ").count())
+        .ok();
     eprintln!(
-        "   mass expiry: others' p99 {:.2} ms from 5 s before to 10 s after the second {leases} leases ended in",
+        "   mass expiry: others' p99 {:.2} ms from 5 s before to 10 s after the second {leases} leases ended in; {kernel_after:?} elements left in the kernel's pool map",
         expiry.stats.p99_ms
     );
     d.stop(lab)?;
@@ -297,6 +311,7 @@ pub fn run(
         restart_s,
         expiry,
         expiry_at,
+        kernel_after,
     })
 }
 
@@ -326,6 +341,7 @@ pub fn markdown(r: &LeaseResults) -> String {
          | others' p99 while the start-up compaction runs (worst 2 s window; file replaced after {}) | {:.2} ms |\n\
          | others' p99 afterwards | {:.2} ms |\n\
          | others' p99 from 5 s before to 10 s after all {} leases end | {:.2} ms |\n\
+         | elements left in the kernel's pool map 10 s after they ended (type line included) | {} |\n\
          | restored mappings refreshed with the file's address and port | {} of {} |\n\
          | of those, bytes from the WAN host delivered | {} of {} |\n\n",
         r.leases,
@@ -340,6 +356,7 @@ pub fn markdown(r: &LeaseResults) -> String {
         r.quiet.stats.p99_ms,
         r.leases,
         r.expiry.stats.p99_ms,
+        r.kernel_after.map_or("not listed".to_owned(), |n| n.to_string()),
         r.checked.1,
         r.checked.0,
         r.delivered.1,

@@ -569,6 +569,10 @@ impl LeaseStore for FileStore {
     }
 }
 
+/// A text this long or longer (about 8 000 leases) is written by
+/// [`ThreadedFileStore`]'s thread; a shorter one at once, as [`FileStore`] does.
+pub const THREADED_REWRITE_FROM: usize = 1 << 20;
+
 /// A [`LeaseStore`] on a file whose large replacements (compactions, from
 /// [`THREADED_REWRITE_FROM`] bytes) are written and fsynced by a thread of their own, so that rewriting a million leases does not
 /// hold up the daemon's loop. Until the new file is in place the old one stays the
@@ -576,10 +580,6 @@ impl LeaseStore for FileStore {
 /// ([`LeaseStore::settle`]) they are appended to the new file, which is fsynced and
 /// renamed over the old one. A crash at any point leaves the old file with every
 /// append, or the new one with them.
-/// A text this long or longer (about 8 000 leases) is written by
-/// [`ThreadedFileStore`]'s thread; a shorter one at once, as [`FileStore`] does.
-pub const THREADED_REWRITE_FROM: usize = 1 << 20;
-
 #[derive(Debug)]
 pub struct ThreadedFileStore {
     path: std::path::PathBuf,
