@@ -97,7 +97,7 @@ pub const RESTORE_WHOLESALE_AT: usize = 65_536;
 /// Mappings formatted per step of a compaction of the lease file: a larger table is
 /// compacted in steps of this many between requests (each a bounded pause), and the
 /// file is written by [`lease::ThreadedFileStore`]'s thread.
-pub const COMPACT_STEP: usize = 2048;
+pub const COMPACT_STEP: usize = 1024;
 
 /// Most mappings one [`Gateway::expire`] call removes: one firewall transaction of
 /// at most [`portgate_nft::MAX_BATCH_CHANGES`] changes, a bounded pause for the
@@ -1358,7 +1358,7 @@ impl Gateway {
         let mut last = after;
         let mut n = 0;
         for m in self.table.iter_after(after).take(COMPACT_STEP) {
-            text.push_str(&lease::format_entry(&self.lease_entry(m)));
+            lease::format_entry_into(&mut text, &self.lease_entry(m));
             last = Some(m.key());
             n += 1;
         }

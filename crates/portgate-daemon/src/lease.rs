@@ -380,6 +380,13 @@ pub fn format_removal(
 /// remote-host line, then the entry line cut to [`LEASE_LINE_MAX`] bytes.
 pub fn format_entry(e: &LeaseEntry) -> String {
     let mut out = String::new();
+    format_entry_into(&mut out, e);
+    out
+}
+
+/// [`format_entry`] appended to `out` (no allocation of its own for an entry
+/// without a description: a compaction formats a million of them).
+pub fn format_entry_into(out: &mut String, e: &LeaseEntry) {
     if let Some(a) = e.external {
         let _ = writeln!(out, "{EXT_TAG} {} {} {a}", e.protocol, e.external_port);
     }
@@ -396,15 +403,16 @@ pub fn format_entry(e: &LeaseEntry) -> String {
             );
         }
         Origin::Pcp { nonce } => {
-            let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-            let _ = writeln!(
-                out,
-                "{ORIGIN_TAG} {} {} pcp {hex}",
-                e.protocol, e.external_port
-            );
+            let _ = write!(out, "{ORIGIN_TAG} {} {} pcp ", e.protocol, e.external_port);
+            for b in nonce {
+                let _ = write!(out, "{b:02x}");
+            }
+            out.push('\n');
         }
     }
-    let head = format!(
+    let start = out.len();
+    let _ = write!(
+        out,
         "{}:{}:{}:{}:{}:",
         e.protocol,
         e.external_port,
@@ -412,16 +420,16 @@ pub fn format_entry(e: &LeaseEntry) -> String {
         e.internal_port,
         e.expiry.unwrap_or(0)
     );
-    let room = LEASE_LINE_MAX.saturating_sub(head.len() + 1);
-    let desc = sanitize_description(&e.description);
-    let mut cut = desc.len().min(room);
-    while !desc.is_char_boundary(cut) {
-        cut -= 1;
+    if !e.description.is_empty() {
+        let room = LEASE_LINE_MAX.saturating_sub(out.len() - start + 1);
+        let desc = sanitize_description(&e.description);
+        let mut cut = desc.len().min(room);
+        while !desc.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push_str(desc.get(..cut).unwrap_or("").trim_end());
     }
-    out.push_str(&head);
-    out.push_str(desc.get(..cut).unwrap_or("").trim_end());
     out.push('\n');
-    out
 }
 
 /// Format a whole file.
