@@ -78,7 +78,7 @@ pub fn op(k: usize, lifetime: u32) -> Op {
 }
 
 /// The pool address subscriber `i` pairs with: offset mod pool size (docs/scale.md).
-fn paired(pool: &[Ipv4Addr], i: usize) -> Option<Ipv4Addr> {
+pub(crate) fn paired(pool: &[Ipv4Addr], i: usize) -> Option<Ipv4Addr> {
     pool.get(i % pool.len().max(1)).copied()
 }
 
@@ -111,6 +111,8 @@ pub struct CgnResults {
     pub probes: Probes,
     /// One subscriber flooding while the others refresh.
     pub fairness: Fairness,
+    /// The lease-file phases: start, compaction, restart, mass expiry at a million.
+    pub leases: crate::leases::LeaseResults,
     /// The machine's load average (1, 5, 15 min) at the start and at the end.
     pub loadavg: (String, String),
     /// Seconds the run took.
@@ -249,7 +251,7 @@ impl Rng {
 
 /// Sends `o` (a refresh) from its subscriber's address and returns the answer's
 /// external address and port, if it succeeded.
-fn refresh_one(gw: Ipv4Addr, o: &Op) -> anyhow::Result<Option<(Ipv4Addr, u16)>> {
+pub(crate) fn refresh_one(gw: Ipv4Addr, o: &Op) -> anyhow::Result<Option<(Ipv4Addr, u16)>> {
     use nix::sys::socket::{setsockopt, sockopt, SockaddrIn};
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     setsockopt(&sock, sockopt::IpTransparent, &true).context("IP_TRANSPARENT")?;
@@ -281,7 +283,7 @@ fn refresh_one(gw: Ipv4Addr, o: &Op) -> anyhow::Result<Option<(Ipv4Addr, u16)>> 
 
 /// Bytes from the WAN host to `to` reach a socket bound to (`o.client`, `o.port`) in
 /// LAN host 0: the subscriber's own address, so the mapping led to that subscriber.
-fn delivered(lab: &Lab, o: &Op, to: SocketAddr, n: u64) -> anyhow::Result<bool> {
+pub(crate) fn delivered(lab: &Lab, o: &Op, to: SocketAddr, n: u64) -> anyhow::Result<bool> {
     let payload = format!("cgn probe {n}");
     let local = SocketAddr::new(IpAddr::V4(o.client), o.port);
     let wait = Duration::from_secs(2);
@@ -357,11 +359,9 @@ fn probe_sample(lab: &Lab, pool: &[Ipv4Addr], reached: usize) -> anyhow::Result<
     Ok(out)
 }
 
-/// Runs the CGN phases and writes `cgn.json` and `cgn.md` to `args.out`.
-pub fn run(args: &Args) -> anyhow::Result<CgnResults> {
-    let started = Instant::now();
-    let load_start = loadavg();
-    eprintln!("== CGN mode: {MAPPINGS} mappings from {SUBSCRIBERS} subscribers over {POOL} addresses (load {load_start})");
+/// The lab with the pool and the subscribers' routes, a scratch directory, and the
+/// daemon's CGN configuration.
+fn lab_and_config() -> anyhow::Result<(Lab, Vec<Ipv4Addr>, std::path::PathBuf, String)> {
     let lab = Lab::builder()
         .lan_hosts(1)
         .wan_unreserved()
@@ -383,6 +383,15 @@ pub fn run(args: &Args) -> anyhow::Result<CgnResults> {
         "listening_ip={GATEWAY_ADDR}/14\nmax_mappings_per_client=16\nmin_lifetime=1\n\
          cgn_mode=yes\ncgn_external_pool={pool_net}\ncgn_subscribers={SUB_NET}/{SUB_PREFIX}\n"
     );
+    Ok((lab, pool, dir, extra))
+}
+
+/// Runs the CGN phases and writes `cgn.json` and `cgn.md` to `args.out`.
+pub fn run(args: &Args) -> anyhow::Result<CgnResults> {
+    let started = Instant::now();
+    let load_start = loadavg();
+    eprintln!("== CGN mode: {MAPPINGS} mappings from {SUBSCRIBERS} subscribers over {POOL} addresses (load {load_start})");
+    let (lab, pool, dir, extra) = lab_and_config()?;
     let d = daemon::start_with(&lab, Kind::Portgated, &args.portgated, &dir, &extra)?;
     let pid = d.pid;
     let target = Target {
@@ -434,6 +443,7 @@ pub fn run(args: &Args) -> anyhow::Result<CgnResults> {
         rss_anon_kib: 0,
         slab_kib: slab_kib(),
     });
+    let leases = crate::leases::run(args, &lab, &pool, &dir, &extra, MAPPINGS)?;
     let per = |a: u64, b: u64| (a as f64 - b as f64) * 1024.0 / reached.max(1) as f64;
     let (empty, full, emptied) = (mem[0], mem[2], mem[3]);
     let results = CgnResults {
@@ -450,6 +460,7 @@ pub fn run(args: &Args) -> anyhow::Result<CgnResults> {
         delete_all,
         probes,
         fairness,
+        leases,
         loadavg: (load_start, loadavg()),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -512,5 +523,23 @@ pub fn markdown(r: &CgnResults) -> String {
         r.fairness.flood_seconds,
         r.fairness.flood_answered
     ));
+    s.push_str(&crate::leases::markdown(&r.leases));
     s
+}
+
+/// Only the lease-file phases ([`crate::leases`]) with `leases` leases, in a lab set
+/// up as [`run`]'s; writes `leases.json` and `leases.md`.
+pub fn run_leases(args: &Args, leases: usize) -> anyhow::Result<()> {
+    let (lab, pool, dir, extra) = lab_and_config()?;
+    let r = crate::leases::run(args, &lab, &pool, &dir, &extra, leases.min(MAPPINGS))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(
+        args.out.join("leases.json"),
+        serde_json::to_string_pretty(&r)?,
+    )?;
+    let md = crate::leases::markdown(&r);
+    std::fs::write(args.out.join("leases.md"), &md)?;
+    eprintln!("{md}");
+    Ok(())
 }

@@ -10,7 +10,7 @@ use portgate_lab::{Host, Lab, Proc};
 use crate::client::NatPmp;
 
 /// How long a daemon may take to answer after start.
-pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// HTTP port both daemons are configured with.
 pub const HTTP_PORT: u16 = 5000;

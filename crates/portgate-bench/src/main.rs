@@ -10,6 +10,7 @@
 mod cgn;
 mod client;
 mod daemon;
+mod leases;
 mod load;
 mod report;
 mod run;
@@ -71,6 +72,11 @@ pub struct Args {
     /// WAN host. Writes cgn.json and cgn.md.
     #[arg(long)]
     pub cgn: bool,
+    /// Only the lease-file phases of the CGN run (start, compaction, restart, mass
+    /// expiry) with this many leases (at most 1 000 000). Writes leases.json and
+    /// leases.md.
+    #[arg(long, value_name = "N")]
+    pub cgn_leases: Option<usize>,
     /// Also report the size of another binary, as NAME=PATH (repeatable; scripts/bench.sh
     /// passes the router builds, docs/size.md).
     #[arg(long = "size-of", value_name = "NAME=PATH", value_parser = parse_size_of)]
@@ -124,7 +130,9 @@ impl Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let outcome = if args.cgn {
+    let outcome = if let Some(n) = args.cgn_leases {
+        cgn::run_leases(&args, n)
+    } else if args.cgn {
         cgn::run(&args).map(drop)
     } else if args.scale {
         scale::run(&args).and_then(|()| cgn::run(&args).map(drop))

@@ -129,12 +129,18 @@ impl Op {
         (self.proto, self.port, client)
     }
 
+    /// The PCP nonce: protocol, port and client, so that an answer names its request.
+    pub(crate) fn nonce(&self) -> [u8; pcp::NONCE_LEN] {
+        let mut nonce = [0x3cu8; pcp::NONCE_LEN];
+        nonce[0] = self.proto;
+        nonce[1..3].copy_from_slice(&self.port.to_be_bytes());
+        nonce[3..7].copy_from_slice(&self.client.octets());
+        nonce
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         if self.pcp {
-            let mut nonce = [0x3cu8; pcp::NONCE_LEN];
-            nonce[0] = self.proto;
-            nonce[1..3].copy_from_slice(&self.port.to_be_bytes());
-            nonce[3..7].copy_from_slice(&self.client.octets());
+            let nonce = self.nonce();
             pcp::Request {
                 lifetime: self.lifetime,
                 client_address: IpAddr::V4(self.client),
@@ -224,7 +230,7 @@ pub(crate) struct Target<'a> {
 
 impl Target<'_> {
     /// [`pipeline`] run in LAN host 0, with the daemon's CPU time per request.
-    fn run_spec(&self, spec: &Spec<'_>) -> anyhow::Result<Run> {
+    pub(crate) fn run_spec(&self, spec: &Spec<'_>) -> anyhow::Result<Run> {
         let before = cpu_ns(self.pid);
         let (gw, any_port) = (self.gw, self.any_port);
         let mut r = in_lan0(self.lab, || pipeline(gw, spec, any_port))?;
@@ -255,12 +261,12 @@ impl Target<'_> {
 
 /// One run of requests: `ops` with up to `window` in flight, named `name`, from a
 /// table of `size` mappings, sending nothing new after `deadline`.
-struct Spec<'a> {
-    ops: &'a [Op],
-    window: usize,
-    name: &'a str,
-    size: usize,
-    deadline: Option<Instant>,
+pub(crate) struct Spec<'a> {
+    pub(crate) ops: &'a [Op],
+    pub(crate) window: usize,
+    pub(crate) name: &'a str,
+    pub(crate) size: usize,
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// The run with the median rate of `runs` (all of one kind), its error count the

@@ -452,12 +452,6 @@ impl Config {
         if let Err(why) = self.cgn.build() {
             return Err(LineError::Inconsistent(why));
         }
-        if self.cgn.enabled && self.lease_file.is_some() {
-            // The lease file's journal names a mapping by protocol and port only.
-            return Err(LineError::Inconsistent(
-                "lease_file is not supported in CGN mode (cgn_mode=yes) yet".into(),
-            ));
-        }
         if self.min_lifetime > self.max_lifetime {
             return Err(LineError::Inconsistent(format!(
                 "min_lifetime ({}) is above max_lifetime ({})",

@@ -88,6 +88,17 @@ pub const PERSIST_DELAY: Duration = Duration::from_secs(5);
 /// line, so it runs at most once per this many changes.
 pub const JOURNAL_SLACK: usize = 1024;
 
+/// From this many mappings in the lease file on, start-up replaces the kernel's maps
+/// wholesale ([`Firewall::replace_mappings`]) instead of listing them first
+/// ([`Firewall::reconcile`]): the kernel's dump of a hash set is quadratic in its size,
+/// too slow at a million (docs/scale.md).
+pub const RESTORE_WHOLESALE_AT: usize = 65_536;
+
+/// Mappings formatted per step of a compaction of the lease file: a larger table is
+/// compacted in steps of this many between requests (each a bounded pause), and the
+/// file is written by [`lease::ThreadedFileStore`]'s thread.
+pub const COMPACT_STEP: usize = 1024;
+
 /// Most mappings one [`Gateway::expire`] call removes: one firewall transaction of
 /// at most [`portgate_nft::MAX_BATCH_CHANGES`] changes, a bounded pause for the
 /// requests waiting behind it.
@@ -317,6 +328,9 @@ pub struct Gateway {
     next_clean: Option<u64>,
     /// Requests per source in the current second ([`Gateway::admit_request`]).
     rate: crate::cgn::RateLimit,
+    /// A compaction of the lease file being gathered in steps ([`COMPACT_STEP`]):
+    /// the last key formatted and the text so far.
+    compaction: Option<(Option<MappingKey>, String)>,
 }
 
 /// What the requests of one [`Gateway::batch`] decided: their firewall changes (sent
@@ -421,7 +435,7 @@ impl Gateway {
         let store = settings
             .lease_file
             .clone()
-            .map(|p| Box::new(lease::FileStore(p)) as Box<dyn lease::LeaseStore>);
+            .map(|p| Box::new(lease::ThreadedFileStore::new(p)) as Box<dyn lease::LeaseStore>);
         Self::start_with(settings, firewall, store, external, now)
     }
 
@@ -467,8 +481,20 @@ impl Gateway {
                     report.skipped += 1;
                     continue;
                 }
+                if let Some(ext) = e.external {
+                    // A pool mapping comes back only on the subscriber's pairing under
+                    // the present configuration (its address and port set).
+                    let paired = settings.cgn.as_ref().and_then(|c| c.pair(client));
+                    if !paired
+                        .is_some_and(|p| p.external == ext && p.ports.contains(&e.external_port))
+                    {
+                        tracing::warn!(%client, %ext, port = e.external_port, "lease entry outside the subscriber's pairing skipped");
+                        report.skipped += 1;
+                        continue;
+                    }
+                }
                 let req = NewMapping {
-                    external: None,
+                    external: e.external,
                     protocol: e.protocol,
                     external_port: e.external_port,
                     remote_host: e.remote_host,
@@ -480,7 +506,7 @@ impl Gateway {
                 };
                 // Later duplicates of a key win, as with miniupnpd's reload.
                 let k = MappingKey {
-                    external: None,
+                    external: req.external,
                     protocol: req.protocol,
                     external_port: req.external_port,
                 };
@@ -496,7 +522,11 @@ impl Gateway {
         }
         let wanted: Vec<portgate_nft::Mapping> =
             table.iter().map(|m| firewall_mapping(m, now)).collect();
-        report.reconcile = firewall.reconcile(&wanted)?;
+        report.reconcile = if wanted.len() >= RESTORE_WHOLESALE_AT {
+            firewall.replace_mappings(&wanted)?
+        } else {
+            firewall.reconcile(&wanted)?
+        };
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let mut gw = Gateway {
             table,
@@ -514,12 +544,13 @@ impl Gateway {
             outbox: std::collections::VecDeque::new(),
             next_clean: None,
             rate: crate::cgn::RateLimit::default(),
+            compaction: None,
         };
         gw.restart_timers(now);
         if gw.settings.timers.announce {
             gw.announcer.restart(Duration::from_secs(now));
         }
-        gw.persist_now();
+        gw.persist_soon(now);
         Ok((gw, report))
     }
 
@@ -725,7 +756,11 @@ impl Gateway {
         if self.journal.is_on() {
             let mut text = String::new();
             if let Some(p) = moved {
-                text.push_str(&lease::format_removal(p.protocol, p.external_port));
+                text.push_str(&lease::format_removal(
+                    p.external,
+                    p.protocol,
+                    p.external_port,
+                ));
             }
             text.push_str(&lease::format_entry(&self.lease_entry(new)));
             self.journal(&text, now);
@@ -1107,7 +1142,7 @@ impl Gateway {
         let secs = now.as_secs();
         self.expire(secs);
         if self.flush_due().is_some_and(|t| t <= secs) {
-            self.flush();
+            self.flush(secs);
         }
         if let Some(t) = self.next_clean.filter(|&t| t <= secs) {
             let every = self.settings.timers.clean_interval.max(1);
@@ -1136,13 +1171,15 @@ impl Gateway {
         self.journal.flush_due()
     }
 
-    /// Rewrite the lease file if expiries are pending, else fsync the
-    /// journal lines appended since the last sync.
-    pub fn flush(&mut self) {
-        if self.journal.is_dirty() {
-            self.persist_now();
+    /// Rewrite the lease file if expiries are pending (the next step of a compaction
+    /// under way), else fsync the journal lines appended since the last sync.
+    pub fn flush(&mut self, now: u64) {
+        if self.journal.is_compacting() {
+            self.compact_step(now);
+        } else if self.journal.is_dirty() {
+            self.persist_soon(now);
         } else {
-            self.journal.sync();
+            self.journal.sync(now);
         }
     }
 
@@ -1162,12 +1199,11 @@ impl Gateway {
         }
         if moved {
             self.journal.set_store(
-                self.settings
-                    .lease_file
-                    .clone()
-                    .map(|p| Box::new(lease::FileStore(p)) as Box<dyn lease::LeaseStore>),
+                self.settings.lease_file.clone().map(|p| {
+                    Box::new(lease::ThreadedFileStore::new(p)) as Box<dyn lease::LeaseStore>
+                }),
             );
-            self.persist_now();
+            self.persist_now(now);
         }
         self.remove_where(
             |table, m| {
@@ -1186,7 +1222,8 @@ impl Gateway {
     /// Shutdown: write the lease file, then remove our firewall table
     /// (or keep it when `keep`).
     pub fn shutdown(&mut self, keep: bool) -> Result<(), GatewayError> {
-        self.persist_now();
+        self.persist_now(0);
+        self.journal.wait();
         self.firewall.shutdown(keep)?;
         if keep {
             tracing::info!(
@@ -1236,7 +1273,7 @@ impl Gateway {
         }
         let text: String = gone
             .iter()
-            .map(|m| lease::format_removal(m.protocol, m.external_port))
+            .map(|m| lease::format_removal(m.external, m.protocol, m.external_port))
             .collect();
         self.journal(&text, now);
         Ok(gone)
@@ -1280,17 +1317,56 @@ impl Gateway {
             return;
         }
         if !self.journal.append(text, self.table.len(), now) {
-            self.persist_now();
+            self.persist_soon(now);
         }
     }
 
-    fn persist_now(&mut self) {
+    /// Rewrite the lease file whole, now (reload, shutdown).
+    fn persist_now(&mut self, now: u64) {
+        self.compaction = None;
         if !self.journal.is_on() {
-            self.journal.compact("");
+            self.journal.compact(String::new(), now);
             return;
         }
         let entries: Vec<LeaseEntry> = self.table.iter().map(|m| self.lease_entry(m)).collect();
-        self.journal.compact(&lease::format(&entries));
+        self.journal.compact(lease::format(&entries), now);
+    }
+
+    /// Compact the lease file: at once for a small table, else in steps of
+    /// [`COMPACT_STEP`] mappings, one per [`Gateway::handle_timeout`] (due at once
+    /// meanwhile), requests served between them.
+    fn persist_soon(&mut self, now: u64) {
+        if self.journal.is_compacting() {
+            return;
+        }
+        if !self.journal.is_on() || self.table.len() <= COMPACT_STEP {
+            self.persist_now(now);
+            return;
+        }
+        self.journal.begin_compaction();
+        self.compaction = Some((None, String::new()));
+        self.compact_step(now);
+    }
+
+    /// One step of the compaction being gathered; the last hands the text over.
+    fn compact_step(&mut self, now: u64) {
+        let Some((after, mut text)) = self.compaction.take() else {
+            // The journal waits for a snapshot nobody gathers: write it whole.
+            self.persist_now(now);
+            return;
+        };
+        let mut last = after;
+        let mut n = 0;
+        for m in self.table.iter_after(after).take(COMPACT_STEP) {
+            lease::format_entry_into(&mut text, &self.lease_entry(m));
+            last = Some(m.key());
+            n += 1;
+        }
+        if n < COMPACT_STEP {
+            self.journal.finish_compaction(text, now);
+        } else {
+            self.compaction = Some((last, text));
+        }
     }
 }
 

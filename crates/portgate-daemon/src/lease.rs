@@ -18,6 +18,12 @@
 //!   `#portgate-origin PROTO EPORT natpmp` or `#portgate-origin PROTO EPORT pcp
 //!   NONCE` (24 hex digits), so that after a restart NAT-PMP's "delete all" still
 //!   finds it and PCP still asks for the same nonce; an entry without one is UPnP's.
+//! - In CGN mode a mapping is on one address of the pool, and the same protocol and
+//!   port can be mapped on several of them: its entry is preceded by
+//!   `#portgate-ext PROTO EPORT ADDR` (the pool address) and its removal is
+//!   `#portgate-del PROTO EPORT ADDR`. Only CGN mode writes these; miniupnpd skips
+//!   the tag lines (no `:`) but would read the entries as mappings on its one
+//!   address, so a CGN lease file is not meant for miniupnpd.
 //!
 //! - Between full rewrites the daemon appends to the file as a journal
 //!   ([`append`]): a changed mapping is its new line (the later line for a
@@ -45,12 +51,17 @@ use crate::table::{sanitize_description, Mapping, Nonce, Origin, Protocol};
 pub const LEASE_LINE_MAX: usize = 127;
 /// Longest line we read, bytes; longer lines are skipped as garbage.
 pub const LEASE_LINE_READ_MAX: usize = 4096;
-/// Largest lease file we read, bytes (~100 000 lines of ours).
-pub const LEASE_FILE_MAX: u64 = 16 << 20;
+/// Largest lease file we read, bytes: a million CGN mappings made over PCP (three
+/// lines each, about 130 bytes) with room for the journal's slack.
+pub const LEASE_FILE_MAX: u64 = 256 << 20;
 
 const RHOST_TAG: &str = "#portgate-rhost";
 const ORIGIN_TAG: &str = "#portgate-origin";
 const DEL_TAG: &str = "#portgate-del";
+const EXT_TAG: &str = "#portgate-ext";
+
+/// The key of a lease: pool address (CGN mode), protocol, external port.
+type LeaseKey = (Option<Ipv4Addr>, Protocol, u16);
 
 /// One persisted mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +83,8 @@ pub struct LeaseEntry {
     /// Which protocol made it (NAT-PMP and PCP are written on a `#portgate-origin`
     /// line; miniupnpd's own entries are UPnP's).
     pub origin: Origin,
+    /// The pool address it is on (CGN mode; written on a `#portgate-ext` line).
+    pub external: Option<Ipv4Addr>,
 }
 
 impl From<&Mapping> for LeaseEntry {
@@ -85,6 +98,7 @@ impl From<&Mapping> for LeaseEntry {
             description: m.description.clone(),
             remote_host: m.remote_host,
             origin: m.origin,
+            external: m.external,
         }
     }
 }
@@ -119,6 +133,9 @@ pub enum LeaseLineError {
     /// A `#portgate-del` line that does not parse.
     #[error("bad removal line")]
     BadRemoval,
+    /// A `#portgate-ext` line that does not parse.
+    #[error("bad external address line")]
+    BadExternal,
 }
 
 /// A skipped line and why.
@@ -188,18 +205,24 @@ pub fn parse_line(line: &str) -> Result<LeaseEntry, LeaseLineError> {
         description: sanitize_description(desc),
         remote_host: None,
         origin: Origin::Upnp,
+        external: None,
     })
 }
 
-fn parse_del(line: &str) -> Option<(Protocol, u16)> {
+fn parse_del(line: &str) -> Option<LeaseKey> {
     let mut w = line.strip_prefix(DEL_TAG)?.split_whitespace();
     let p = Protocol::parse(w.next()?)?;
     let e = port(w.next()?).ok()?;
-    w.next().is_none().then_some((p, e))
+    let ext = match w.next() {
+        None => None,
+        Some(a) => Some(a.parse().ok()?),
+    };
+    w.next().is_none().then_some((ext, p, e))
 }
 
-fn parse_rhost(line: &str) -> Option<(Protocol, u16, Ipv4Addr)> {
-    let mut w = line.strip_prefix(RHOST_TAG)?.split_whitespace();
+/// `TAG PROTO EPORT ADDR`: a remote host or a pool address line.
+fn parse_addr_line(line: &str, tag: &str) -> Option<(Protocol, u16, Ipv4Addr)> {
+    let mut w = line.strip_prefix(tag)?.split_whitespace();
     let p = Protocol::parse(w.next()?)?;
     let e = port(w.next()?).ok()?;
     let a = w.next()?.parse().ok()?;
@@ -238,9 +261,9 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
     let mut out = LeaseFile::default();
     // Slot per surviving line, and where each key's current line is.
     let mut slots: Vec<Option<LeaseEntry>> = Vec::new();
-    let mut at: std::collections::HashMap<(Protocol, u16), usize> =
-        std::collections::HashMap::new();
+    let mut at: std::collections::HashMap<LeaseKey, usize> = std::collections::HashMap::new();
     let mut pending: Option<(Protocol, u16, Ipv4Addr)> = None;
+    let mut pending_ext: Option<(Protocol, u16, Ipv4Addr)> = None;
     let mut pending_origin: Option<(Protocol, u16, Origin)> = None;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -248,6 +271,7 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
         if line.starts_with(DEL_TAG) {
             pending = None;
             pending_origin = None;
+            pending_ext = None;
             out.superseded += 1;
             match parse_del(line) {
                 Some(key) => {
@@ -271,8 +295,15 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
             })
         };
         if line.starts_with(RHOST_TAG) {
-            pending = parse_rhost(line).or_else(|| {
+            pending = parse_addr_line(line, RHOST_TAG).or_else(|| {
                 bad(LeaseLineError::BadRemoteHost);
+                None
+            });
+            continue;
+        }
+        if line.starts_with(EXT_TAG) {
+            pending_ext = parse_addr_line(line, EXT_TAG).or_else(|| {
+                bad(LeaseLineError::BadExternal);
                 None
             });
             continue;
@@ -299,7 +330,12 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
                         e.origin = o;
                     }
                 }
-                let key = (e.protocol, e.external_port);
+                if let Some((p, port, a)) = pending_ext.take() {
+                    if p == e.protocol && port == e.external_port {
+                        e.external = Some(a);
+                    }
+                }
+                let key = (e.external, e.protocol, e.external_port);
                 if let Some(old) = at.remove(&key).and_then(|i| slots.get_mut(i)) {
                     *old = None;
                     out.superseded += 1;
@@ -314,6 +350,7 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
             Err(error) => {
                 pending = None;
                 pending_origin = None;
+                pending_ext = None;
                 tracing::debug!(line = line_no, %error, "lease line skipped");
                 out.skipped.push(SkippedLine {
                     line: line_no,
@@ -326,16 +363,33 @@ pub fn parse(text: &str, now: u64) -> LeaseFile {
     out
 }
 
-/// The journal line recording that the mapping (protocol, external port) is
-/// gone (see the module docs), newline-terminated.
-pub fn format_removal(protocol: Protocol, external_port: u16) -> String {
-    format!("{DEL_TAG} {protocol} {external_port}\n")
+/// The journal line recording that the mapping (pool address in CGN mode,
+/// protocol, external port) is gone (see the module docs), newline-terminated.
+pub fn format_removal(
+    external: Option<Ipv4Addr>,
+    protocol: Protocol,
+    external_port: u16,
+) -> String {
+    match external {
+        None => format!("{DEL_TAG} {protocol} {external_port}\n"),
+        Some(a) => format!("{DEL_TAG} {protocol} {external_port} {a}\n"),
+    }
 }
 
 /// Format one entry as its line(s), newline-terminated: the optional
 /// remote-host line, then the entry line cut to [`LEASE_LINE_MAX`] bytes.
 pub fn format_entry(e: &LeaseEntry) -> String {
     let mut out = String::new();
+    format_entry_into(&mut out, e);
+    out
+}
+
+/// [`format_entry`] appended to `out` (no allocation of its own for an entry
+/// without a description: a compaction formats a million of them).
+pub fn format_entry_into(out: &mut String, e: &LeaseEntry) {
+    if let Some(a) = e.external {
+        let _ = writeln!(out, "{EXT_TAG} {} {} {a}", e.protocol, e.external_port);
+    }
     if let Some(rh) = e.remote_host {
         let _ = writeln!(out, "{RHOST_TAG} {} {} {rh}", e.protocol, e.external_port);
     }
@@ -349,15 +403,16 @@ pub fn format_entry(e: &LeaseEntry) -> String {
             );
         }
         Origin::Pcp { nonce } => {
-            let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-            let _ = writeln!(
-                out,
-                "{ORIGIN_TAG} {} {} pcp {hex}",
-                e.protocol, e.external_port
-            );
+            let _ = write!(out, "{ORIGIN_TAG} {} {} pcp ", e.protocol, e.external_port);
+            for b in nonce {
+                let _ = write!(out, "{b:02x}");
+            }
+            out.push('\n');
         }
     }
-    let head = format!(
+    let start = out.len();
+    let _ = write!(
+        out,
         "{}:{}:{}:{}:{}:",
         e.protocol,
         e.external_port,
@@ -365,16 +420,16 @@ pub fn format_entry(e: &LeaseEntry) -> String {
         e.internal_port,
         e.expiry.unwrap_or(0)
     );
-    let room = LEASE_LINE_MAX.saturating_sub(head.len() + 1);
-    let desc = sanitize_description(&e.description);
-    let mut cut = desc.len().min(room);
-    while !desc.is_char_boundary(cut) {
-        cut -= 1;
+    if !e.description.is_empty() {
+        let room = LEASE_LINE_MAX.saturating_sub(out.len() - start + 1);
+        let desc = sanitize_description(&e.description);
+        let mut cut = desc.len().min(room);
+        while !desc.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push_str(desc.get(..cut).unwrap_or("").trim_end());
     }
-    out.push_str(&head);
-    out.push_str(desc.get(..cut).unwrap_or("").trim_end());
     out.push('\n');
-    out
 }
 
 /// Format a whole file.
@@ -382,10 +437,9 @@ pub fn format<'a>(entries: impl IntoIterator<Item = &'a LeaseEntry>) -> String {
     entries.into_iter().map(format_entry).collect()
 }
 
-/// Write `contents` to `path` atomically: a temporary file in the same
-/// directory, fsync, rename over `path`, fsync of the directory. A crash
-/// leaves either the old or the new file, never a mix.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+/// Where [`write_atomic`] (and the writer thread of [`ThreadedFileStore`]) puts the
+/// new text before the rename: a hidden file in the same directory.
+fn temp_path(path: &Path) -> io::Result<(std::path::PathBuf, std::path::PathBuf)> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -396,23 +450,39 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
+    Ok((dir.to_path_buf(), dir.join(tmp_name)))
+}
+
+/// Creates (or truncates) `tmp` with `contents`, fsynced.
+fn write_synced(tmp: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+/// Renames `tmp` over `path` and fsyncs the directory; removes `tmp` when `done`
+/// (the steps before) or the rename failed.
+fn install(done: io::Result<()>, tmp: &Path, path: &Path, dir: &Path) -> io::Result<()> {
+    let result = done.and_then(|()| {
+        std::fs::rename(tmp, path)?;
         std::fs::File::open(dir)?.sync_all()
-    })();
+    });
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// Write `contents` to `path` atomically: a temporary file in the same
+/// directory, fsync, rename over `path`, fsync of the directory. A crash
+/// leaves either the old or the new file, never a mix.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let (dir, tmp) = temp_path(path)?;
+    install(write_synced(&tmp, contents), &tmp, path, &dir)
 }
 
 /// Append journal lines to `path` in one `write` (O_APPEND), creating the
@@ -457,10 +527,31 @@ pub trait LeaseStore {
     /// Make the appends since the last sync durable.
     fn sync(&mut self) -> io::Result<()>;
     /// Replace the whole text at once (compaction): a crash leaves the old or the
-    /// new text, never a mix.
-    fn replace(&mut self, text: &str) -> io::Result<()>;
+    /// new text, never a mix. A store may finish it later ([`LeaseStore::settle`]);
+    /// appends made meanwhile end up after `text`.
+    fn replace(&mut self, text: String) -> io::Result<()>;
+    /// Finishes a replacement still under way, waiting for it when `wait`; `true`
+    /// when none is left. The default has none.
+    fn settle(&mut self, wait: bool) -> io::Result<bool> {
+        let _ = wait;
+        Ok(true)
+    }
     /// What to call it in log lines.
     fn name(&self) -> String;
+}
+
+/// The text of the lease file at `path` (empty when missing), at most
+/// [`LEASE_FILE_MAX`] bytes.
+fn load_text(path: &Path) -> io::Result<String> {
+    use std::io::Read as _;
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    f.take(LEASE_FILE_MAX).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A [`LeaseStore`] on a file: [`read_file`]'s limits, [`append`], [`sync`],
@@ -470,15 +561,7 @@ pub struct FileStore(pub std::path::PathBuf);
 
 impl LeaseStore for FileStore {
     fn load(&mut self) -> io::Result<String> {
-        use std::io::Read as _;
-        let f = match std::fs::File::open(&self.0) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
-            Err(e) => return Err(e),
-        };
-        let mut bytes = Vec::new();
-        f.take(LEASE_FILE_MAX).read_to_end(&mut bytes)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        load_text(&self.0)
     }
     fn append(&mut self, text: &str) -> io::Result<()> {
         append(&self.0, text.as_bytes())
@@ -486,11 +569,113 @@ impl LeaseStore for FileStore {
     fn sync(&mut self) -> io::Result<()> {
         sync(&self.0)
     }
-    fn replace(&mut self, text: &str) -> io::Result<()> {
+    fn replace(&mut self, text: String) -> io::Result<()> {
         write_atomic(&self.0, text.as_bytes())
     }
     fn name(&self) -> String {
         self.0.display().to_string()
+    }
+}
+
+/// A text this long or longer (about 8 000 leases) is written by
+/// [`ThreadedFileStore`]'s thread; a shorter one at once, as [`FileStore`] does.
+pub const THREADED_REWRITE_FROM: usize = 1 << 20;
+
+/// A [`LeaseStore`] on a file whose large replacements (compactions, from
+/// [`THREADED_REWRITE_FROM`] bytes) are written and fsynced by a thread of their own, so that rewriting a million leases does not
+/// hold up the daemon's loop. Until the new file is in place the old one stays the
+/// journal: appends still go to it (and are kept); when the thread is done
+/// ([`LeaseStore::settle`]) they are appended to the new file, which is fsynced and
+/// renamed over the old one. A crash at any point leaves the old file with every
+/// append, or the new one with them.
+#[derive(Debug)]
+pub struct ThreadedFileStore {
+    path: std::path::PathBuf,
+    rewrite: Option<Rewrite>,
+}
+
+/// A replacement under way.
+#[derive(Debug)]
+struct Rewrite {
+    dir: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    done: std::sync::mpsc::Receiver<io::Result<()>>,
+    /// Appended since it began.
+    tail: String,
+}
+
+impl ThreadedFileStore {
+    /// A store on `path`.
+    pub fn new(path: std::path::PathBuf) -> Self {
+        ThreadedFileStore {
+            path,
+            rewrite: None,
+        }
+    }
+}
+
+impl LeaseStore for ThreadedFileStore {
+    fn load(&mut self) -> io::Result<String> {
+        self.settle(true)?;
+        load_text(&self.path)
+    }
+    fn append(&mut self, text: &str) -> io::Result<()> {
+        if let Some(r) = &mut self.rewrite {
+            r.tail.push_str(text);
+        }
+        append(&self.path, text.as_bytes())
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        sync(&self.path)
+    }
+    fn replace(&mut self, text: String) -> io::Result<()> {
+        // One at a time: an earlier one is finished first.
+        self.settle(true)?;
+        if text.len() < THREADED_REWRITE_FROM {
+            return write_atomic(&self.path, text.as_bytes());
+        }
+        let (dir, tmp) = temp_path(&self.path)?;
+        let (tx, done) = std::sync::mpsc::channel();
+        let target = tmp.clone();
+        std::thread::Builder::new()
+            .name("lease-writer".into())
+            .spawn(move || {
+                let _ = tx.send(write_synced(&target, text.as_bytes()));
+            })?;
+        self.rewrite = Some(Rewrite {
+            dir,
+            tmp,
+            done,
+            tail: String::new(),
+        });
+        Ok(())
+    }
+    fn settle(&mut self, wait: bool) -> io::Result<bool> {
+        use std::sync::mpsc::TryRecvError;
+        let Some(r) = &self.rewrite else {
+            return Ok(true);
+        };
+        let gone = || io::Error::other("the lease writer thread ended without an answer");
+        let written = if wait {
+            r.done.recv().unwrap_or_else(|_| Err(gone()))
+        } else {
+            match r.done.try_recv() {
+                Ok(res) => res,
+                Err(TryRecvError::Empty) => return Ok(false),
+                Err(TryRecvError::Disconnected) => Err(gone()),
+            }
+        };
+        let Some(r) = self.rewrite.take() else {
+            return Ok(true);
+        };
+        let done = written.and_then(|()| {
+            append(&r.tmp, r.tail.as_bytes())?;
+            sync(&r.tmp)
+        });
+        install(done, &r.tmp, &self.path, &r.dir).map(|()| true)
+    }
+    fn name(&self) -> String {
+        self.path.display().to_string()
     }
 }
 
@@ -534,9 +719,9 @@ impl LeaseStore for MemoryStore {
         s.durable = s.text.len();
         Ok(())
     }
-    fn replace(&mut self, text: &str) -> io::Result<()> {
+    fn replace(&mut self, text: String) -> io::Result<()> {
         let mut s = self.0.borrow_mut();
-        s.text = text.to_owned();
+        s.text = text;
         s.durable = s.text.len();
         s.replaces += 1;
         Ok(())
@@ -560,6 +745,11 @@ pub struct Journal {
     unsynced_since: Option<u64>,
     /// Expiries not yet compacted away, since.
     dirty_since: Option<u64>,
+    /// The owner is gathering a snapshot in steps ([`Journal::begin_compaction`]):
+    /// the text appended since it began, which goes after the snapshot.
+    since_snapshot: Option<String>,
+    /// The store is finishing a replacement on its own: look again then.
+    settle_at: Option<u64>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -579,6 +769,8 @@ impl Journal {
             lines: 0,
             unsynced_since: None,
             dirty_since: None,
+            since_snapshot: None,
+            settle_at: None,
         }
     }
 
@@ -612,7 +804,10 @@ impl Journal {
             return true;
         };
         let lines = text.lines().count();
-        if self.lines + lines > crate::gateway::JOURNAL_SLACK.max(live) {
+        if let Some(t) = &mut self.since_snapshot {
+            // A compaction is being gathered: these lines go after its snapshot.
+            t.push_str(text);
+        } else if self.lines + lines > crate::gateway::JOURNAL_SLACK.max(live) {
             return false;
         }
         match store.append(text) {
@@ -628,17 +823,68 @@ impl Journal {
         }
     }
 
-    /// Replaces the stored text with `text`, the live entries.
-    pub fn compact(&mut self, text: &str) {
+    /// Replaces the stored text with `text`, the live entries, at `now` (a store
+    /// may finish it later, see [`Journal::flush_due`]). Ends a compaction being
+    /// gathered.
+    pub fn compact(&mut self, text: String, now: u64) {
         self.lines = 0;
         self.unsynced_since = None;
         self.dirty_since = None;
+        self.since_snapshot = None;
         let Some(store) = &mut self.store else {
             return;
         };
         if let Err(err) = store.replace(text) {
             tracing::error!(file = %store.name(), %err, "cannot write the lease file");
         }
+        self.settle(false, now);
+    }
+
+    /// The owner starts gathering the live entries in steps (a large table): appends
+    /// go on as usual and are also kept, to follow the snapshot that
+    /// [`Journal::finish_compaction`] is given. Meanwhile [`Journal::flush_due`] is
+    /// due at once, for the owner's next step.
+    pub fn begin_compaction(&mut self) {
+        if self.store.is_some() {
+            self.since_snapshot.get_or_insert_with(String::new);
+            self.dirty_since = None;
+        }
+    }
+
+    /// Whether a compaction is being gathered.
+    pub fn is_compacting(&self) -> bool {
+        self.since_snapshot.is_some()
+    }
+
+    /// The owner's snapshot is complete: the stored text becomes `snapshot` followed
+    /// by what was appended since [`Journal::begin_compaction`]. (An entry in both
+    /// is the same key twice; the later line wins when read.)
+    pub fn finish_compaction(&mut self, mut snapshot: String, now: u64) {
+        if let Some(t) = self.since_snapshot.take() {
+            snapshot.push_str(&t);
+        }
+        self.compact(snapshot, now);
+    }
+
+    /// Finishes the store's replacement if it is done (or `wait`); otherwise looks
+    /// again a second later.
+    fn settle(&mut self, wait: bool, now: u64) {
+        self.settle_at = None;
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        match store.settle(wait) {
+            Ok(true) => {}
+            Ok(false) => self.settle_at = Some(now.saturating_add(1)),
+            Err(err) => {
+                tracing::error!(file = %store.name(), %err, "cannot write the lease file");
+            }
+        }
+    }
+
+    /// Waits for the store's replacement (shutdown).
+    pub fn wait(&mut self) {
+        self.settle(true, 0);
     }
 
     /// Entries expired at `now`: compact by the flush deadline.
@@ -653,15 +899,25 @@ impl Journal {
 
     /// When the owner must flush: sync appends, or compact after expiries.
     pub fn flush_due(&self) -> Option<u64> {
+        if self.since_snapshot.is_some() {
+            return Some(0);
+        }
         [self.dirty_since, self.unsynced_since]
             .into_iter()
             .flatten()
             .min()
             .map(|t| t.saturating_add(crate::gateway::PERSIST_DELAY.as_secs()))
+            .into_iter()
+            .chain(self.settle_at)
+            .min()
     }
 
-    /// Syncs the appends (the owner compacts instead when [`Journal::is_dirty`]).
-    pub fn sync(&mut self) {
+    /// Finishes the store's replacement when it is done, and syncs the appends (the
+    /// owner compacts instead when [`Journal::is_dirty`]).
+    pub fn sync(&mut self, now: u64) {
+        if self.settle_at.is_some() {
+            self.settle(false, now);
+        }
         if self.unsynced_since.take().is_none() {
             return;
         }
@@ -674,8 +930,10 @@ impl Journal {
 
     /// Points the journal at another store (a reload changed the path).
     pub fn set_store(&mut self, store: Option<Box<dyn LeaseStore>>) {
+        self.wait();
         self.store = store;
         self.lines = 0;
+        self.since_snapshot = None;
     }
 }
 
@@ -696,8 +954,8 @@ mod tests {
             format_entry(&a),
             format_entry(&other),
             format_entry(&refreshed),
-            format_removal(Protocol::Tcp, 9090),
-            format_removal(Protocol::Udp, 1),
+            format_removal(None, Protocol::Tcp, 9090),
+            format_removal(None, Protocol::Udp, 1),
         );
         let f = parse(&text, 1_600_000_000);
         assert_eq!(f.entries, vec![refreshed]);
@@ -721,7 +979,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("leases");
         write_atomic(&path, format_entry(&entry()).as_bytes()).unwrap();
-        append(&path, format_removal(Protocol::Tcp, 8080).as_bytes()).unwrap();
+        append(&path, format_removal(None, Protocol::Tcp, 8080).as_bytes()).unwrap();
         let mut b = entry();
         b.external_port = 8081;
         append(&path, format_entry(&b).as_bytes()).unwrap();
@@ -747,6 +1005,7 @@ mod tests {
             description: "web: server".into(),
             remote_host: None,
             origin: Origin::Upnp,
+            external: None,
         }
     }
 
@@ -862,6 +1121,77 @@ mod tests {
     }
 
     #[test]
+    fn pool_address_lines_key_the_same_port_on_two_addresses() {
+        let a: Ipv4Addr = "192.0.2.1".parse().unwrap();
+        let b: Ipv4Addr = "192.0.2.2".parse().unwrap();
+        let mut on_a = entry();
+        on_a.external = Some(a);
+        let mut on_b = entry();
+        on_b.external = Some(b);
+        on_b.internal_client = "192.168.1.11".parse().unwrap();
+        let plain = entry();
+        let text = format_entry(&on_a) + &format_entry(&on_b) + &format_entry(&plain);
+        assert!(text.starts_with("#portgate-ext TCP 8080 192.0.2.1\n"));
+        assert!(text
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .all(|l| !l.contains(':')));
+        // Three keys: the same protocol and port on two pool addresses and the
+        // gateway's own address.
+        assert_eq!(
+            parse(&text, 0).entries,
+            vec![on_a.clone(), on_b.clone(), plain.clone()]
+        );
+        // A removal names its address: only that one goes.
+        let del = format_removal(Some(a), Protocol::Tcp, 8080);
+        assert_eq!(del, "#portgate-del TCP 8080 192.0.2.1\n");
+        let f = parse(&(text.clone() + &del), 0);
+        assert_eq!(f.entries, vec![on_b.clone(), plain.clone()]);
+        let f = parse(&(text + &format_removal(None, Protocol::Tcp, 8080)), 0);
+        assert_eq!(f.entries, vec![on_a, on_b]);
+        // A bad address line is reported and the entry is on the own address.
+        let f = parse(
+            "#portgate-ext TCP 8080 nowhere\nTCP:8080:192.168.1.10:80:0:x\n",
+            0,
+        );
+        assert_eq!(f.skipped[0].error, LeaseLineError::BadExternal);
+        assert_eq!(f.entries[0].external, None);
+        assert!(
+            parse("#portgate-del TCP 8080 192.0.2.1 x\n", 0)
+                .skipped
+                .len()
+                == 1
+        );
+    }
+
+    #[test]
+    fn threaded_store_keeps_appends_made_while_its_thread_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leases");
+        let mut store = ThreadedFileStore::new(path.clone());
+        store.append("old line\n").unwrap();
+        let big = "TCP:1:10.0.0.1:1:0:x\n".repeat(THREADED_REWRITE_FROM / 20 + 1);
+        store.replace(big.clone()).unwrap();
+        // Until it is settled the old file is the journal, and gets the appends.
+        store.append("during\n").unwrap();
+        let old = std::fs::read_to_string(&path).unwrap();
+        assert!(old == "old line\nduring\n" || old == format!("{big}during\n"));
+        assert!(store.settle(true).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{big}during\n")
+        );
+        store.append("after\n").unwrap();
+        assert_eq!(store.load().unwrap(), format!("{big}during\nafter\n"));
+        // A short text is written at once.
+        store.replace("short\n".into()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "short\n");
+        assert!(store.settle(false).unwrap());
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file left");
+    }
+
+    #[test]
     fn hostile_lines() {
         let long = format!("TCP:1:10.0.0.1:1:0:{}", "x".repeat(LEASE_LINE_READ_MAX));
         assert_eq!(parse_line(&long), Err(LeaseLineError::TooLong));
@@ -883,6 +1213,7 @@ mod tests {
             description: format!("{}\nsecond line", "é".repeat(200)),
             remote_host: None,
             origin: Origin::Upnp,
+            external: None,
         };
         let line = format_entry(&e);
         assert!(line.len() <= LEASE_LINE_MAX, "{}", line.len());
@@ -944,6 +1275,7 @@ mod tests {
                 description: desc.trim().to_owned(),
                 remote_host: rh.map(Ipv4Addr::from),
                 origin: Origin::Upnp,
+                external: None,
             };
             let text = format_entry(&e);
             prop_assert!(text.lines().all(|l| l.len() < LEASE_LINE_MAX));

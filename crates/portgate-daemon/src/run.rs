@@ -796,13 +796,15 @@ async fn run(
                 }
             }
         }
-        // A mass expiry goes in steps (`Gateway::expire`) and the next one is due at
-        // once: let the sockets be served between two steps.
-        if gw
-            .borrow()
-            .next_expiry()
-            .is_some_and(|t| t <= now.as_secs())
-        {
+        // A mass expiry and the compaction of a large lease file go in steps
+        // (`Gateway::expire`, `Gateway::flush`) and the next one is due at once: let
+        // the sockets be served between two steps.
+        let more = {
+            let g = gw.borrow();
+            let due = |t: Option<u64>| t.is_some_and(|t| t <= now.as_secs());
+            due(g.next_expiry()) || due(g.flush_due())
+        };
+        if more {
             tokio::task::yield_now().await;
         }
     }

@@ -428,6 +428,14 @@ impl MappingTable {
         self.map.values().map(|m| &**m)
     }
 
+    /// The mappings after `key` (all of them for `None`), in key order: for work done
+    /// in steps over a large table.
+    pub fn iter_after(&self, key: Option<MappingKey>) -> impl Iterator<Item = &Mapping> {
+        use std::ops::Bound;
+        let from = key.map_or(Bound::Unbounded, Bound::Excluded);
+        self.map.range((from, Bound::Unbounded)).map(|(_, m)| &**m)
+    }
+
     fn at(&self, key: &MappingKey) -> Option<&Mapping> {
         self.map.get(key).map(|m| &**m)
     }

@@ -20,8 +20,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 struct Cgn {
     lab: Lab,
-    _daemon: Proc,
-    _dir: tempfile::TempDir,
+    daemon: Proc,
+    dir: tempfile::TempDir,
     pool: Vec<Ipv4Addr>,
 }
 
@@ -64,7 +64,9 @@ fn start(hosts: usize, pool: u8, extra: &str) -> anyhow::Result<Option<Cgn>> {
         ),
     )?;
     let dir = tempfile::tempdir()?;
-    let extra = extra.replace("@LAN0@", &lab.ipv4(Host::Lan(0)).to_string());
+    let extra = extra
+        .replace("@LAN0@", &lab.ipv4(Host::Lan(0)).to_string())
+        .replace("@DIR@", &dir.path().display().to_string());
     let list: Vec<String> = pool.iter().map(|a| a.to_string()).collect();
     let text = format!(
         "ext_ifname={wan}\nlistening_ip={lan}/{prefix}\next_allow_private_ipv4=yes\n\
@@ -76,8 +78,19 @@ fn start(hosts: usize, pool: u8, extra: &str) -> anyhow::Result<Option<Cgn>> {
         list = list.join(","),
         net = Ipv4Addr::from(u32::from(gw.lan.ipv4) & !(u32::MAX >> gw.lan.ipv4_prefix)),
     );
-    let cfg = dir.path().join("miniupnpd.conf");
-    std::fs::write(&cfg, text)?;
+    std::fs::write(dir.path().join("miniupnpd.conf"), text)?;
+    let daemon = spawn(&lab, dir.path())?;
+    Ok(Some(Cgn {
+        lab,
+        daemon,
+        dir,
+        pool,
+    }))
+}
+
+/// portgated in the gateway with the configuration in `dir`.
+fn spawn(lab: &Lab, dir: &Path) -> anyhow::Result<Proc> {
+    let cfg = dir.join("miniupnpd.conf");
     let bin = Path::new(env!("CARGO_BIN_EXE_portgated"));
     let args = [
         bin.as_os_str(),
@@ -85,13 +98,7 @@ fn start(hosts: usize, pool: u8, extra: &str) -> anyhow::Result<Option<Cgn>> {
         "-f".as_ref(),
         cfg.as_os_str(),
     ];
-    let daemon = lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?;
-    Ok(Some(Cgn {
-        lab,
-        _daemon: daemon,
-        _dir: dir,
-        pool,
-    }))
+    Ok(lab.spawn_daemon(Host::Gateway, &args, "listening on", START_TIMEOUT)?)
 }
 
 impl Cgn {
@@ -278,5 +285,41 @@ fn third_party_from_the_cpe_proxy_only() -> anyhow::Result<()> {
     // Nor may the proxy name a host outside the subscriber prefix.
     let resp = t.map(proxy, 1702, Some(Ipv4Addr::new(192, 0, 2, 9)))?;
     assert_eq!(resp.result, pcp::ResultCode::NotAuthorized, "{resp:?}");
+    Ok(())
+}
+
+/// The lease file in CGN mode: two subscribers map the same port (on their two pool
+/// addresses), the daemon is killed and the kernel's table deleted; the restarted
+/// daemon puts both back from the file's `#portgate-ext` lines, each on its paired
+/// address, and WAN bytes reach each subscriber again.
+#[test]
+fn pool_mappings_come_back_from_the_lease_file_after_a_kill() -> anyhow::Result<()> {
+    let Some(mut t) = start(2, 4, "lease_file=@DIR@/leases\n")? else {
+        return Ok(());
+    };
+    let (a, b) = (Host::Lan(0), Host::Lan(1));
+    for host in [a, b] {
+        let resp = t.map(host, 1600, None)?;
+        assert_eq!(mapped(&resp), (IpAddr::V4(t.paired(host)), 1600));
+    }
+    let text = std::fs::read_to_string(t.dir.path().join("leases"))?;
+    for host in [a, b] {
+        let line = format!("#portgate-ext TCP 1600 {}\n", t.paired(host));
+        assert!(text.contains(&line), "{text}");
+    }
+    t.daemon.signal(portgate_lab::Signal::KILL);
+    t.daemon.wait_exit(Duration::from_secs(5))?;
+    t.lab.exec(
+        Host::Gateway,
+        &["nft", "delete", "table", "inet", "portgate"],
+    )?;
+    assert!(!t.reaches(t.paired(a), 1600, a)?, "nothing in the kernel");
+    t.daemon = spawn(&t.lab, t.dir.path())?;
+    for host in [a, b] {
+        assert!(
+            t.reaches(t.paired(host), 1600, host)?,
+            "{host:?} after the restart"
+        );
+    }
     Ok(())
 }

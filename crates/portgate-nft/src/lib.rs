@@ -242,4 +242,14 @@ pub trait Firewall {
         }
         Ok(plan.report)
     }
+
+    /// Makes the IPv4 mappings equal to `wanted` without listing the kernel: the maps
+    /// are emptied in one transaction, then `wanted` is put in transactions of at most
+    /// [`MAX_BATCH_CHANGES`]. For a large table at start-up, where a dump of a hash
+    /// set (which [`Firewall::reconcile`] starts with) is quadratic in its size: the
+    /// counters restart and a mapping is missing from the kernel until its transaction
+    /// is in. The report counts every mapping as added. The default reconciles.
+    fn replace_mappings(&mut self, wanted: &[Mapping]) -> Result<ReconcileReport, FirewallError> {
+        self.reconcile(wanted)
+    }
 }

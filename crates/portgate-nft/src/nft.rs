@@ -18,7 +18,7 @@ use crate::types::{
     fwd4c_key, fwd4r_key, pin6_key, Change, Mapping, MappingEntry, Pinhole, PinholeEntry,
     PinholeKey,
 };
-use crate::{Firewall, FirewallError};
+use crate::{Firewall, FirewallError, ReconcileReport};
 
 // Message types (enum nf_tables_msg_types).
 const NFT_MSG_NEWTABLE: u8 = 0;
@@ -1669,6 +1669,27 @@ impl Firewall for NftFirewall {
             })?;
         }
         Ok(out)
+    }
+
+    fn replace_mappings(&mut self, wanted: &[Mapping]) -> Result<ReconcileReport, FirewallError> {
+        // A DELSETELEM without an element list flushes the set.
+        let mut b = self.batch();
+        for set in [SetId::Fwd4c, SetId::Fwd4r, SetId::Fwd4] {
+            let (fam, table, name) = self.set_place(set);
+            b.message(NFT_MSG_DELSETELEM, fam, 0, "flush map", |w| {
+                w.string(NFTA_SET_ELEM_LIST_TABLE, table);
+                w.string(NFTA_SET_ELEM_LIST_SET, name);
+            });
+        }
+        self.transact(b)?;
+        let puts: Vec<Change> = wanted.iter().map(|m| Change::Put(*m)).collect();
+        for chunk in puts.chunks(crate::MAX_BATCH_CHANGES) {
+            self.apply(chunk)?;
+        }
+        Ok(ReconcileReport {
+            added: wanted.len(),
+            ..ReconcileReport::default()
+        })
     }
 
     fn list_pinholes(&mut self) -> Result<Vec<PinholeEntry>, FirewallError> {

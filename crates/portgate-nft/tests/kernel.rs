@@ -199,6 +199,45 @@ fn init_add_list_delete_against_kernel() {
     assert_eq!((r.adopted, r.added, r.removed), (1, 0, 1));
     assert_eq!(fw.list().unwrap().len(), 1);
 
+    // Replace wholesale (start-up with a large lease file): whatever the maps held
+    // goes, the wanted mappings are in, over more than one transaction.
+    let stale = mapping(6001, Some(Ipv4Addr::new(198, 51, 100, 9)), lan, 6001, None);
+    fw.apply(&[Change::Put(stale), Change::Put(x)]).unwrap();
+    let wanted: Vec<Mapping> = (0..2500u16)
+        .map(|i| Mapping {
+            key: MappingKey {
+                external: Some(pool[usize::from(i % 2)]),
+                ..mapping(10_000 + i, None, lan, 10_000 + i, Some(600)).key
+            },
+            ..mapping(10_000 + i, None, lan, 10_000 + i, Some(600))
+        })
+        .chain([d])
+        .collect();
+    let r = fw.replace_mappings(&wanted).unwrap();
+    assert_eq!((r.adopted, r.added, r.removed), (0, 2501, 0));
+    let mut listed: Vec<Mapping> = fw
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let mut m = e.mapping;
+            m.timeout = m.timeout.map(|_| Duration::from_secs(600));
+            m
+        })
+        .collect();
+    listed.sort_by_key(|m| (m.key.external, m.key.external_port));
+    let mut want: Vec<Mapping> = wanted
+        .iter()
+        .map(|m| Mapping {
+            timeout: Some(Duration::from_secs(600)),
+            ..*m
+        })
+        .collect();
+    want.sort_by_key(|m| (m.key.external, m.key.external_port));
+    assert_eq!(listed, want, "exactly the wanted mappings");
+    fw.replace_mappings(&[d]).unwrap();
+    assert_eq!(fw.list().unwrap().len(), 1);
+
     // Someone deletes our table: typed error, init repairs.
     ns.exec(&["nft", "delete", "table", "inet", "portgate"]);
     assert!(

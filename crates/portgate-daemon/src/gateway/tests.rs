@@ -466,7 +466,8 @@ fn a_wall_clock_step_changes_no_lease() {
             "step {step}: {text}"
         );
         // A full rewrite (compaction, shutdown) too, for the mapping made before it.
-        gw.persist_now();
+        gw.persist_now(NOW);
+        gw.journal.wait();
         let text = std::fs::read_to_string(&path).expect("lease file");
         assert!(
             text.contains(&format!("TCP:4000:10.77.0.2:4000:{}:", wall(NOW + 600))),
@@ -756,4 +757,64 @@ fn the_journal_in_a_memory_store_restores_the_table() {
         2,
         "the kernel reconciled with the journal"
     );
+}
+
+/// A large table is compacted in steps of COMPACT_STEP mappings, one per flush, due at
+/// once meanwhile; a change made between two steps is in the rewritten text, which
+/// replays to exactly the table.
+#[test]
+fn a_large_compaction_is_gathered_in_steps_with_changes_between() {
+    let store = lease::MemoryStore::default();
+    let mut s = settings(None);
+    s.limits = TableLimits {
+        secure_mode: true,
+        max_per_client: 10_000,
+        max_total: 10_000,
+    };
+    let (mut gw, _) = Gateway::start_with(
+        s,
+        Box::new(SharedMem::default()),
+        Some(Box::new(store.clone()) as Box<dyn lease::LeaseStore>),
+        Some(EXT),
+        NOW,
+    )
+    .expect("start");
+    let n = 2 * COMPACT_STEP + 100;
+    for i in 0..n {
+        let port = 10_000 + u16::try_from(i).expect("port");
+        gw.map(req(port, HOST, 600), Requester::Client(HOST), false, NOW)
+            .expect("map");
+    }
+    // The fill itself outgrew the journal: let that compaction end first.
+    while gw.journal.is_compacting() {
+        gw.handle_timeout(Duration::from_secs(NOW));
+    }
+    let replaces = store.0.borrow().replaces;
+    gw.journal.mark_dirty(NOW);
+    let due = gw.flush_due().expect("due");
+    gw.handle_timeout(Duration::from_secs(due));
+    assert!(gw.journal.is_compacting(), "the first step only");
+    assert_eq!(gw.flush_due(), Some(0), "the next step is due at once");
+    assert_eq!(store.0.borrow().replaces, replaces);
+    // Between steps: one mapping deleted (already formatted), one added at the end.
+    let first = gw.table().iter().next().map(Mapping::key).expect("first");
+    gw.unmap(first, None, Requester::Client(HOST), due)
+        .expect("unmap");
+    gw.map(req(30_000, HOST, 600), Requester::Client(HOST), false, due)
+        .expect("map");
+    let mut steps = 1;
+    while gw.journal.is_compacting() {
+        gw.handle_timeout(Duration::from_secs(due));
+        steps += 1;
+    }
+    assert_eq!(steps, 3);
+    assert_eq!(store.0.borrow().replaces, replaces + 1);
+    let f = lease::parse(&store.text(), due);
+    let mut from_file: Vec<u16> = f.entries.iter().map(|e| e.external_port).collect();
+    let mut in_table: Vec<u16> = gw.table().iter().map(|m| m.external_port).collect();
+    from_file.sort_unstable();
+    in_table.sort_unstable();
+    assert_eq!(from_file, in_table);
+    assert_eq!(in_table.len(), n);
+    assert!(!in_table.contains(&first.external_port) && in_table.contains(&30_000));
 }

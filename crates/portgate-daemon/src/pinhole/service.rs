@@ -384,7 +384,7 @@ impl Pinholes {
         let secs = now.as_secs();
         self.expire(gw, secs);
         if self.journal.flush_due().is_some_and(|t| t <= secs) {
-            self.flush();
+            self.flush(secs);
         }
     }
 
@@ -394,11 +394,11 @@ impl Pinholes {
     }
 
     /// Rewrite `lease_file6` if expiries are pending, else sync the journal.
-    pub fn flush(&mut self) {
+    pub fn flush(&mut self, now: u64) {
         if self.journal.is_dirty() {
             self.persist();
         } else {
-            self.journal.sync();
+            self.journal.sync(now);
         }
     }
 
@@ -410,7 +410,7 @@ impl Pinholes {
             .iter()
             .map(|r| super::format_lease6_line_at(r, offset))
             .collect();
-        self.journal.compact(&text);
+        self.journal.compact(text, 0);
     }
 
     /// Appends `text` to the journal, or compacts when it must (see

@@ -945,3 +945,89 @@ fn cgn_third_party_from_the_proxy_only() {
     let r = ask(&mut off, &map(&opt(1, &mapped(HOST2))), HOST, NOW).expect("answer");
     assert_eq!(r[3], 5, "UNSUPP_OPTION without pcp_allow_thirdparty");
 }
+
+/// CGN mode with a lease journal: the same protocol and port mapped by two
+/// subscribers on their two pool addresses, one of them deleted, come back after a
+/// restart each on its paired address (and in the kernel's pool map); a line whose
+/// address is not the subscriber's pairing under the new configuration is skipped.
+#[test]
+fn cgn_leases_come_back_on_their_paired_addresses() {
+    let store = crate::lease::MemoryStore::default();
+    let fw = SharedMem::default();
+    let start = |s, now| {
+        Gateway::start_with(
+            s,
+            Box::new(fw.clone()),
+            Some(Box::new(store.clone()) as Box<dyn crate::lease::LeaseStore>),
+            Some(EXT),
+            now,
+        )
+        .expect("start")
+    };
+    let (a, b) = (Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 11));
+    let (mut gw, _) = start(cgn_settings(false, "1000"), NOW);
+    for (host, port) in [(HOST, 1500), (HOST2, 1500), (HOST2, 1501)] {
+        let r = ask(
+            &mut gw,
+            &pcp_map(host, 3600, NONCE, 6, port, port, &[]),
+            host,
+            NOW,
+        )
+        .expect("answer");
+        assert_eq!(pcp_result(&r), (0, 3600, port));
+    }
+    // Delete HOST2's 1501 (lifetime 0).
+    let r = ask(
+        &mut gw,
+        &pcp_map(HOST2, 0, NONCE, 6, 1501, 1501, &[]),
+        HOST2,
+        NOW + 1,
+    )
+    .expect("answer");
+    assert_eq!(r[3], 0);
+    let text = store.text();
+    assert!(
+        text.contains("#portgate-ext TCP 1500 192.0.2.10\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#portgate-del TCP 1501 192.0.2.11\n"),
+        "{text}"
+    );
+    drop(gw);
+    fw.0.borrow_mut().shutdown(false).expect("empty kernel");
+    let (gw, report) = start(cgn_settings(false, "1000"), NOW + 2);
+    assert_eq!((report.restored, report.skipped), (2, 0));
+    let mut keys: Vec<_> = gw
+        .table()
+        .iter()
+        .map(|m| (m.external, m.external_port, m.internal_client))
+        .collect();
+    keys.sort();
+    assert_eq!(keys, vec![(Some(a), 1500, HOST), (Some(b), 1500, HOST2)]);
+    let mut kernel: Vec<_> =
+        fw.0.borrow_mut()
+            .list()
+            .expect("list")
+            .into_iter()
+            .map(|e| (e.mapping.key.external, e.mapping.key.external_port))
+            .collect();
+    kernel.sort();
+    assert_eq!(kernel, vec![(Some(a), 1500), (Some(b), 1500)]);
+    drop(gw);
+    // Another pool: the pairings change, both lines are skipped.
+    let mut other = cgn_settings(false, "1000");
+    let mut c = crate::cgn::CgnConfig::default();
+    for (k, v) in [
+        ("cgn_mode", "yes"),
+        ("cgn_external_pool", "198.51.100.8/30"),
+        ("cgn_subscribers", "10.77.0.0/24"),
+        ("cgn_port_quota", "1000"),
+    ] {
+        assert!(c.set(k, v).expect("valid"));
+    }
+    other.cgn = c.build().expect("fits");
+    let (gw, report) = start(other, NOW + 3);
+    assert_eq!((report.restored, report.skipped), (0, 2));
+    assert_eq!(gw.table().len(), 0);
+}
