@@ -1050,7 +1050,7 @@ impl Gateway {
             logging::removed(m, Removal::Expired);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
-        self.journal.mark_dirty(now);
+        self.journal.mark_dirty(now, gone.len(), self.table.len());
         gone
     }
 

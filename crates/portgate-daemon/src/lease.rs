@@ -733,9 +733,12 @@ impl LeaseStore for MemoryStore {
 
 /// The journal discipline both lease files follow (mappings and IPv6 pinholes):
 /// each change is appended as lines before the client is answered; appends are
-/// synced within [`crate::gateway::PERSIST_DELAY`]; expiries only mark the text
-/// dirty (an expired line is dropped when read) and the next flush compacts; the
-/// text is compacted (rewritten whole by the owner) when the journal outgrows
+/// synced within [`crate::gateway::PERSIST_DELAY`]; expiries write nothing (an
+/// expired line is dropped when read): they make the next flush compact only while
+/// the table is small (a rewrite of fewer than [`crate::gateway::JOURNAL_SLACK`]
+/// entries is cheap, and the file then never shows an expired lease for long) or once
+/// the dead lines outnumber the live entries, so a large table is rewritten once per
+/// turnover, not after every expiry; the text is compacted (rewritten whole by the owner) when the journal outgrows
 /// [`crate::gateway::JOURNAL_SLACK`] and the live entries, or an append fails.
 pub struct Journal {
     store: Option<Box<dyn LeaseStore>>,
@@ -745,6 +748,8 @@ pub struct Journal {
     unsynced_since: Option<u64>,
     /// Expiries not yet compacted away, since.
     dirty_since: Option<u64>,
+    /// Entries expired since the last compaction (their lines are still stored).
+    dead: usize,
     /// The owner is gathering a snapshot in steps ([`Journal::begin_compaction`]):
     /// the text appended since it began, which goes after the snapshot.
     since_snapshot: Option<String>,
@@ -769,6 +774,7 @@ impl Journal {
             lines: 0,
             unsynced_since: None,
             dirty_since: None,
+            dead: 0,
             since_snapshot: None,
             settle_at: None,
         }
@@ -828,6 +834,7 @@ impl Journal {
     /// gathered.
     pub fn compact(&mut self, text: String, now: u64) {
         self.lines = 0;
+        self.dead = 0;
         self.unsynced_since = None;
         self.dirty_since = None;
         self.since_snapshot = None;
@@ -887,9 +894,15 @@ impl Journal {
         self.settle(true, 0);
     }
 
-    /// Entries expired at `now`: compact by the flush deadline.
-    pub fn mark_dirty(&mut self, now: u64) {
-        self.dirty_since.get_or_insert(now);
+    /// `expired` entries ran out at `now`, `live` remain: compact by the flush
+    /// deadline when the table is small or the dead lines outnumber the live ones
+    /// (see the type's docs).
+    pub fn mark_dirty(&mut self, now: u64, expired: usize, live: usize) {
+        self.dead = self.dead.saturating_add(expired);
+        let small = live < crate::gateway::JOURNAL_SLACK;
+        if small || self.lines.saturating_add(self.dead) > live {
+            self.dirty_since.get_or_insert(now);
+        }
     }
 
     /// Whether the next flush must compact (expiries are pending).
@@ -933,12 +946,40 @@ impl Journal {
         self.wait();
         self.store = store;
         self.lines = 0;
+        self.dead = 0;
         self.since_snapshot = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn expiries_compact_a_large_table_once_per_turnover() {
+        use crate::gateway::JOURNAL_SLACK;
+        let mut j = Journal::new(Some(Box::new(MemoryStore::default())));
+        // A small table: every expiry makes the next flush compact.
+        j.mark_dirty(100, 1, 10);
+        assert!(j.is_dirty());
+        j.compact(String::new(), 100);
+        assert!(!j.is_dirty());
+        // A large one: expiries accumulate until the dead lines outnumber the live.
+        let live = 4 * JOURNAL_SLACK;
+        j.mark_dirty(200, JOURNAL_SLACK, live);
+        j.mark_dirty(201, JOURNAL_SLACK, live);
+        assert!(!j.is_dirty(), "half of the file dead: not yet");
+        assert_eq!(j.flush_due(), None);
+        j.mark_dirty(202, 2 * JOURNAL_SLACK + 1, live);
+        assert!(j.is_dirty());
+        assert_eq!(
+            j.flush_due(),
+            Some(202 + crate::gateway::PERSIST_DELAY.as_secs())
+        );
+        // A compaction starts the count again.
+        j.compact(String::new(), 300);
+        j.mark_dirty(301, JOURNAL_SLACK, live);
+        assert!(!j.is_dirty());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

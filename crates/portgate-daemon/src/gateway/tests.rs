@@ -790,7 +790,8 @@ fn a_large_compaction_is_gathered_in_steps_with_changes_between() {
         gw.handle_timeout(Duration::from_secs(NOW));
     }
     let replaces = store.0.borrow().replaces;
-    gw.journal.mark_dirty(NOW);
+    let live = gw.table().len();
+    gw.journal.mark_dirty(NOW, live + 1, live);
     let due = gw.flush_due().expect("due");
     gw.handle_timeout(Duration::from_secs(due));
     assert!(gw.journal.is_compacting(), "the first step only");

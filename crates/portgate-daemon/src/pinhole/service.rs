@@ -363,7 +363,7 @@ impl Pinholes {
             if let Err(err) = gw.firewall().apply(&changes) {
                 tracing::debug!(%err, "removing expired pinholes failed");
             }
-            self.journal.mark_dirty(now);
+            self.journal.mark_dirty(now, gone.len(), self.table.len());
         }
         gone
     }
