@@ -1046,8 +1046,8 @@ impl Gateway {
             // The kernel's own timeouts remove them anyway.
             tracing::debug!(%err, "removing expired mappings from the firewall failed");
         }
+        logging::expired(&gone);
         for m in &gone {
-            logging::removed(m, Removal::Expired);
             self.emit(GatewayEvent::MappingRemoved(m.clone()));
         }
         self.journal.mark_dirty(now, gone.len(), self.table.len());

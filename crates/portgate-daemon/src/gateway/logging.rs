@@ -67,3 +67,89 @@ pub fn removed(m: &Mapping, why: Removal) {
     tracing::info!(via = %via(&m.origin), proto = %m.protocol, eport = m.external_port,
         client = %m.internal_client, iport = m.internal_port, "mapping removed: {why}");
 }
+
+/// Up to this many mappings expiring together get a line each at info level.
+pub const EXPIRED_EACH: usize = 16;
+
+/// Mappings whose leases ran out together (one expiry step): a line each at info
+/// level when they are few; otherwise one info line with their number and a debug line
+/// each, so a mass expiry (thousands in the same second) does not spend the daemon's
+/// time writing logs while it serves.
+pub fn expired(gone: &[Mapping]) {
+    if gone.len() <= EXPIRED_EACH {
+        for m in gone {
+            removed(m, Removal::Expired);
+        }
+        return;
+    }
+    tracing::info!(count = gone.len(), "mappings removed: expired");
+    for m in gone {
+        tracing::debug!(via = %via(&m.origin), proto = %m.protocol, eport = m.external_port,
+            client = %m.internal_client, iport = m.internal_port, "mapping removed: expired");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Protocol;
+    use std::sync::{Arc, Mutex};
+
+    /// The info-level lines `f` logs.
+    fn info_lines(f: impl FnOnce()) -> Vec<String> {
+        let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = buf.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn mappings(n: u16) -> Vec<Mapping> {
+        (0..n)
+            .map(|i| Mapping {
+                external: None,
+                protocol: Protocol::Udp,
+                external_port: 10_000 + i,
+                remote_host: None,
+                internal_client: Ipv4Addr::new(192, 168, 1, 2),
+                internal_port: 10_000 + i,
+                description: String::new(),
+                expiry: Some(1),
+                origin: Origin::NatPmp,
+                created_at: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn few_expiries_get_a_line_each_many_get_one() {
+        let few = info_lines(|| expired(&mappings(3)));
+        assert_eq!(few.len(), 3, "{few:?}");
+        assert!(few.iter().all(|l| l.contains("mapping removed: expired")));
+        let many = info_lines(|| expired(&mappings(1024)));
+        assert_eq!(many.len(), 1, "{many:?}");
+        assert!(many[0].contains("mappings removed: expired") && many[0].contains("count=1024"));
+    }
+}
