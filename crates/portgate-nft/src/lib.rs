@@ -101,7 +101,8 @@ mod types;
 pub use events::NftEvents;
 pub use memory::MemoryFirewall;
 pub use nft::{
-    Hairpin, KernelFeatures, NftConfig, NftFirewall, NftLayout, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN,
+    Hairpin, KernelFeatures, NftConfig, NftFirewall, NftLayout, RequestLimit, MAX_IFNAME_LEN,
+    MAX_TABLE_NAME_LEN,
 };
 pub use types::{
     Change, L4Proto, Mapping, MappingEntry, MappingKey, Pinhole, PinholeEntry, PinholeKey,
