@@ -339,8 +339,8 @@ pub struct Hairpin {
 /// silent for the set's timeout leaves the set (its bucket would be full again by
 /// then). When the set holds `sources` sources, new ones are not limited (the kernel's
 /// update fails and the rule does not match) until old ones time out: the limit fails
-/// open, never closed. Dynamic sets with a stateful `limit` per element are in every
-/// kernel portgate supports (Linux 4.18 and later).
+/// open, never closed. Dynamic sets updated from the packet path with a stateful
+/// `limit` per element predate the 5.10 floor (see the crate documentation).
 ///
 /// It lives in our own table, also in the miniupnpd layout (whose reserved chains are
 /// a forward chain and nat chains, none of which sees datagrams to the gateway itself):
