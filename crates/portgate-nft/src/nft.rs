@@ -1200,31 +1200,29 @@ impl NftFirewall {
         }
         for (role, fam, table, chain) in &chains {
             if layout && *role != Role::Input {
-                continue; // the admin's chains
+                continue; // the admin's chains (in the miniupnpd layout)
             }
-            {
-                let (kind, hook, prio) = match role {
-                    Role::Prerouting => ("nat", NF_INET_PRE_ROUTING, -100i32),
-                    Role::Forward4 | Role::Forward6 => ("filter", NF_INET_FORWARD, 0),
-                    Role::Postrouting => ("nat", NF_INET_POST_ROUTING, 100),
-                    Role::Input => ("filter", NF_INET_LOCAL_IN, 0),
-                };
-                b.message(NFT_MSG_NEWCHAIN, *fam, NLM_F_CREATE, "create chain", |w| {
-                    w.string(NFTA_CHAIN_TABLE, table);
-                    w.string(NFTA_CHAIN_NAME, chain);
-                    w.nested(NFTA_CHAIN_HOOK, |w| {
-                        w.u32_be(NFTA_HOOK_HOOKNUM, hook);
-                        w.u32_be(NFTA_HOOK_PRIORITY, prio as u32);
-                    });
-                    w.u32_be(NFTA_CHAIN_POLICY, NF_ACCEPT);
-                    w.string(NFTA_CHAIN_TYPE, kind);
+            let (kind, hook, prio) = match role {
+                Role::Prerouting => ("nat", NF_INET_PRE_ROUTING, -100i32),
+                Role::Forward4 | Role::Forward6 => ("filter", NF_INET_FORWARD, 0),
+                Role::Postrouting => ("nat", NF_INET_POST_ROUTING, 100),
+                Role::Input => ("filter", NF_INET_LOCAL_IN, 0),
+            };
+            b.message(NFT_MSG_NEWCHAIN, *fam, NLM_F_CREATE, "create chain", |w| {
+                w.string(NFTA_CHAIN_TABLE, table);
+                w.string(NFTA_CHAIN_NAME, chain);
+                w.nested(NFTA_CHAIN_HOOK, |w| {
+                    w.u32_be(NFTA_HOOK_HOOKNUM, hook);
+                    w.u32_be(NFTA_HOOK_PRIORITY, prio as u32);
                 });
-                // Flush: rules are rebuilt from the configuration each time.
-                b.message(NFT_MSG_DELRULE, *fam, 0, "flush chain", |w| {
-                    w.string(NFTA_RULE_TABLE, table);
-                    w.string(NFTA_RULE_CHAIN, chain);
-                });
-            }
+                w.u32_be(NFTA_CHAIN_POLICY, NF_ACCEPT);
+                w.string(NFTA_CHAIN_TYPE, kind);
+            });
+            // Flush: rules are rebuilt from the configuration each time.
+            b.message(NFT_MSG_DELRULE, *fam, 0, "flush chain", |w| {
+                w.string(NFTA_RULE_TABLE, table);
+                w.string(NFTA_RULE_CHAIN, chain);
+            });
         }
         let ext = cfg.ext_ifname.as_str();
         let ext6 = cfg.ext_ifname6.as_deref().unwrap_or(ext);
