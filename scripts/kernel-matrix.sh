@@ -36,9 +36,10 @@ CACHE=$OUT/cache
 
 # Modules the lab and portgated need (nft_counter is built into nf_tables on these kernels;
 # taken when a kernel has it as a module). Their dependencies come from modules.dep.
-# bridge: portgate-nft's hairpin test; inet_diag, tcp_diag: `ss -ltn` in its tests.
+# bridge: portgate-nft's hairpin test; nft_limit: its request limit; inet_diag, tcp_diag:
+# `ss -ltn` in its tests.
 MODULES=(nfnetlink nf_tables nf_conntrack nf_defrag_ipv4 nf_defrag_ipv6 nf_nat nft_ct nft_nat
-         nft_masq nft_chain_nat veth libcrc32c bridge inet_diag tcp_diag)
+         nft_masq nft_chain_nat nft_limit veth libcrc32c bridge inet_diag tcp_diag)
 OPTIONAL_MODULES=(nft_counter)
 SKELETON=crates/portgate-nft/tests/fixtures/miniupnpd-skeleton.nft
 

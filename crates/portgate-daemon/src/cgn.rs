@@ -28,7 +28,9 @@
 //!   [`DEFAULT_REQUEST_RATE`] per second): the requests of a source past its rate in
 //!   the current second are dropped unanswered before any table or kernel work (PCP
 //!   clients retransmit with backoff, RFC 6887 §8.1.1), so one flooding subscriber
-//!   costs the others little more than the reads of its datagrams.
+//!   costs the others little more than the reads of its datagrams. The kernel
+//!   enforces the same rate first ([`CgnConfig::kernel_request_limit`]: a per-source
+//!   meter in front of UDP 5351), so a flood past it never reaches the daemon's socket.
 //!
 //! The kernel side: mappings of the pool are keyed by external address, protocol and
 //! port (`portgate_nft`'s `fwd4c` map). The subscribers' outbound SNAT stays the
@@ -68,6 +70,11 @@ pub struct CgnConfig {
 
 /// Default of `cgn_request_rate`: requests per second per source.
 pub const DEFAULT_REQUEST_RATE: u32 = 100;
+
+/// Sources the kernel's request limit tracks at once (those heard from in its last 10
+/// seconds); past that, new sources go unlimited in the kernel (still limited by the
+/// daemon) until old ones leave.
+pub const KERNEL_LIMIT_SOURCES: u32 = 262_144;
 
 impl Default for CgnConfig {
     fn default() -> Self {
@@ -206,6 +213,19 @@ impl CgnConfig {
     /// Whether UPnP IGD is served: off in CGN mode unless `cgn_upnp`.
     pub fn serves_upnp(&self) -> bool {
         !self.enabled || self.upnp
+    }
+
+    /// The kernel's share of `cgn_request_rate`: the same rate per source (a bucket of
+    /// one second's worth) enforced by nftables in front of UDP 5351, so that a flood
+    /// is dropped before it reaches the daemon's socket ([`portgate_nft::RequestLimit`]).
+    /// `None` outside CGN mode or with no limit (`cgn_request_rate=0`).
+    pub fn kernel_request_limit(&self) -> Option<portgate_nft::RequestLimit> {
+        (self.enabled && self.request_rate > 0).then_some(portgate_nft::RequestLimit {
+            port: portgate_proto::natpmp::SERVER_PORT,
+            rate: self.request_rate,
+            burst: self.request_rate,
+            sources: KERNEL_LIMIT_SOURCES,
+        })
     }
 
     /// The mode's policy, checked (`None` when CGN mode is off).

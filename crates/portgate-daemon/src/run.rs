@@ -588,6 +588,9 @@ async fn run(
             lan: lan.iter().map(|l| (l.addr, l.prefix)).collect(),
         }))
         .context("hairpin")?;
+    firewall
+        .set_request_limit(cfg.cgn.kernel_request_limit())
+        .context("request limit")?;
     // Probe the kernel now, so that what it can do is said before anything else and a
     // kernel that cannot run us stops the start with a clear message.
     firewall

@@ -3,7 +3,9 @@
 //! subscriber maps over PCP, gets its paired address, and bytes from the WAN host to
 //! that address and port reach it; the same port on two pool addresses reaches two
 //! different subscribers; THIRD_PARTY works from the configured CPE proxy only;
-//! NAT-PMP is refused (it is off in CGN mode unless configured). The lab runs without
+//! NAT-PMP is refused (it is off in CGN mode unless configured); a subscriber flooding
+//! PCP requests is cut to `cgn_request_rate` in the kernel, before the daemon's socket,
+//! while another is served, and the limit comes back after a flush. The lab runs without
 //! its own masquerade: the admin's SNAT rule from docs/scale.md is installed instead,
 //! and a subscriber's outbound connection must reach the WAN host from its paired
 //! address.
@@ -320,6 +322,113 @@ fn pool_mappings_come_back_from_the_lease_file_after_a_kill() -> anyhow::Result<
             t.reaches(t.paired(host), 1600, host)?,
             "{host:?} after the restart"
         );
+    }
+    Ok(())
+}
+
+/// UDP datagrams the gateway's namespace delivered to a socket (`Udp: InDatagrams` of
+/// /proc/net/snmp).
+fn udp_in_datagrams(t: &Cgn) -> anyhow::Result<u64> {
+    let out = t.lab.exec(Host::Gateway, &["cat", "/proc/net/snmp"])?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next(), udp.next());
+    let (Some(names), Some(values)) = (names, values) else {
+        anyhow::bail!("no Udp lines in\n{text}");
+    };
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "InDatagrams")
+        .ok_or_else(|| anyhow::anyhow!("no InDatagrams in {names}"))?;
+    Ok(values
+        .split_whitespace()
+        .nth(at)
+        .ok_or_else(|| anyhow::anyhow!("short line {values}"))?
+        .parse()?)
+}
+
+fn input_chain(t: &Cgn) -> anyhow::Result<String> {
+    let out = t.lab.exec(
+        Host::Gateway,
+        &["nft", "list", "chain", "inet", "portgate", "input"],
+    )?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_flooding_subscriber_is_dropped_in_the_kernel_and_the_others_are_served() -> anyhow::Result<()>
+{
+    let Some(t) = start(2, 4, "cgn_request_rate=5\n")? else {
+        return Ok(());
+    };
+    let (flooder, other) = (Host::Lan(0), Host::Lan(1));
+    // cgn_request_rate goes to the kernel as a per-source meter in front of 5351.
+    let chain = input_chain(&t)?;
+    assert!(
+        // (nft leaves out a burst of 5 packets: its default)
+        chain.contains(
+            "udp dport 5351 update @req_rate4 { ip saddr limit rate over 5/second } drop"
+        ),
+        "{chain}"
+    );
+    let req = pcp::Request {
+        lifetime: 600,
+        client_address: IpAddr::V4(t.lab.ipv4(flooder)),
+        data: pcp::OpData::Map(pcp::MapData {
+            nonce: [7; 12],
+            protocol: 6,
+            internal_port: 1800,
+            external_port: 1800,
+            external_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }),
+        options: vec![],
+    }
+    .to_bytes();
+    let sock = t.lab.in_netns(flooder, || UdpSocket::bind("0.0.0.0:0"))??;
+    let before = udp_in_datagrams(&t)?;
+    let start = std::time::Instant::now();
+    let mut sent = 0u64;
+    for _ in 0..3000 {
+        if sock.send_to(&req, t.server()).is_ok() {
+            sent += 1;
+        }
+    }
+    // Meanwhile another subscriber is served as usual.
+    let resp = t.map(other, 1801, None)?;
+    assert_eq!(resp.result, pcp::ResultCode::Success, "{resp:?}");
+    let took = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(300));
+    let delivered = udp_in_datagrams(&t)? - before;
+    // The burst (5) plus 5 per second, one second of slack, and the other
+    // subscriber's request: everything else was dropped before any socket.
+    let most = 5.0 + 5.0 * (took + 1.0) + 1.0;
+    assert!(
+        sent > 1000 && delivered as f64 <= most && delivered >= 2,
+        "{delivered} of {sent} datagrams delivered in {took:.2} s"
+    );
+    sock.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let mut buf = [0u8; 1500];
+    let mut answered = 0;
+    while sock.recv_from(&mut buf).is_ok() {
+        answered += 1;
+    }
+    assert!(
+        answered >= 1 && answered as f64 <= most,
+        "{answered} answers"
+    );
+
+    // A reload that flushes our input chain is repaired by the firewall watch.
+    t.lab.exec(
+        Host::Gateway,
+        &["nft", "flush", "chain", "inet", "portgate", "input"],
+    )?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !input_chain(&t)?.contains("limit rate over 5/second") {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the request limit was not restored"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
 }

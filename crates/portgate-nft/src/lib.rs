@@ -37,13 +37,18 @@
 //! ```
 //!
 //! A `postrouting` nat chain (priority 100) is also created; it stays empty unless
-//! [`Hairpin`] is on (see [`NftFirewall::set_hairpin`]). Every rule carries the comment
-//! `portgate`.
+//! [`Hairpin`] is on (see [`NftFirewall::set_hairpin`]). With a [`RequestLimit`]
+//! ([`NftFirewall::set_request_limit`]) an `input` filter chain and two dynamic sets
+//! (`req_rate4`, `req_rate6`) drop the datagrams a source sends to a local UDP port
+//! past its rate. Every rule carries the comment `portgate`.
 //!
 //! With [`NftFirewall::set_layout`] (the miniupnpd layout, [`NftLayout`]) no table or
 //! chain of ours is created: the maps and sets (prefixed `portgate_`) go into the admin's
 //! tables and the same rules (without the standalone established/drop rules) are appended
-//! to the admin's regular chains; shutdown removes only those.
+//! to the admin's regular chains; shutdown removes only those. The one exception is the
+//! request limit: none of miniupnpd's reserved chains sees datagrams addressed to the
+//! gateway itself, so with a [`RequestLimit`] our table is created for its chain and
+//! sets alone, and removed at shutdown.
 //!
 //! Mappings of one external address (CGN mode's pool, [`MappingKey::external`]) live in
 //! `fwd4c`, looked up first, keyed by the destination address; mappings restricted to
@@ -101,7 +106,8 @@ mod types;
 pub use events::NftEvents;
 pub use memory::MemoryFirewall;
 pub use nft::{
-    Hairpin, KernelFeatures, NftConfig, NftFirewall, NftLayout, MAX_IFNAME_LEN, MAX_TABLE_NAME_LEN,
+    Hairpin, KernelFeatures, NftConfig, NftFirewall, NftLayout, RequestLimit, MAX_IFNAME_LEN,
+    MAX_TABLE_NAME_LEN,
 };
 pub use types::{
     Change, L4Proto, Mapping, MappingEntry, MappingKey, Pinhole, PinholeEntry, PinholeKey,

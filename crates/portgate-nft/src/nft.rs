@@ -72,7 +72,10 @@ const NFTA_SET_KEY_TYPE: u16 = 4;
 const NFTA_SET_KEY_LEN: u16 = 5;
 const NFTA_SET_DATA_TYPE: u16 = 6;
 const NFTA_SET_DATA_LEN: u16 = 7;
+const NFTA_SET_DESC: u16 = 9;
+const NFTA_SET_DESC_SIZE: u16 = 1;
 const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_TIMEOUT: u16 = 11;
 const NFTA_SET_EXPR: u16 = 17;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -91,6 +94,8 @@ const NFTA_COUNTER_PACKETS: u16 = 2;
 
 const NFT_SET_MAP: u32 = 0x8;
 const NFT_SET_TIMEOUT: u32 = 0x10;
+/// `NFT_SET_EVAL`: a dynamic set, updated from the packet path (`update @set { ... }`).
+const NFT_SET_EVAL: u32 = 0x20;
 
 // nft's datatype numbers (userspace datatype.h), stored in the set for `nft list`;
 // a concatenation packs them 6 bits apart, first component highest.
@@ -109,6 +114,7 @@ const fn concat(types: &[u32]) -> u32 {
 }
 
 const NF_INET_PRE_ROUTING: u32 = 0;
+const NF_INET_LOCAL_IN: u32 = 1;
 const NF_INET_FORWARD: u32 = 2;
 const NF_INET_POST_ROUTING: u32 = 4;
 const NF_DROP: u32 = 0;
@@ -121,6 +127,10 @@ const R_VERDICT: u32 = 0;
 const CHAIN_PREROUTING: &str = "prerouting";
 const CHAIN_FORWARD: &str = "forward";
 const CHAIN_POSTROUTING: &str = "postrouting";
+const CHAIN_INPUT: &str = "input";
+/// The per-source meters of [`RequestLimit`]: IPv4 and IPv6 sources.
+const METER4: &str = "req_rate4";
+const METER6: &str = "req_rate6";
 
 /// Rule user data marking our rules: the nftables comment TLV (`NFTNL_UDATA_RULE_COMMENT`
 /// = 0, length 9, "portgate" and its NUL), so `nft list` shows `comment "portgate"` and we
@@ -308,6 +318,48 @@ pub struct Hairpin {
     pub lan: Vec<(Ipv4Addr, u8)>,
 }
 
+/// A per-source request rate enforced by the kernel in front of a local UDP port (the
+/// daemon's 5351): datagrams a source sends past `rate` per second (with a bucket of
+/// `burst`) are dropped before any socket sees them, so one flooding client cannot fill
+/// the daemon's socket queue and crowd the others out.
+///
+/// ```text
+/// set req_rate4 { type ipv4_addr; size SOURCES; flags dynamic,timeout; timeout 10s; }
+/// set req_rate6 { type ipv6_addr; size SOURCES; flags dynamic,timeout; timeout 10s; }
+/// chain input { type filter hook input priority filter; policy accept;
+///   meta nfproto ipv4 meta l4proto udp udp dport PORT
+///     update @req_rate4 { ip saddr limit rate over RATE/second burst BURST packets } drop
+///   meta nfproto ipv6 meta l4proto udp udp dport PORT
+///     update @req_rate6 { ip6 saddr limit rate over RATE/second burst BURST packets } drop
+/// }
+/// ```
+///
+/// The input hook sees exactly the datagrams addressed to the gateway's own addresses
+/// (prerouting would also see those forwarded to a LAN host's port 5351). A source
+/// silent for the set's timeout leaves the set (its bucket would be full again by
+/// then). When the set holds `sources` sources, new ones are not limited (the kernel's
+/// update fails and the rule does not match) until old ones time out: the limit fails
+/// open, never closed. Dynamic sets updated from the packet path with a stateful
+/// `limit` per element predate the 5.10 floor (see the crate documentation).
+///
+/// It lives in our own table, also in the miniupnpd layout (whose reserved chains are
+/// a forward chain and nat chains, none of which sees datagrams to the gateway itself):
+/// there the table [`NftConfig::table`] holds only this chain and its sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimit {
+    /// The local UDP port guarded (PCP/NAT-PMP's 5351).
+    pub port: u16,
+    /// Datagrams per second one source may send (at least 1).
+    pub rate: u32,
+    /// Datagrams one source may send at once before the rate applies (at least 1).
+    pub burst: u32,
+    /// Most sources tracked at once (the sets' size).
+    pub sources: u32,
+}
+
+/// How long a source stays in a [`RequestLimit`] set after its last datagram.
+const METER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Linux `IFNAMSIZ` minus the terminating NUL.
 pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest nftables object name (`NFT_NAME_MAXLEN` 256 including the NUL).
@@ -371,6 +423,7 @@ pub struct NftFirewall {
     cfg: NftConfig,
     layout: Option<NftLayout>,
     hairpin: Option<Hairpin>,
+    limit: Option<RequestLimit>,
     /// What the kernel can do; probed by the first successful [`Firewall::init`].
     features: KernelFeatures,
     /// Whether `features` has been probed.
@@ -392,6 +445,8 @@ enum Role {
     Forward6,
     /// Hairpin masquerade.
     Postrouting,
+    /// The per-source request limit ([`RequestLimit`]), always in our own table.
+    Input,
 }
 
 impl NftFirewall {
@@ -405,6 +460,7 @@ impl NftFirewall {
             cfg,
             layout: None,
             hairpin: None,
+            limit: None,
             features: KernelFeatures::default(),
             probed: false,
         })
@@ -423,6 +479,7 @@ impl NftFirewall {
             cfg,
             layout: None,
             hairpin: None,
+            limit: None,
             features: KernelFeatures::default(),
             probed: false,
         })
@@ -536,6 +593,45 @@ impl NftFirewall {
         Ok(())
     }
 
+    /// Turns the kernel's per-source request limit on (`Some`) or off; takes effect at
+    /// the next [`Firewall::init`].
+    pub fn set_request_limit(&mut self, limit: Option<RequestLimit>) -> Result<(), FirewallError> {
+        if let Some(l) = &limit {
+            if l.rate == 0 || l.burst == 0 || l.sources == 0 || l.port == 0 {
+                return Err(FirewallError::InvalidConfig(format!(
+                    "bad request limit {l:?}: port, rate, burst and sources must be at least 1"
+                )));
+            }
+        }
+        self.limit = limit;
+        Ok(())
+    }
+
+    /// The request limit in use.
+    pub fn request_limit(&self) -> Option<RequestLimit> {
+        self.limit
+    }
+
+    /// The meter sets (family, table, name): in our own table, whatever the layout.
+    fn meter_places(&self) -> Vec<(u8, &str, &'static str)> {
+        match self.limit {
+            Some(_) => vec![
+                (NFPROTO_INET, self.cfg.table.as_str(), METER4),
+                (NFPROTO_INET, self.cfg.table.as_str(), METER6),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether a rule found by [`Self::our_rules`] is in our own input chain (flushed
+    /// with it, or removed with our table, in the miniupnpd layout too).
+    fn in_our_input(&self, fam: u8, table: &str, chain: &str) -> bool {
+        self.limit.is_some()
+            && fam == NFPROTO_INET
+            && table == self.cfg.table
+            && chain == CHAIN_INPUT
+    }
+
     /// The layout in use (`None`: our own table).
     pub fn layout(&self) -> Option<&NftLayout> {
         self.layout.as_ref()
@@ -597,6 +693,14 @@ impl NftFirewall {
             out.push((Role::Forward6, f6, t6.to_owned(), fwd.to_owned()));
         }
         out.push((Role::Postrouting, nf, nt.to_owned(), post.to_owned()));
+        if self.limit.is_some() {
+            out.push((
+                Role::Input,
+                NFPROTO_INET,
+                self.cfg.table.clone(),
+                CHAIN_INPUT.to_owned(),
+            ));
+        }
         out
     }
 
@@ -977,7 +1081,8 @@ impl NftFirewall {
         let cfg = &self.cfg;
         let layout = self.layout.is_some();
         let mut b = self.batch();
-        if !layout {
+        // Our own table: everything, or in the miniupnpd layout the request limit only.
+        if !layout || self.limit.is_some() {
             b.message(
                 NFT_MSG_NEWTABLE,
                 NFPROTO_INET,
@@ -1056,38 +1161,68 @@ impl NftFirewall {
                 w.nested(NFTA_SET_EXPR, |w| w.string(NFTA_EXPR_NAME, "counter"));
             });
         }
+        // The request limit's meters: no template expression (the rule's `update`
+        // gives every element its own `limit`).
+        for (n, (fam, table, name)) in self.meter_places().into_iter().enumerate() {
+            let (key_type, key_len) = if name == METER4 {
+                (TYPE_IPADDR, 4)
+            } else {
+                (TYPE_IP6ADDR, 16)
+            };
+            let sources = self.limit.map_or(1, |l| l.sources);
+            let id = u32::try_from(SetId::ALL.len() + n).unwrap_or(0) + 1;
+            b.message(NFT_MSG_NEWSET, fam, NLM_F_CREATE, "create meter", |w| {
+                w.string(NFTA_SET_TABLE, table);
+                w.string(NFTA_SET_NAME, name);
+                w.u32_be(NFTA_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
+                w.u32_be(NFTA_SET_KEY_TYPE, key_type);
+                w.u32_be(NFTA_SET_KEY_LEN, key_len);
+                w.u32_be(NFTA_SET_ID, id);
+                w.u64_be(
+                    NFTA_SET_TIMEOUT,
+                    u64::try_from(METER_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+                );
+                w.nested(NFTA_SET_DESC, |w| w.u32_be(NFTA_SET_DESC_SIZE, sources));
+            });
+        }
         let chains = self.chains();
         if layout {
             for (fam, table, chain, handle) in old_rules {
+                if self.in_our_input(*fam, table, chain) {
+                    continue; // flushed below
+                }
                 self.delete(&mut b, Del::Rule, *fam, "delete rule", |w| {
                     w.string(NFTA_RULE_TABLE, table);
                     w.string(NFTA_RULE_CHAIN, chain);
                     w.u64_be(NFTA_RULE_HANDLE, *handle);
                 });
             }
-        } else {
-            for (role, fam, table, chain) in &chains {
-                let (kind, hook, prio) = match role {
-                    Role::Prerouting => ("nat", NF_INET_PRE_ROUTING, -100i32),
-                    Role::Forward4 | Role::Forward6 => ("filter", NF_INET_FORWARD, 0),
-                    Role::Postrouting => ("nat", NF_INET_POST_ROUTING, 100),
-                };
-                b.message(NFT_MSG_NEWCHAIN, *fam, NLM_F_CREATE, "create chain", |w| {
-                    w.string(NFTA_CHAIN_TABLE, table);
-                    w.string(NFTA_CHAIN_NAME, chain);
-                    w.nested(NFTA_CHAIN_HOOK, |w| {
-                        w.u32_be(NFTA_HOOK_HOOKNUM, hook);
-                        w.u32_be(NFTA_HOOK_PRIORITY, prio as u32);
-                    });
-                    w.u32_be(NFTA_CHAIN_POLICY, NF_ACCEPT);
-                    w.string(NFTA_CHAIN_TYPE, kind);
-                });
-                // Flush: rules are rebuilt from the configuration each time.
-                b.message(NFT_MSG_DELRULE, *fam, 0, "flush chain", |w| {
-                    w.string(NFTA_RULE_TABLE, table);
-                    w.string(NFTA_RULE_CHAIN, chain);
-                });
+        }
+        for (role, fam, table, chain) in &chains {
+            if layout && *role != Role::Input {
+                continue; // the admin's chains (in the miniupnpd layout)
             }
+            let (kind, hook, prio) = match role {
+                Role::Prerouting => ("nat", NF_INET_PRE_ROUTING, -100i32),
+                Role::Forward4 | Role::Forward6 => ("filter", NF_INET_FORWARD, 0),
+                Role::Postrouting => ("nat", NF_INET_POST_ROUTING, 100),
+                Role::Input => ("filter", NF_INET_LOCAL_IN, 0),
+            };
+            b.message(NFT_MSG_NEWCHAIN, *fam, NLM_F_CREATE, "create chain", |w| {
+                w.string(NFTA_CHAIN_TABLE, table);
+                w.string(NFTA_CHAIN_NAME, chain);
+                w.nested(NFTA_CHAIN_HOOK, |w| {
+                    w.u32_be(NFTA_HOOK_HOOKNUM, hook);
+                    w.u32_be(NFTA_HOOK_PRIORITY, prio as u32);
+                });
+                w.u32_be(NFTA_CHAIN_POLICY, NF_ACCEPT);
+                w.string(NFTA_CHAIN_TYPE, kind);
+            });
+            // Flush: rules are rebuilt from the configuration each time.
+            b.message(NFT_MSG_DELRULE, *fam, 0, "flush chain", |w| {
+                w.string(NFTA_RULE_TABLE, table);
+                w.string(NFTA_RULE_CHAIN, chain);
+            });
         }
         let ext = cfg.ext_ifname.as_str();
         let ext6 = cfg.ext_ifname6.as_deref().unwrap_or(ext);
@@ -1126,6 +1261,27 @@ impl NftFirewall {
             let v4 = matches!(role, Role::Forward4);
             let v6 = matches!(role, Role::Forward6) || (v4 && !split);
             match role {
+                Role::Input => {
+                    for (limit, (nfproto, saddr_offset, addr_len, set)) in
+                        self.limit.iter().flat_map(|l| {
+                            [(NFPROTO_IPV4, 12, 4, METER4), (NFPROTO_IPV6, 8, 16, METER6)]
+                                .map(|m| (l, m))
+                        })
+                    {
+                        // meta nfproto F meta l4proto udp udp dport PORT
+                        //   update @SET { SADDR limit rate over RATE/second burst B packets } drop
+                        rule(&|w| {
+                            nfproto_eq(w, nfproto);
+                            meta(w, NFT_META_L4PROTO, R0);
+                            cmp(w, NFT_CMP_EQ, R0, &[IPPROTO_UDP]);
+                            payload(w, PAYLOAD_TRANSPORT, 2, 2, R0);
+                            cmp(w, NFT_CMP_EQ, R0, &limit.port.to_be_bytes());
+                            payload(w, PAYLOAD_NETWORK, saddr_offset, addr_len, R0);
+                            update_limit_over(w, set, R0, limit.rate, limit.burst);
+                            verdict(w, NF_DROP);
+                        });
+                    }
+                }
                 Role::Prerouting => {
                     // CGN mode's pool (one port space per external address), then the
                     // mappings restricted to a remote host:
@@ -1265,6 +1421,9 @@ impl NftFirewall {
         let old = self.our_rules()?;
         let mut b = self.batch();
         for (fam, table, chain, handle) in &old {
+            if self.in_our_input(*fam, table, chain) {
+                continue; // goes with our table
+            }
             self.delete(&mut b, Del::Rule, *fam, "delete rule", |w| {
                 w.string(NFTA_RULE_TABLE, table);
                 w.string(NFTA_RULE_CHAIN, chain);
@@ -1279,9 +1438,14 @@ impl NftFirewall {
             });
         }
         match self.transact(b) {
-            Err(FirewallError::TableMissing(_)) => Ok(()),
-            r => r,
+            Err(FirewallError::TableMissing(_)) => {}
+            r => r?,
         }
+        // The request limit's table of our own.
+        if self.limit.is_some() {
+            self.delete_table()?;
+        }
+        Ok(())
     }
 
     fn delete_table(&mut self) -> Result<(), FirewallError> {
@@ -1354,6 +1518,10 @@ const NFT_CMP_NEQ: u32 = 1;
 const NFT_CT_STATE: u32 = 0;
 const NFT_CT_STATUS: u32 = 2;
 const NFT_NAT_DNAT: u32 = 1;
+const IPPROTO_UDP: u8 = 17;
+const NFT_DYNSET_OP_UPDATE: u32 = 1;
+const NFT_LIMIT_PKTS: u32 = 0;
+const NFT_LIMIT_F_INV: u32 = 1;
 /// `NF_CT_STATE_BIT(IP_CT_ESTABLISHED)`.
 const CT_STATE_ESTABLISHED: u32 = 1 << 1;
 /// `NF_CT_STATE_BIT(IP_CT_RELATED)`.
@@ -1448,6 +1616,29 @@ fn lookup(w: &mut AttrWriter<'_>, set: &str, sreg: u32, dreg: Option<u32>) {
         if let Some(d) = dreg {
             w.u32_be(3, d); // NFTA_LOOKUP_DREG
         }
+    });
+}
+
+/// `update @set { KEY limit rate over RATE/second burst BURST packets }`: the key in
+/// `sreg` is added to (or refreshed in) the dynamic set `set`, each element with a
+/// token bucket of its own; matches (goes on to the next expression) only when that
+/// source is over its rate.
+fn update_limit_over(w: &mut AttrWriter<'_>, set: &str, sreg: u32, rate: u32, burst: u32) {
+    expr(w, "dynset", |w| {
+        w.string(1, set); // NFTA_DYNSET_SET_NAME
+        w.u32_be(3, NFT_DYNSET_OP_UPDATE); // NFTA_DYNSET_OP
+        w.u32_be(4, sreg); // NFTA_DYNSET_SREG_KEY
+        w.nested(7, |w| {
+            // NFTA_DYNSET_EXPR
+            w.string(NFTA_EXPR_NAME, "limit");
+            w.nested(NFTA_EXPR_DATA, |w| {
+                w.u64_be(1, u64::from(rate)); // NFTA_LIMIT_RATE
+                w.u64_be(2, 1); // NFTA_LIMIT_UNIT: seconds
+                w.u32_be(3, burst); // NFTA_LIMIT_BURST
+                w.u32_be(4, NFT_LIMIT_PKTS); // NFTA_LIMIT_TYPE
+                w.u32_be(5, NFT_LIMIT_F_INV); // NFTA_LIMIT_FLAGS: "over"
+            });
+        });
     });
 }
 
@@ -1730,9 +1921,13 @@ impl Firewall for NftFirewall {
     }
 
     fn verify(&mut self) -> Result<bool, FirewallError> {
-        for set in SetId::ALL {
-            let (fam, table, name) = self.set_place(set);
-            let table = table.to_owned();
+        let places: Vec<(u8, String, &'static str)> = SetId::ALL
+            .into_iter()
+            .map(|set| self.set_place(set))
+            .chain(self.meter_places())
+            .map(|(fam, table, name)| (fam, table.to_owned(), name))
+            .collect();
+        for (fam, table, name) in places {
             let got = self.dump_with(
                 NFT_MSG_GETSET,
                 fam,

@@ -942,3 +942,237 @@ fn verify_in_the_miniupnpd_layout() {
     assert!(fw.verify().unwrap());
     fw.shutdown(false).unwrap();
 }
+
+/// Runs `f` on a thread inside network namespace `ns`: sockets it opens stay there.
+fn in_ns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    let file = std::fs::File::open(format!("/var/run/netns/{}", ns.name)).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// Datagrams received per source address by `sock` until it has been quiet for 300 ms.
+fn count_sources(sock: std::net::UdpSocket) -> std::collections::HashMap<std::net::IpAddr, usize> {
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut got = std::collections::HashMap::new();
+    let mut buf = [0u8; 64];
+    while let Ok((_, from)) = sock.recv_from(&mut buf) {
+        *got.entry(from.ip().to_canonical()).or_insert(0) += 1;
+    }
+    got
+}
+
+/// Sends `n` datagrams from `from` (a socket in the LAN host) to the gateway's 5351,
+/// waiting `gap` between them; returns the time it took.
+fn send_n(
+    from: &std::net::UdpSocket,
+    to: std::net::SocketAddr,
+    n: usize,
+    gap: Duration,
+) -> Duration {
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        // A full send buffer is a datagram not sent; the counts below allow for it.
+        let _ = from.send_to(b"pcp request", to);
+        if !gap.is_zero() {
+            std::thread::sleep(gap);
+        }
+    }
+    t.elapsed()
+}
+
+/// Whether the kernel let through at most what a bucket of `burst` refilled at `rate`
+/// per second allows in `elapsed` (plus one second of slack for a loaded machine), and
+/// at least one datagram.
+fn within_limit(got: usize, rate: u32, burst: u32, elapsed: Duration) -> bool {
+    let most = f64::from(burst) + f64::from(rate) * (elapsed.as_secs_f64() + 1.0);
+    got >= 1 && (got as f64) <= most
+}
+
+const LIMIT: portgate_nft::RequestLimit = portgate_nft::RequestLimit {
+    port: 5351,
+    rate: 20,
+    burst: 20,
+    sources: 1024,
+};
+
+#[test]
+fn request_limit_drops_a_flooding_source_and_not_the_others() {
+    let (gw, lan, _wan) = lab();
+    lan.exec(&["ip", "addr", "add", "10.77.0.3/24", "dev", "eth0"]);
+    gw.exec(&["ip", "addr", "add", "fd77::1/64", "dev", "lan0", "nodad"]);
+    lan.exec(&["ip", "addr", "add", "fd77::2/64", "dev", "eth0", "nodad"]);
+    let flooder: std::net::IpAddr = Ipv4Addr::new(10, 77, 0, 2).into();
+    let other: std::net::IpAddr = Ipv4Addr::new(10, 77, 0, 3).into();
+    let flooder6: std::net::IpAddr = "fd77::2".parse().unwrap();
+    let gw4: std::net::SocketAddr = "10.77.0.1:5351".parse().unwrap();
+    let gw6: std::net::SocketAddr = "[fd77::1]:5351".parse().unwrap();
+    let (s_flood, s_other, s_flood6) = in_ns(&lan, || {
+        let b = |a: std::net::IpAddr| std::net::UdpSocket::bind((a, 0)).unwrap();
+        (b(flooder), b(other), b(flooder6))
+    });
+    // One run: a reader in the gateway counting per source while `send` runs.
+    let run = |send: &dyn Fn() -> Duration| {
+        let sock = in_ns(&gw, || std::net::UdpSocket::bind("[::]:5351").unwrap());
+        let reader = std::thread::spawn(move || count_sources(sock));
+        let took = send();
+        let got = reader.join().unwrap();
+        (got, took)
+    };
+    let count = |got: &std::collections::HashMap<std::net::IpAddr, usize>, a| {
+        got.get(&a).copied().unwrap_or(0)
+    };
+
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.init().unwrap();
+    // Without the limit every datagram of a paced run arrives: the path works and the
+    // drops below are the limit's.
+    let (got, _) = run(&|| send_n(&s_flood, gw4, 100, Duration::from_millis(1)));
+    assert_eq!(count(&got, flooder), 100, "{got:?}");
+    assert!(!chain_text_of(&gw, "portgate", "input").1);
+
+    fw.set_request_limit(Some(LIMIT)).unwrap();
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    let (input, _) = chain_text_of(&gw, "portgate", "input");
+    assert!(
+        input.contains("udp dport 5351 update @req_rate4 { ip saddr limit rate over 20/second burst 20 packets } drop")
+            && input.contains("update @req_rate6 { ip6 saddr limit rate over 20/second"),
+        "{input}"
+    );
+    // The same paced run now meets the limit; a flood too; another source sending
+    // meanwhile gets every datagram through, and so does an IPv6 source's first ones.
+    let (got, took) = run(&|| send_n(&s_flood, gw4, 100, Duration::from_millis(1)));
+    assert!(
+        within_limit(count(&got, flooder), LIMIT.rate, LIMIT.burst, took)
+            && count(&got, flooder) < 100,
+        "{got:?} in {took:?}"
+    );
+    std::thread::sleep(Duration::from_millis(1100)); // the bucket fills again
+    let (got, took) = run(&|| {
+        let t = std::time::Instant::now();
+        let flood = std::thread::scope(|s| {
+            let f = s.spawn(|| send_n(&s_flood, gw4, 5000, Duration::ZERO));
+            send_n(&s_other, gw4, 15, Duration::from_millis(2));
+            f.join().unwrap()
+        });
+        flood.max(t.elapsed())
+    });
+    eprintln!("flood: {got:?} in {took:?}");
+    assert!(
+        within_limit(count(&got, flooder), LIMIT.rate, LIMIT.burst, took),
+        "{got:?} in {took:?}"
+    );
+    assert_eq!(count(&got, other), 15, "{got:?}");
+    let (got, took) = run(&|| send_n(&s_flood6, gw6, 5000, Duration::ZERO));
+    assert!(
+        within_limit(count(&got, flooder6), LIMIT.rate, LIMIT.burst, took),
+        "{got:?} in {took:?}"
+    );
+
+    // `nft flush ruleset` takes the limit away; verify sees it and init restores it.
+    gw.exec(&["nft", "flush", "ruleset"]);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    let (got, took) = run(&|| send_n(&s_flood, gw4, 5000, Duration::ZERO));
+    assert!(
+        within_limit(count(&got, flooder), LIMIT.rate, LIMIT.burst, took),
+        "{got:?} in {took:?}"
+    );
+    // Only the chain's rule flushed (a reload of the input chain): the same.
+    gw.exec(&["nft", "flush", "chain", "inet", "portgate", "input"]);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+
+    // Removed with the table.
+    fw.shutdown(false).unwrap();
+    assert!(gw.nft_json("portgate").is_none());
+    let (got, _) = run(&|| send_n(&s_flood, gw4, 100, Duration::from_millis(1)));
+    assert_eq!(count(&got, flooder), 100, "{got:?}");
+}
+
+/// `nft list chain inet TABLE CHAIN`, and whether it exists.
+fn chain_text_of(ns: &Netns, table: &str, chain: &str) -> (String, bool) {
+    let out = ns.try_exec(&["nft", "list", "chain", "inet", table, chain]);
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+    )
+}
+
+#[test]
+fn request_limit_in_the_miniupnpd_layout_has_a_table_of_its_own() {
+    let (gw, lan, _wan) = lab();
+    nft_script(&gw, MINIUPNPD_SKELETON);
+    let mut fw = NftFirewall::open_in_netns(&gw.name, NftConfig::new("wan0")).unwrap();
+    fw.set_layout(Some(NftLayout::default())).unwrap();
+    fw.set_request_limit(Some(LIMIT)).unwrap();
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    // Our table holds the limit only; the mappings' objects are in the admin's.
+    let ours = gw
+        .nft_json("portgate")
+        .expect("a table for the limit")
+        .to_string();
+    assert!(
+        ours.contains("req_rate4") && !ours.contains("fwd4"),
+        "{ours}"
+    );
+    let (input, _) = chain_text_of(&gw, "portgate", "input");
+    assert!(input.contains("limit rate over 20/second"), "{input}");
+    assert!(chain_text(&gw, "prerouting_miniupnpd").contains("@portgate_fwd4"));
+    let rules = rule_count(&gw.nft_json("filter").unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+    assert_eq!(rule_count(&gw.nft_json("filter").unwrap()), rules);
+    let (input_again, _) = chain_text_of(&gw, "portgate", "input");
+    assert_eq!(
+        input_again.matches("limit rate over").count(),
+        2,
+        "{input_again}"
+    );
+
+    let flooder: std::net::IpAddr = Ipv4Addr::new(10, 77, 0, 2).into();
+    let s = in_ns(&lan, || std::net::UdpSocket::bind((flooder, 0)).unwrap());
+    let sock = in_ns(&gw, || std::net::UdpSocket::bind("0.0.0.0:5351").unwrap());
+    let reader = std::thread::spawn(move || count_sources(sock));
+    let took = send_n(&s, "10.77.0.1:5351".parse().unwrap(), 5000, Duration::ZERO);
+    let got = reader.join().unwrap();
+    assert!(
+        within_limit(
+            got.get(&flooder).copied().unwrap_or(0),
+            LIMIT.rate,
+            LIMIT.burst,
+            took
+        ),
+        "{got:?} in {took:?}"
+    );
+
+    // A reload of our input chain is seen and repaired like the admin's chains.
+    gw.exec(&["nft", "flush", "chain", "inet", "portgate", "input"]);
+    assert!(!fw.verify().unwrap());
+    fw.init().unwrap();
+    assert!(fw.verify().unwrap());
+
+    // Shutdown removes our rules from the admin's chains and our table.
+    fw.shutdown(false).unwrap();
+    assert!(gw.nft_json("portgate").is_none());
+    assert!(!gw
+        .nft_json("filter")
+        .unwrap()
+        .to_string()
+        .contains("portgate"));
+    fw.shutdown(false).unwrap();
+}

@@ -249,6 +249,32 @@ fn request_rate_is_per_source_and_per_second() {
 }
 
 #[test]
+fn the_kernel_enforces_the_request_rate_in_cgn_mode_only() {
+    let mut c = cfg("192.0.2.0/28", "100.64.0.0/16");
+    let l = c.kernel_request_limit().unwrap();
+    assert_eq!(
+        (l.port, l.rate, l.burst),
+        (5351, DEFAULT_REQUEST_RATE, DEFAULT_REQUEST_RATE)
+    );
+    assert!(c.set("cgn_request_rate", "7").unwrap());
+    assert_eq!(
+        c.kernel_request_limit().map(|l| (l.rate, l.burst)),
+        Some((7, 7))
+    );
+    assert!(c.set("cgn_request_rate", "0").unwrap());
+    assert_eq!(
+        c.kernel_request_limit(),
+        None,
+        "0: no limit, in the kernel neither"
+    );
+    assert_eq!(
+        CgnConfig::default().kernel_request_limit(),
+        None,
+        "not in CGN mode"
+    );
+}
+
+#[test]
 fn a_remote_host_restriction_is_not_placed_on_the_pool() {
     let c = small();
     let mut r = req(sub(3), Protocol::Tcp, 1030, 80);
